@@ -1,0 +1,81 @@
+#pragma once
+// Configuration from environment variables (and an optional KEY=VALUE file named by ETP2S_CONFIG_FILE;
+// the environment wins). Validated once at start; every problem is reported together, naming the variable.
+// Secrets may come from files: X_FILE instead of X.
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/log.h"
+#include "common/result.h"
+#include "common/secret.h"
+
+namespace etp2s {
+
+using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
+EnvLookup process_env();
+EnvLookup map_env(std::map<std::string, std::string> values);
+
+// Which parts a role needs validated.
+struct ConfigNeeds {
+  bool etp = true;
+  bool sentinel = true;
+  bool redis = true;
+};
+
+struct Config {
+  // ETP
+  std::string etp_base_url;
+  Secret etp_api_key;
+  std::string etp_client_id;
+  Secret etp_client_secret;
+  std::string etp_token_url = "https://auth.trellix.com/auth/realms/IAM/protocol/openid-connect/token";
+  std::string etp_scopes = "etp.alrt.ro etp.trce.ro etp.quar.ro";
+  std::vector<std::string> etp_traffic_types = {"inbound", "outbound"};
+  int etp_page_size = 200;
+  int etp_rate_limit_per_min = 60;
+  int etp_backfill_days = 7;
+  std::vector<std::string> etp_domains;
+  std::string etp_ca_bundle;
+  int etp_connect_timeout_s = 10;
+  int etp_timeout_s = 60;
+  int etp_overlap_s = 300;
+  // State and pipeline
+  std::string redis_url = "redis://127.0.0.1:6379/0";
+  log::Level log_level = log::Level::Info;
+  int fetchers = 4;
+  std::string coordinator_endpoint = "inproc://coordinator";
+  std::string shipper_endpoint = "inproc://shipper";
+  int metrics_port = 0;  // 0: no metrics endpoint
+  int lease_ttl_s = 5;
+  // Sentinel
+  std::string sentinel_mode = "logs-ingestion";
+  std::string sentinel_dce_url;
+  std::string sentinel_dcr_id;
+  std::string sentinel_stream = "Custom-FireEyeETPAlerts_CL";
+  std::string sentinel_scope = "https://monitor.azure.com//.default";
+  std::string sentinel_workspace_id;
+  Secret sentinel_shared_key;
+  std::string sentinel_log_type = "FireEyeETPAlerts";
+  std::string sentinel_data_collector_url;
+  std::string sentinel_ca_bundle;
+  // Azure identity (read the way the Azure SDKs read them)
+  std::string azure_tenant_id;
+  std::string azure_client_id;
+  Secret azure_client_secret;
+  std::string azure_client_certificate_path;
+  std::string azure_federated_token_file;
+  std::string azure_authority_host = "https://login.microsoftonline.com";
+  std::string identity_endpoint;
+  Secret identity_header;
+  std::string imds_endpoint = "http://169.254.169.254/metadata/identity/oauth2/token";
+
+  bool etp_uses_oauth() const { return etp_api_key.empty(); }
+};
+
+// Err: one message listing every problem, one per line, each naming its variable.
+Result<Config, std::string> load_config(const EnvLookup& env, ConfigNeeds needs = {});
+
+}  // namespace etp2s

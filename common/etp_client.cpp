@@ -1,0 +1,273 @@
+#include "common/etp_client.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace etp2s {
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+bool mentions_rate_limit(const std::string& text) {
+  std::string t = lower(text);
+  return t.find("rate limit") != std::string::npos || t.find("too many requests") != std::string::npos ||
+         t.find("ratelimit") != std::string::npos || t.find("rate-limit") != std::string::npos ||
+         t.find("throttl") != std::string::npos;
+}
+
+bool mentions_bad_credentials(const std::string& text) {
+  std::string t = lower(text);
+  return t.find("api key") != std::string::npos || t.find("apikey") != std::string::npos ||
+         t.find("api-key") != std::string::npos || t.find("unauthori") != std::string::npos ||
+         t.find("authenticat") != std::string::npos || t.find("expired key") != std::string::npos;
+}
+
+}  // namespace
+
+EtpError classify_http(long status, const std::string& body, const std::string& retry_after_header,
+                       std::string_view what, long long now_epoch_s) {
+  EtpError e;
+  e.http_status = static_cast<int>(status);
+  e.vendor = parse_vendor_errors(body);
+  std::string detail = describe(e.vendor);
+  e.retry_after_s = parse_retry_after(retry_after_header, now_epoch_s);
+  std::string prefix = std::string(what) + ": HTTP " + std::to_string(status);
+  if (!detail.empty()) prefix += " (" + detail + ")";
+
+  if (status == 429 || (status >= 400 && mentions_rate_limit(detail))) {
+    e.disposition = Disposition::Retry;
+    e.rate_limited = true;
+    e.message = prefix + ": rate limited by the vendor; slowing down";
+  } else if (status == 401 || status == 403) {
+    e.disposition = Disposition::Fatal;
+    e.auth = true;
+    e.message = prefix +
+                ": the vendor refused the credentials; check ETP_API_KEY (keys expire) or the OAuth "
+                "client's role and scopes";
+  } else if (status >= 500 && mentions_bad_credentials(detail)) {
+    // Integrators report bad keys answered with HTTP 500: retrying cannot help.
+    e.disposition = Disposition::Fatal;
+    e.auth = true;
+    e.message = prefix + ": the vendor reports a credential problem; check ETP_API_KEY / ETP_CLIENT_ID";
+  } else if (status >= 500 || status == 408) {
+    e.disposition = Disposition::Retry;
+    e.message = prefix + ": vendor-side failure; will retry";
+  } else if (status >= 300 && status < 400) {
+    e.disposition = Disposition::Fatal;
+    e.message = prefix + ": unexpected redirect; check ETP_BASE_URL (redirects are not followed)";
+  } else {
+    e.disposition = Disposition::Fatal;
+    e.message = prefix + ": request refused; fix the configuration or query";
+  }
+  return e;
+}
+
+EtpError classify_transport(const TransportError& t, std::string_view what) {
+  EtpError e;
+  e.disposition = Disposition::Retry;
+  e.message =
+      std::string(what) + ": " + (t.timeout ? "timed out" : "transport error") + " (" + t.message + ")";
+  if (t.message.rfind("refusing URL", 0) == 0) e.disposition = Disposition::Fatal;
+  return e;
+}
+
+Result<std::pair<std::string, std::string>, EtpError> ApiKeyAuth::header() {
+  return std::make_pair(std::string("x-fireeye-api-key"), key_.reveal());
+}
+
+OAuthClientCredentials::OAuthClientCredentials(OAuthSettings settings, Clock clock)
+    : s_(std::move(settings)), clock_(std::move(clock)), http_(s_.http) {}
+
+Result<Unit, EtpError> OAuthClientCredentials::fetch_token() {
+  HttpRequest req;
+  req.method = "POST";
+  req.url = s_.token_url;
+  req.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}};
+  req.body = "grant_type=client_credentials&scope=" + url_encode(s_.scopes);
+  req.basic_auth = std::make_pair(s_.client_id, s_.client_secret);
+  ++fetches_;
+  auto res = http_.send(req);
+  if (!res) return err(classify_transport(res.error(), "ETP token request"));
+  const HttpResponse& r = res.value();
+  if (r.status == 400 || r.status == 401 || r.status == 403) {
+    EtpError e;
+    e.disposition = Disposition::Fatal;
+    e.auth = true;
+    e.http_status = static_cast<int>(r.status);
+    auto doc = nlohmann::json::parse(r.body, nullptr, false);
+    std::string why = doc.is_object() && doc.contains("error") && doc["error"].is_string()
+                          ? doc["error"].get<std::string>()
+                          : std::string();
+    e.message =
+        "ETP token request: HTTP " + std::to_string(r.status) + (why.empty() ? "" : " (" + why + ")") +
+        ": Trellix IAM refused client '" + s_.client_id +
+        "'; check ETP_CLIENT_ID / ETP_CLIENT_SECRET, the scopes (ETP_SCOPES) and that the client's role "
+        "has API access (a role without API access gets HTTP 400 even with a correct secret)";
+    return err(std::move(e));
+  }
+  if (r.status != 200) {
+    return err(classify_http(r.status, r.body, r.header("retry-after"), "ETP token request",
+                             clock_() / kMicrosPerSecond));
+  }
+  auto doc = nlohmann::json::parse(r.body, nullptr, false);
+  if (!doc.is_object() || !doc.contains("access_token") || !doc["access_token"].is_string()) {
+    EtpError e;
+    e.http_status = 200;
+    e.message = "ETP token request: HTTP 200 without an access_token; will retry";
+    return err(std::move(e));
+  }
+  double lifetime = 300;
+  if (doc.contains("expires_in")) {
+    if (doc["expires_in"].is_number())
+      lifetime = doc["expires_in"].get<double>();
+    else if (doc["expires_in"].is_string())
+      lifetime = std::atof(doc["expires_in"].get<std::string>().c_str());
+  }
+  if (lifetime <= 0) lifetime = 60;
+  Micros now = clock_();
+  token_ = Secret(doc["access_token"].get<std::string>());
+  expires_at_ = now + static_cast<Micros>(lifetime * kMicrosPerSecond);
+  // Refresh at the earlier of 2 minutes before expiry and half the lifetime.
+  Micros margin =
+      std::min<Micros>(120 * kMicrosPerSecond, static_cast<Micros>(lifetime * kMicrosPerSecond / 2));
+  refresh_at_ = expires_at_ - margin;
+  return Unit{};
+}
+
+Result<std::pair<std::string, std::string>, EtpError> OAuthClientCredentials::header() {
+  std::lock_guard lock(mu_);
+  if (token_.empty() || clock_() >= refresh_at_) {
+    auto r = fetch_token();
+    if (!r) return err(r.error());
+  }
+  return std::make_pair(std::string("Authorization"), "Bearer " + token_.reveal());
+}
+
+bool OAuthClientCredentials::on_unauthorized() {
+  std::lock_guard lock(mu_);
+  if (refreshed_after_401_) return false;  // a brand-new token was refused too: a real credential problem
+  refreshed_after_401_ = true;
+  token_ = Secret();
+  return true;
+}
+
+void OAuthClientCredentials::on_success() {
+  std::lock_guard lock(mu_);
+  refreshed_after_401_ = false;
+}
+
+Result<std::string, std::string> build_summary_body(const SummaryQuery& q) {
+  if (q.size < 0 || q.size > 200)
+    return err("size must be between 1 and 200 (0 counts only), got " + std::to_string(q.size));
+  if (q.traffic_type != "inbound" && q.traffic_type != "outbound") {
+    return err("traffic_type must be inbound or outbound, got '" + q.traffic_type + "'");
+  }
+  if (q.attributes_key != "attributes" && q.attributes_key != "attribute") {
+    return err(std::string("attributes_key must be attributes or attribute"));
+  }
+  OrderedJson body = OrderedJson::object();
+  if (!q.attributes.is_object()) return err(std::string("attributes must be an object"));
+  for (auto it = q.attributes.begin(); it != q.attributes.end(); ++it) {
+    const auto& k = it.key();
+    const auto& v = it.value();
+    bool ok = (k == "legacy_id" && v.is_number_integer()) || (k == "etp_message_id" && v.is_string()) ||
+              ((k == "email_status" || k == "alert_types") && v.is_array() &&
+               std::all_of(v.begin(), v.end(), [](const OrderedJson& x) { return x.is_string(); }));
+    if (!ok) return err("unsupported attribute filter '" + k + "' or wrong value type");
+  }
+  if (!q.attributes.empty()) body[q.attributes_key] = q.attributes;
+  if (q.from_last_modified_on) {
+    if (!parse_time(*q.from_last_modified_on)) {
+      return err("fromLastModifiedOn is not a time: '" + *q.from_last_modified_on + "'");
+    }
+    body["fromLastModifiedOn"] = *q.from_last_modified_on;
+  }
+  body["size"] = q.size;
+  body["traffic_type"] = q.traffic_type;
+  return body.dump();
+}
+
+EtpClient::EtpClient(EtpClientOptions options, std::shared_ptr<EtpAuth> auth, Clock clock)
+    : options_(std::move(options)), auth_(std::move(auth)), clock_(std::move(clock)), http_(options_.http) {
+  while (!options_.base_url.empty() && options_.base_url.back() == '/') options_.base_url.pop_back();
+}
+
+Result<HttpResponse, EtpError> EtpClient::call(HttpRequest req, std::string_view what) {
+  auto h = auth_->header();
+  if (!h) return err(h.error());
+  req.headers.push_back(h.value());
+  req.headers.emplace_back("Accept", "application/json");
+  auto res = http_.send(req);
+  if (!res) return err(classify_transport(res.error(), what));
+  HttpResponse& r = res.value();
+  if (r.status == 401 && auth_->on_unauthorized()) {
+    EtpError e;
+    e.disposition = Disposition::Retry;
+    e.auth = true;
+    e.http_status = 401;
+    e.retry_after_s = 0;
+    e.message =
+        std::string(what) + ": HTTP 401; the token was refused, a fresh one will be used on the next attempt";
+    return err(std::move(e));
+  }
+  if (r.status < 200 || r.status >= 300) {
+    return err(classify_http(r.status, r.body, r.header("retry-after"), what, clock_() / kMicrosPerSecond));
+  }
+  auth_->on_success();
+  return std::move(r);
+}
+
+Result<SummaryPage, EtpError> EtpClient::summary(const SummaryQuery& q) {
+  auto body = build_summary_body(q);
+  if (!body) {
+    EtpError e;
+    e.disposition = Disposition::Fatal;
+    e.message = "ETP alert summary: invalid query: " + body.error();
+    return err(std::move(e));
+  }
+  HttpRequest req;
+  req.method = "POST";
+  req.url = options_.base_url + "/api/v1/alerts";
+  req.headers = {{"Content-Type", "application/json"}};
+  req.body = std::move(body.value());
+  auto r = call(std::move(req), "ETP alert summary");
+  if (!r) return err(r.error());
+  auto page = parse_summary(r->body, q.traffic_type);
+  if (!page) {
+    EtpError e;
+    e.http_status = 200;
+    e.vendor = parse_vendor_errors(r->body);
+    e.rate_limited = mentions_rate_limit(describe(e.vendor));
+    e.message = "ETP alert summary: HTTP 200 with an unusable body (" + page.error() + ", " +
+                std::to_string(r->body.size()) + " bytes); will retry";
+    return err(std::move(e));
+  }
+  return std::move(page.value());
+}
+
+Result<std::optional<OrderedJson>, EtpError> EtpClient::details(const std::string& alert_id) {
+  HttpRequest req;
+  req.method = "GET";
+  req.url = options_.base_url + "/api/v1/alerts/" + url_encode(alert_id);
+  auto r = call(std::move(req), "ETP alert details");
+  if (!r) return err(r.error());
+  OrderedJson doc = OrderedJson::parse(r->body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    EtpError e;
+    e.http_status = 200;
+    e.message = "ETP alert details: HTTP 200 with a non-JSON body; will retry";
+    return err(std::move(e));
+  }
+  const OrderedJson* total = find_path(doc, {"meta", "total"});
+  auto data = doc.find("data");
+  bool empty = data == doc.end() || !data->is_array() || data->empty();
+  if ((total && total->is_number() && total->get<double>() == 0) || empty) {
+    return std::optional<OrderedJson>();
+  }
+  return std::optional<OrderedJson>((*data)[0]);
+}
+
+}  // namespace etp2s

@@ -1,0 +1,126 @@
+#include "common/etp_model.h"
+
+namespace etp2s {
+
+std::string version_key(std::string_view etp_message_id, std::string_view id, Micros last_modified_us) {
+  std::string key;
+  key.reserve(etp_message_id.size() + id.size() + 24);
+  key.append(etp_message_id).push_back('|');
+  key.append(id).push_back('|');
+  key.append(std::to_string(last_modified_us));
+  return key;
+}
+
+std::string version_key(const Alert& a) {
+  return version_key(a.etp_message_id, a.id, a.last_modified_us);
+}
+
+const OrderedJson* find_path(const OrderedJson& j, std::initializer_list<const char*> path) {
+  const OrderedJson* cur = &j;
+  for (const char* key : path) {
+    if (!cur->is_object()) return nullptr;
+    auto it = cur->find(key);
+    if (it == cur->end()) return nullptr;
+    cur = &*it;
+  }
+  return cur;
+}
+
+std::string string_at(const OrderedJson& j, std::initializer_list<const char*> path) {
+  const OrderedJson* v = find_path(j, path);
+  if (!v || v->is_null()) return {};
+  if (v->is_string()) return v->get<std::string>();
+  return v->dump();
+}
+
+namespace {
+
+std::optional<std::int64_t> int_at(const OrderedJson& j, std::initializer_list<const char*> path) {
+  const OrderedJson* v = find_path(j, path);
+  if (!v) return std::nullopt;
+  if (v->is_number_integer()) return v->get<std::int64_t>();
+  if (v->is_number()) return static_cast<std::int64_t>(v->get<double>());
+  if (v->is_string()) {
+    try {
+      return std::stoll(v->get<std::string>());
+    } catch (...) {
+      return std::nullopt;
+    }
+  }
+  return std::nullopt;
+}
+
+RejectedRecord reject(const OrderedJson& rec, std::string reason) {
+  std::string text = rec.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
+  if (text.size() > 200) text.resize(200);
+  return {std::move(reason), std::move(text)};
+}
+
+}  // namespace
+
+Result<SummaryPage, std::string> parse_summary(std::string_view body, std::string_view traffic_type) {
+  OrderedJson doc = OrderedJson::parse(body, nullptr, false);
+  if (doc.is_discarded()) return err(std::string("response is not valid JSON"));
+  if (!doc.is_object()) return err(std::string("response is not a JSON object"));
+  auto data = doc.find("data");
+  if (data == doc.end() || !data->is_array()) return err(std::string("response has no data array"));
+
+  SummaryPage page;
+  page.total = int_at(doc, {"meta", "total"});
+  page.meta_size = int_at(doc, {"meta", "size"});
+  page.cursor_start = string_at(doc, {"meta", "fromLastModifiedOn", "start"});
+  page.cursor_end = string_at(doc, {"meta", "fromLastModifiedOn", "end"});
+  page.alerts.reserve(data->size());
+  for (auto& rec : *data) {
+    if (!rec.is_object()) {
+      page.rejected.push_back(reject(rec, "record is not an object"));
+      continue;
+    }
+    Alert a;
+    a.id = string_at(rec, {"id"});
+    if (a.id.empty()) {
+      page.rejected.push_back(reject(rec, "record has no id"));
+      continue;
+    }
+    a.last_modified_on = string_at(rec, {"attributes", "meta", "last_modified_on"});
+    auto t = parse_time(a.last_modified_on);
+    if (!t) {
+      page.rejected.push_back(reject(rec, "record has no readable attributes.meta.last_modified_on"));
+      continue;
+    }
+    a.last_modified_us = *t;
+    a.etp_message_id = string_at(rec, {"attributes", "email", "etp_message_id"});
+    a.traffic_type = std::string(traffic_type);
+    a.raw = std::move(rec);
+    page.alerts.push_back(std::move(a));
+  }
+  return page;
+}
+
+std::vector<VendorError> parse_vendor_errors(std::string_view body) {
+  std::vector<VendorError> out;
+  OrderedJson doc = OrderedJson::parse(body, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return out;
+  auto errors = doc.find("errors");
+  if (errors == doc.end() || !errors->is_array()) return out;
+  for (const auto& e : *errors) {
+    if (!e.is_object()) continue;
+    out.push_back({string_at(e, {"status"}), string_at(e, {"title"}), string_at(e, {"detail"}),
+                   string_at(e, {"code"})});
+  }
+  return out;
+}
+
+std::string describe(const std::vector<VendorError>& errors) {
+  std::string out;
+  for (const auto& e : errors) {
+    if (!out.empty()) out += "; ";
+    out += e.code.empty() ? "" : e.code + " ";
+    out += e.title;
+    if (!e.detail.empty()) out += (e.title.empty() ? "" : ": ") + e.detail;
+  }
+  if (out.size() > 1000) out.resize(1000);
+  return out;
+}
+
+}  // namespace etp2s

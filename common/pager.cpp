@@ -1,0 +1,90 @@
+#include "common/pager.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace etp2s {
+namespace {
+Micros floor_ms(Micros t) {
+  Micros r = t % 1000;
+  return r >= 0 ? t - r : t - r - 1000;
+}
+}  // namespace
+
+CursorPager::CursorPager(PagerOptions options, std::string start_cursor)
+    : opt_(std::move(options)), size_(std::clamp(opt_.size, 1, 200)) {
+  if (!start_cursor.empty()) {
+    if (auto t = parse_time(start_cursor)) move_cursor(floor_ms(*t));
+  }
+}
+
+void CursorPager::move_cursor(Micros to) {
+  if (!cursor_.empty() && to == cursor_us_) return;
+  cursor_us_ = to;
+  cursor_ = format_vendor(to);
+  ids_at_cursor_.clear();
+}
+
+SummaryQuery CursorPager::next_query() const {
+  SummaryQuery q;
+  if (!cursor_.empty()) q.from_last_modified_on = cursor_;
+  q.size = size_;
+  q.traffic_type = opt_.traffic_type;
+  q.attributes = opt_.attributes;
+  return q;
+}
+
+PageResult CursorPager::accept(const SummaryPage& page) {
+  PageResult out;
+  const auto& recs = page.alerts;
+  out.caught_up = recs.size() + page.rejected.size() < static_cast<std::size_t>(size_);
+
+  Micros newest = cursor_.empty() ? std::numeric_limits<Micros>::min() : cursor_us_;
+  bool all_at_cursor = !recs.empty() && !cursor_.empty();
+  for (const auto& a : recs) {
+    if (opt_.end_us && a.last_modified_us >= *opt_.end_us) {
+      ++out.beyond_end;
+      out.reached_end = true;
+      all_at_cursor = false;
+      continue;
+    }
+    if (floor_ms(a.last_modified_us) != cursor_us_) all_at_cursor = false;
+    newest = std::max(newest, a.last_modified_us);
+  }
+
+  Micros next = newest == std::numeric_limits<Micros>::min() ? cursor_us_ : floor_ms(newest);
+
+  std::unordered_set<std::string> kept_at_next;
+  for (const auto& a : recs) {
+    if (opt_.end_us && a.last_modified_us >= *opt_.end_us) continue;
+    bool at_old_cursor = !cursor_.empty() && floor_ms(a.last_modified_us) <= cursor_us_;
+    if (at_old_cursor && ids_at_cursor_.count(a.id)) {
+      ++out.boundary_repeats;
+    } else {
+      out.alerts.push_back(a);
+      if (at_old_cursor) ids_at_cursor_.insert(a.id);
+    }
+    if (a.last_modified_us >= next) kept_at_next.insert(a.id);
+  }
+
+  // Stuck: a full page, every record at the cursor instant, nothing new. Repeating the query cannot help.
+  bool stuck =
+      all_at_cursor && !out.caught_up && !out.reached_end && next == cursor_us_ && out.alerts.empty();
+  if (stuck && size_ < 200) {
+    size_ = 200;  // a bigger page may get past the tie: try that before declaring the cursor stuck
+    stuck = false;
+  }
+  if (stuck) {
+    out.stuck = StuckCursor{cursor_, ids_at_cursor_.size(), {}};
+    move_cursor(cursor_us_ + 1000);  // +1 ms: loud, recorded, and the only way forward with v1
+    out.stuck->resumed_from = cursor_;
+    return out;
+  }
+  if (newest != std::numeric_limits<Micros>::min() && (next != cursor_us_ || cursor_.empty())) {
+    move_cursor(next);
+    ids_at_cursor_ = std::move(kept_at_next);
+  }
+  return out;
+}
+
+}  // namespace etp2s

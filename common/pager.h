@@ -1,0 +1,55 @@
+#pragma once
+// The cursor pager over POST /api/v1/alerts (see docs/pager.md). A pure state machine: it says which
+// query to send next and digests each page; the caller sends the query (under the budget) and retries.
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "common/etp_client.h"
+#include "common/etp_model.h"
+
+namespace etp2s {
+
+struct PagerOptions {
+  std::string traffic_type = "inbound";
+  int size = 200;
+  OrderedJson attributes = OrderedJson::object();
+  std::optional<Micros> end_us;  // exclusive partition end: alerts at or after it are not handed on
+};
+
+struct StuckCursor {
+  std::string at;            // the last_modified_on shared by more than `size` alerts
+  std::size_t seen = 0;      // how many distinct alerts at that instant were handed on
+  std::string resumed_from;  // where paging continued (at + 1 ms)
+};
+
+struct PageResult {
+  std::vector<Alert> alerts;  // new alerts, in page order, all before end_us
+  std::size_t boundary_repeats = 0;
+  std::size_t beyond_end = 0;  // alerts at or after end_us (left for the next partition)
+  bool caught_up = false;      // fewer records than requested: nothing more is visible now
+  bool reached_end = false;    // saw an alert at or after end_us
+  std::optional<StuckCursor> stuck;
+  bool finished() const { return caught_up || reached_end; }
+};
+
+class CursorPager {
+ public:
+  CursorPager(PagerOptions options, std::string start_cursor);
+  SummaryQuery next_query() const;
+  PageResult accept(const SummaryPage& page);
+  const std::string& cursor() const { return cursor_; }
+  Micros cursor_us() const { return cursor_us_; }
+  int size() const { return size_; }
+
+ private:
+  void move_cursor(Micros to);
+  PagerOptions opt_;
+  int size_;
+  std::string cursor_;  // empty: from the vendor's default (90 days back)
+  Micros cursor_us_ = 0;
+  std::unordered_set<std::string> ids_at_cursor_;  // alerts already handed on at or after the cursor instant
+};
+
+}  // namespace etp2s

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test command: installs what is missing, checks formatting, builds, runs every test in a normal
+# build and again under AddressSanitizer + UndefinedBehaviorSanitizer, then fuzzes the response parser
+# for a bounded time. Exit status 0 only if all of it passed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+./scripts/check-format.sh
+./scripts/build.sh release
+(cd build && ctest --output-on-failure -j 2 --timeout 600)
+./scripts/build.sh asan
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+   ctest --output-on-failure -j 2 --timeout 900)
+./scripts/build.sh fuzz
+./scripts/fuzz.sh 60
+echo "test.sh: all checks passed"

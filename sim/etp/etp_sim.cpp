@@ -1,0 +1,634 @@
+#include "sim/etp/etp_sim.h"
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "common/encoding.h"
+#include "common/timefmt.h"
+
+namespace etp2s::sim {
+
+using json = nlohmann::json;
+using ojson = nlohmann::ordered_json;
+
+namespace {
+
+constexpr Micros kWindow = 60 * kMicrosPerSecond;
+
+const char* kSubjects[] = {
+    "Invoice 4471 overdue",
+    "Überweisung bestätigen – 請確認 💸",
+    "\"quoted\" \\ back\\slash </script><script>alert(1)</script> ' OR 1=1 --",
+    "line one\nline two\r\n\ttabbed \u0001 control",
+    "Zero\u0000Width\u200b joiner \u202e RTL override",
+    "Your mailbox is full",
+    "Проверка безопасности аккаунта",
+    "",
+};
+const char* kDomains[] = {"contoso.test", "fabrikam.test", "northwind.test", "woodgrove.test"};
+const char* kStatuses[] = {"quarantined", "delivered",   "ACE: Passthrough",
+                           "dropped",     "bcc:dropped", "delivered (retroactive)",
+                           "rejected",    "scanned"};
+const char* kAlertTypes[] = {"at", "av", "yara", "block_list_match", "ms"};
+
+struct AlertRec {
+  std::string id, msg_id, traffic, status;
+  std::uint32_t domain = 0, subject = 0, types = 0;
+  std::uint64_t legacy = 0;
+  Micros created = 0, lmo = 0, visible_at = 0;
+  bool read = false, ack = false, huge = false;
+};
+
+struct Key {
+  Micros lmo;
+  std::string id;
+  std::uint32_t idx;
+  bool operator<(const Key& o) const { return lmo != o.lmo ? lmo < o.lmo : id < o.id; }
+};
+
+struct RouteStats {
+  std::uint64_t requests = 0, rate_limited = 0, ok = 0, errors = 0;
+  std::deque<Micros> arrivals;  // within the last 60 s
+  std::size_t max_in_60s = 0;
+  std::deque<Micros> accepted;  // for the limiter
+  std::map<int, std::uint64_t> by_status;
+};
+
+struct Faults {
+  int latency_ms = 0, jitter_ms = 0;
+  double rate_5xx = 0, rate_garbage = 0, rate_drop = 0;
+  std::deque<std::string> script;  // next responses: 500, 502, 429, garbage, drop, badkey500, ok
+};
+
+std::string hexid(std::mt19937_64& rng, int n) {
+  static const char* h = "0123456789abcdef";
+  std::string s;
+  for (int i = 0; i < n; ++i) s.push_back(h[rng() & 15]);
+  return s;
+}
+
+}  // namespace
+
+struct EtpSim::Impl {
+  EtpSimOptions opt;
+  httplib::Server server;
+  std::thread thread;
+  int port = 0;
+
+  mutable std::shared_mutex data_mu;
+  std::vector<AlertRec> alerts;
+  std::unordered_map<std::string, std::uint32_t> by_id;
+  std::map<std::string, std::vector<Key>> index;  // per traffic type, sorted
+  std::mt19937_64 rng;
+
+  mutable std::mutex stats_mu;
+  std::map<std::string, RouteStats> routes;
+  std::uint64_t token_requests = 0;
+  std::map<std::string, Micros> tokens;
+  Faults faults;
+  int rate_limit = 60;
+  int token_ttl_s = 3600;
+  std::mt19937_64 fault_rng{7};
+
+  explicit Impl(EtpSimOptions o) : opt(std::move(o)), rng(opt.seed) {
+    rate_limit = opt.rate_limit_per_min;
+    token_ttl_s = opt.token_ttl_s;
+    faults.latency_ms = opt.latency_ms;
+    faults.jitter_ms = opt.jitter_ms;
+    generate();
+  }
+
+  // ---- data ----
+  AlertRec make(Micros lmo, const std::string& traffic) {
+    AlertRec a;
+    std::string tenant = "3yINFWA-" + std::to_string(1111000 + rng() % 1000);
+    a.msg_id = tenant + "-" + hexid(rng, 24);
+    a.id = tenant + "-" + hexid(rng, 8) + "-" + hexid(rng, 4) + "-" + hexid(rng, 4) + "-" + hexid(rng, 12);
+    a.traffic = traffic;
+    a.domain = static_cast<std::uint32_t>(rng() % 4);
+    a.subject = static_cast<std::uint32_t>(rng() % (sizeof kSubjects / sizeof *kSubjects));
+    a.types = static_cast<std::uint32_t>(1 + rng() % 3);
+    a.status = kStatuses[rng() % (sizeof kStatuses / sizeof *kStatuses)];
+    a.legacy = 50000000 + rng() % 40000000;
+    a.created = lmo - static_cast<Micros>(rng() % 2000) * 1000;
+    a.lmo = lmo;
+    a.visible_at = lmo;
+    a.huge = opt.huge_subject_bytes > 0 && rng() % 1000 == 0;
+    return a;
+  }
+
+  void insert(AlertRec a) {
+    auto idx = static_cast<std::uint32_t>(alerts.size());
+    auto& v = index[a.traffic];
+    Key k{a.lmo, a.id, idx};
+    v.insert(std::upper_bound(v.begin(), v.end(), k), k);
+    by_id[a.id] = idx;
+    alerts.push_back(std::move(a));
+  }
+
+  void generate() {
+    Micros now = now_micros() / 1000 * 1000;
+    Micros span = static_cast<Micros>(opt.days) * kMicrosPerDay;
+    Micros start = now - span;
+    std::vector<AlertRec> batch;
+    batch.reserve(static_cast<std::size_t>(opt.alerts));
+    for (int i = 0; i < opt.alerts; ++i) {
+      Micros lmo = start + static_cast<Micros>(static_cast<double>(span) * (i + 0.5) / opt.alerts);
+      lmo = lmo / 1000 * 1000;
+      std::string traffic = rng() % 10 < 7 ? "inbound" : "outbound";
+      AlertRec a = make(lmo, traffic);
+      if (i > 0 && rng() % 10 == 0 && batch.back().traffic == traffic) {
+        a.msg_id = batch.back().msg_id;  // a second alert on the same email
+      }
+      if (static_cast<int>(rng() % 100) < opt.modified_percent) {
+        // Modified later (released, read, acknowledged): the alert now carries a later last_modified_on.
+        Micros later = lmo + static_cast<Micros>(60 + rng() % 7200) * kMicrosPerSecond;
+        if (later < now) {
+          a.lmo = later;
+          a.status = "released";
+          a.read = true;
+          a.ack = true;
+        }
+      }
+      if (static_cast<int>(rng() % 100) < opt.late_percent) {
+        a.visible_at = a.lmo + static_cast<Micros>(10 + rng() % 170) * kMicrosPerSecond;
+      }
+      batch.push_back(std::move(a));
+    }
+    if (opt.tie_burst > 0) {
+      Micros tie = (start + span / 2) / 1000 * 1000;
+      for (int i = 0; i < opt.tie_burst; ++i) batch.push_back(make(tie, "inbound"));
+    }
+    for (auto& a : batch) insert(std::move(a));
+  }
+
+  ojson render(const AlertRec& a, bool details) const {
+    std::string subject = kSubjects[a.subject];
+    if (a.huge) subject = std::string(static_cast<std::size_t>(opt.huge_subject_bytes), 'S');
+    std::string rcpt = std::string("user") + static_cast<char>('a' + a.subject) + "@" + kDomains[a.domain];
+    ojson types = ojson::array();
+    for (std::uint32_t t = 0; t < a.types; ++t) types.push_back(kAlertTypes[(a.subject + t) % 5]);
+    ojson alert = {{"product", "ETP"},
+                   {"alert_type", types},
+                   {"malware_md5", hex(sha256(a.id)).substr(0, 32)},
+                   {"timestamp", format_vendor(a.created)},
+                   {"sha256", hex(sha256(a.msg_id))}};
+    if (details) {
+      alert["severity"] = a.subject % 2 ? "majr" : "crit";
+      alert["action"] = a.status == "quarantined" ? "blocked" : "notified";
+      alert["name"] = "MALWARE_OBJECT";
+      alert["ack"] = a.ack ? "yes" : "no";
+      alert["explanation"] = {{"malware_detected",
+                               {{"malware", ojson::array({{{"name", "Phish.LIVE.DTI.URL"},
+                                                           {"stype", "known-malware"},
+                                                           {"md5sum", hex(sha256(a.id)).substr(0, 32)},
+                                                           {"sha256", hex(sha256(a.msg_id))},
+                                                           {"type", "link"},
+                                                           {"downloaded_at", format_vendor(a.created)}}})}}},
+                              {"os_changes", ojson::array()},
+                              {"cnc_services", ojson::object()}};
+    }
+    ojson rec = {
+        {"attributes",
+         {{"meta",
+           {{"read", a.read},
+            {"last_modified_on", format_vendor(a.lmo)},
+            {"legacy_id", a.legacy},
+            {"acknowledged", a.ack},
+            {"timestamps",
+             {{"db_insert_time", format_vendor(a.created) + "000+00"},
+              {"es_insert_time", format_vendor(a.lmo)}}},
+            {"last_malware", "yara|yara_simple_eg.yara|AsciiExample_1 and 1 more"},
+            {"alert_type", types[0]}}},
+          {"ati", ojson::object()},
+          {"alert", alert},
+          {"email",
+           {{"status", a.status},
+            {"source_ip", "198.51.100." + std::to_string(a.legacy % 250)},
+            {"smtp",
+             {{"rcpt_to", rcpt},
+              {"mail_from", "bounce@sender" + std::to_string(a.legacy % 17) + ".example"}}},
+            {"etp_message_id", a.msg_id},
+            {"headers",
+             {{"cc", ""}, {"to", rcpt}, {"from", "Sender <news@example.com>"}, {"subject", subject}}},
+            {"attachment", "hxxp://malicious.example/" + std::to_string(a.legacy)},
+            {"timestamp", {{"accepted", format_vendor(a.created).substr(0, 19)}}}}}}},
+        {"id", a.id},
+        {"links", {{"detail", "/api/v1/alerts/" + a.id}}},
+        {"unknown_future_field", {{"x", 1}}}};
+    return rec;
+  }
+
+  static bool matches(const AlertRec& a, const ojson& attrs) {
+    if (!attrs.is_object()) return true;
+    if (auto it = attrs.find("legacy_id");
+        it != attrs.end() && it->is_number() && it->get<std::uint64_t>() != a.legacy)
+      return false;
+    if (auto it = attrs.find("etp_message_id");
+        it != attrs.end() && it->is_string() && it->get<std::string>() != a.msg_id)
+      return false;
+    if (auto it = attrs.find("email_status"); it != attrs.end() && it->is_array()) {
+      bool any = false;
+      for (const auto& s : *it) any = any || (s.is_string() && s.get<std::string>() == a.status);
+      if (!any) return false;
+    }
+    if (auto it = attrs.find("alert_types"); it != attrs.end() && it->is_array()) {
+      bool any = false;
+      for (const auto& s : *it) {
+        for (std::uint32_t t = 0; t < a.types; ++t)
+          any = any || (s.is_string() && s == kAlertTypes[(a.subject + t) % 5]);
+      }
+      if (!any) return false;
+    }
+    return true;
+  }
+
+  // ---- http helpers ----
+  static void error_body(httplib::Response& res, int status, const std::string& title,
+                         const std::string& detail, const std::string& code) {
+    ojson body = {
+        {"errors",
+         ojson::array(
+             {{{"status", std::to_string(status)}, {"title", title}, {"detail", detail}, {"code", code}}})},
+        {"meta", {{"copyright", "Copyright 2026 etp-sim"}}}};
+    res.status = status;
+    res.set_content(body.dump(), "application/json");
+  }
+
+  // Counts the request, applies faults, auth and the limiter. Returns false if the response is already set.
+  bool admit(const std::string& route, const httplib::Request& req, httplib::Response& res) {
+    Micros now = now_micros();
+    std::string fault;
+    int delay_ms = 0;
+    {
+      std::lock_guard lock(stats_mu);
+      auto& r = routes[route];
+      ++r.requests;
+      r.arrivals.push_back(now);
+      while (!r.arrivals.empty() && r.arrivals.front() <= now - kWindow) r.arrivals.pop_front();
+      r.max_in_60s = std::max(r.max_in_60s, r.arrivals.size());
+      if (!faults.script.empty()) {
+        fault = faults.script.front();
+        faults.script.pop_front();
+      } else {
+        std::uniform_real_distribution<double> u(0, 1);
+        double x = u(fault_rng);
+        if (x < faults.rate_5xx)
+          fault = "502";
+        else if (x < faults.rate_5xx + faults.rate_garbage)
+          fault = "garbage";
+        else if (x < faults.rate_5xx + faults.rate_garbage + faults.rate_drop)
+          fault = "drop";
+      }
+      delay_ms = faults.latency_ms;
+      if (faults.jitter_ms > 0) {
+        delay_ms += static_cast<int>(fault_rng() % static_cast<std::uint64_t>(2 * faults.jitter_ms + 1)) -
+                    faults.jitter_ms;
+      }
+    }
+    if (!authorized(req, res)) return finish(route, res);
+    {
+      std::lock_guard lock(stats_mu);
+      auto& r = routes[route];
+      while (!r.accepted.empty() && r.accepted.front() <= now - kWindow) r.accepted.pop_front();
+      if (fault == "429" || static_cast<int>(r.accepted.size()) >= rate_limit) {
+        ++r.rate_limited;
+        Micros wait = r.accepted.empty() ? kMicrosPerSecond : r.accepted.front() + kWindow - now;
+        res.set_header("Retry-After",
+                       std::to_string(std::max<Micros>(1, (wait + kMicrosPerSecond - 1) / kMicrosPerSecond)));
+        error_body(res, 429, "Too Many Requests",
+                   "rate limit exceeded: " + std::to_string(rate_limit) + " requests per minute for " + route,
+                   "ETP-1429");
+        ++r.by_status[429];
+        return false;
+      }
+      r.accepted.push_back(now);
+    }
+    if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    if (fault == "500" || fault == "502" || fault == "503") {
+      error_body(res, std::stoi(fault), "Server Error", "upstream failure", "ETP-5000");
+      return finish(route, res);
+    }
+    if (fault == "badkey500") {
+      error_body(res, 500, "Internal Server Error", "Invalid API key", "ETP-1001");
+      return finish(route, res);
+    }
+    if (fault == "garbage") {
+      res.status = 200;
+      res.set_content(R"({"data": [{"id": "3yINFWA-trunc", "attributes": {"meta": {"last_modif)",
+                      "application/json");
+      return finish(route, res);
+    }
+    if (fault == "drop") {
+      res.status = 200;
+      res.set_content_provider(4096, "application/json",
+                               [](std::size_t, std::size_t, httplib::DataSink&) { return false; });
+      return finish(route, res);
+    }
+    return true;
+  }
+
+  bool finish(const std::string& route, httplib::Response& res) {
+    std::lock_guard lock(stats_mu);
+    ++routes[route].by_status[res.status];
+    return false;
+  }
+
+  bool authorized(const httplib::Request& req, httplib::Response& res) {
+    if (req.has_header("x-fireeye-api-key")) {
+      if (req.get_header_value("x-fireeye-api-key") == opt.api_key) return true;
+      error_body(res, 401, "Unauthorized", "invalid or expired API key", "ETP-1401");
+      return false;
+    }
+    std::string auth = req.get_header_value("Authorization");
+    if (auth.rfind("Bearer ", 0) == 0) {
+      std::lock_guard lock(stats_mu);
+      auto it = tokens.find(auth.substr(7));
+      if (it != tokens.end() && it->second > now_micros()) return true;
+      error_body(res, 401, "Unauthorized", it == tokens.end() ? "unknown token" : "token expired",
+                 "ETP-1401");
+      return false;
+    }
+    error_body(res, 401, "Unauthorized", "missing credentials", "ETP-1401");
+    return false;
+  }
+
+  // ---- routes ----
+  void summary(const httplib::Request& req, httplib::Response& res) {
+    if (!admit("/alerts", req, res)) return;
+    ojson body = req.body.empty() ? ojson::object() : ojson::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object()) {
+      return error_body(res, 400, "Bad Request", "request body is not a JSON object", "ETP-1400"), count(res);
+    }
+    // The same options as query parameters.
+    if (req.has_param("size")) body["size"] = std::atoi(req.get_param_value("size").c_str());
+    if (req.has_param("traffic_type")) body["traffic_type"] = req.get_param_value("traffic_type");
+    if (req.has_param("from_LastModifiedOn"))
+      body["fromLastModifiedOn"] = req.get_param_value("from_LastModifiedOn");
+    int size = body.contains("size") && body["size"].is_number() ? body["size"].get<int>() : 20;
+    if (size > 200)
+      return error_body(res, 400, "Bad Request", "response size exceeded", "ETP-1413"), count(res);
+    std::string traffic = body.value("traffic_type", std::string("inbound"));
+    if (traffic != "inbound" && traffic != "outbound") {
+      return error_body(res, 400, "Bad Request", "invalid traffic_type", "ETP-1400"), count(res);
+    }
+    Micros now = now_micros();
+    Micros from = now - 90 * kMicrosPerDay;
+    if (body.contains("fromLastModifiedOn")) {
+      auto t = body["fromLastModifiedOn"].is_string()
+                   ? parse_time(body["fromLastModifiedOn"].get<std::string>())
+                   : std::nullopt;
+      if (!t)
+        return error_body(res, 400, "Bad Request", "invalid fromLastModifiedOn", "ETP-1400"), count(res);
+      from = std::max(*t, now - 90 * kMicrosPerDay);
+    }
+    ojson attrs = body.contains("attributes") ? body["attributes"] : body.value("attribute", ojson::object());
+
+    ojson data = ojson::array();
+    std::int64_t total = 0;
+    {
+      std::shared_lock lock(data_mu);
+      const auto& v = index[traffic];
+      auto it = std::lower_bound(v.begin(), v.end(), Key{from, "", 0});
+      bool filtered = attrs.is_object() && !attrs.empty();
+      if (!filtered) total = static_cast<std::int64_t>(v.end() - it);
+      for (; it != v.end(); ++it) {
+        const AlertRec& a = alerts[it->idx];
+        if (a.visible_at > now || !matches(a, attrs)) continue;
+        if (filtered) ++total;
+        if (static_cast<int>(data.size()) < size)
+          data.push_back(render(a, false));
+        else if (!filtered)
+          break;
+      }
+    }
+    ojson meta = {{"total", total}, {"size", data.size()}};
+    if (!data.empty()) {
+      meta["fromLastModifiedOn"] = {{"start", data.front()["attributes"]["meta"]["last_modified_on"]},
+                                    {"end", data.back()["attributes"]["meta"]["last_modified_on"]}};
+    }
+    meta["copyright"] = "Copyright 2026 etp-sim";
+    ojson out = {{"data", size <= 0 ? ojson::array() : data}, {"meta", meta}, {"type", "alerts"}};
+    res.status = 200;
+    res.set_content(out.dump(), "application/json");
+    count(res);
+  }
+
+  void details(const httplib::Request& req, httplib::Response& res) {
+    if (!admit("/alerts", req, res)) return;
+    std::string id = req.matches[1];
+    ojson out = {{"data", ojson::array()}, {"meta", {{"total", 0}}}, {"type", "alerts"}};
+    {
+      std::shared_lock lock(data_mu);
+      auto it = by_id.find(id);
+      if (it != by_id.end() && alerts[it->second].visible_at <= now_micros()) {
+        out["data"].push_back(render(alerts[it->second], true));
+        out["meta"]["total"] = 1;
+      }
+    }
+    res.status = 200;
+    res.set_content(out.dump(), "application/json");
+    count(res);
+  }
+
+  void count(const httplib::Response& res) {
+    std::lock_guard lock(stats_mu);
+    ++routes["/alerts"].by_status[res.status];
+  }
+
+  void token(const httplib::Request& req, httplib::Response& res) {
+    {
+      std::lock_guard lock(stats_mu);
+      ++token_requests;
+    }
+    std::string auth = req.get_header_value("Authorization");
+    std::string user, pass;
+    if (auth.rfind("Basic ", 0) == 0) {
+      auto decoded = base64_decode(auth.substr(6));
+      if (decoded) {
+        auto colon = decoded->find(':');
+        user = decoded->substr(0, colon);
+        if (colon != std::string::npos) pass = decoded->substr(colon + 1);
+      }
+    }
+    auto reply = [&](int status, const json& j) {
+      res.status = status;
+      res.set_content(j.dump(), "application/json");
+    };
+    if (req.get_param_value("grant_type") != "client_credentials") {
+      return reply(400, {{"error", "unsupported_grant_type"}});
+    }
+    if (user == opt.no_api_client_id) return reply(400, {{"error", "unauthorized_client"}});
+    if (user != opt.client_id || pass != opt.client_secret) return reply(401, {{"error", "invalid_client"}});
+    std::string scope = req.get_param_value("scope");
+    if (scope.find("etp.alrt.ro") == std::string::npos) return reply(400, {{"error", "invalid_scope"}});
+    std::string token;
+    {
+      std::lock_guard lock(stats_mu);
+      token = "simtok-" + hexid(fault_rng, 32);
+      tokens[token] = now_micros() + static_cast<Micros>(token_ttl_s) * kMicrosPerSecond;
+    }
+    reply(200,
+          {{"access_token", token}, {"expires_in", token_ttl_s}, {"token_type", "Bearer"}, {"scope", scope}});
+  }
+
+  void routes_setup(EtpSim* self) {
+    server.new_task_queue = [] { return new httplib::ThreadPool(64); };
+    server.Post("/api/v1/alerts", [this](const httplib::Request& q, httplib::Response& r) { summary(q, r); });
+    server.Get(R"(/api/v1/alerts/([^/]+))",
+               [this](const httplib::Request& q, httplib::Response& r) { details(q, r); });
+    server.Post("/auth/realms/IAM/protocol/openid-connect/token",
+                [this](const httplib::Request& q, httplib::Response& r) { token(q, r); });
+    auto json_reply = [](httplib::Response& r, const json& j) {
+      r.set_content(j.dump(), "application/json");
+    };
+    server.Get("/sim/stats",
+               [this, json_reply](const httplib::Request&, httplib::Response& r) { json_reply(r, stats()); });
+    server.Get("/sim/truth",
+               [this, json_reply](const httplib::Request&, httplib::Response& r) { json_reply(r, truth()); });
+    auto with_body = [json_reply](auto fn) {
+      return [fn, json_reply](const httplib::Request& q, httplib::Response& r) {
+        json body = q.body.empty() ? json::object() : json::parse(q.body, nullptr, false);
+        if (body.is_discarded()) {
+          r.status = 400;
+          return json_reply(r, {{"error", "body is not JSON"}});
+        }
+        json_reply(r, fn(body));
+      };
+    };
+    server.Post("/sim/faults", with_body([self](const json& b) {
+                  self->set_faults(b);
+                  return json{{"ok", true}};
+                }));
+    server.Post("/sim/alerts", with_body([self](const json& b) { return self->add_alerts(b); }));
+    server.Post("/sim/modify", with_body([self](const json& b) { return self->modify_alert(b); }));
+  }
+
+  json stats() const {
+    std::lock_guard lock(stats_mu);
+    json out = {
+        {"token_requests", token_requests}, {"rate_limit_per_min", rate_limit}, {"routes", json::object()}};
+    for (const auto& [name, r] : routes) {
+      json by_status = json::object();
+      for (auto [code, n] : r.by_status) by_status[std::to_string(code)] = n;
+      out["routes"][name] = {{"requests", r.requests},
+                             {"max_in_60s", r.max_in_60s},
+                             {"rate_limited", r.rate_limited},
+                             {"by_status", by_status}};
+    }
+    return out;
+  }
+
+  json truth() const {
+    std::shared_lock lock(data_mu);
+    json out = json::array();
+    Micros now = now_micros();
+    for (const auto& a : alerts) {
+      if (a.visible_at > now) continue;
+      out.push_back({{"id", a.id},
+                     {"etp_message_id", a.msg_id},
+                     {"last_modified_on", format_vendor(a.lmo)},
+                     {"traffic_type", a.traffic}});
+    }
+    return out;
+  }
+};
+
+EtpSim::EtpSim(EtpSimOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+  impl_->routes_setup(this);
+  impl_->port = impl_->opt.port == 0
+                    ? impl_->server.bind_to_any_port(impl_->opt.host)
+                    : (impl_->server.bind_to_port(impl_->opt.host, impl_->opt.port) ? impl_->opt.port : -1);
+  if (impl_->port <= 0) throw std::runtime_error("etp-sim: cannot bind " + impl_->opt.host);
+  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
+  while (!impl_->server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+EtpSim::~EtpSim() {
+  stop();
+}
+
+void EtpSim::stop() {
+  impl_->server.stop();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+int EtpSim::port() const {
+  return impl_->port;
+}
+std::string EtpSim::base_url() const {
+  return "http://127.0.0.1:" + std::to_string(impl_->port);
+}
+std::string EtpSim::token_url() const {
+  return base_url() + "/auth/realms/IAM/protocol/openid-connect/token";
+}
+nlohmann::json EtpSim::stats() const {
+  return impl_->stats();
+}
+nlohmann::json EtpSim::truth() const {
+  return impl_->truth();
+}
+
+void EtpSim::set_faults(const nlohmann::json& b) {
+  std::lock_guard lock(impl_->stats_mu);
+  auto& f = impl_->faults;
+  f.latency_ms = b.value("latency_ms", f.latency_ms);
+  f.jitter_ms = b.value("jitter_ms", f.jitter_ms);
+  f.rate_5xx = b.value("rate_5xx", f.rate_5xx);
+  f.rate_garbage = b.value("rate_garbage", f.rate_garbage);
+  f.rate_drop = b.value("rate_drop", f.rate_drop);
+  impl_->rate_limit = b.value("rate_limit_per_min", impl_->rate_limit);
+  impl_->token_ttl_s = b.value("token_ttl_s", impl_->token_ttl_s);
+  if (b.contains("script") && b["script"].is_array()) {
+    for (const auto& s : b["script"]) f.script.push_back(s.get<std::string>());
+  }
+  if (b.value("expire_tokens", false)) {
+    for (auto& [tok, exp] : impl_->tokens) exp = 0;
+  }
+}
+
+nlohmann::json EtpSim::add_alerts(const nlohmann::json& b) {
+  std::unique_lock lock(impl_->data_mu);
+  int n = b.value("count", 1);
+  std::string traffic = b.value("traffic_type", std::string("inbound"));
+  int late_s = b.value("late_s", 0);
+  Micros now = now_micros() / 1000 * 1000;
+  nlohmann::json ids = nlohmann::json::array();
+  for (int i = 0; i < n; ++i) {
+    AlertRec a = impl_->make(now, traffic);
+    a.visible_at = now + static_cast<Micros>(late_s) * kMicrosPerSecond;
+    ids.push_back({{"id", a.id},
+                   {"visible_at", format_iso_ms(a.visible_at)},
+                   {"last_modified_on", format_vendor(now)}});
+    impl_->insert(std::move(a));
+  }
+  return {{"alerts", ids}};
+}
+
+nlohmann::json EtpSim::modify_alert(const nlohmann::json& b) {
+  std::unique_lock lock(impl_->data_mu);
+  std::string id = b.value("id", std::string());
+  auto it = impl_->by_id.find(id);
+  if (it == impl_->by_id.end()) return {{"error", "unknown id"}};
+  AlertRec& a = impl_->alerts[it->second];
+  auto& v = impl_->index[a.traffic];
+  auto pos = std::lower_bound(v.begin(), v.end(), Key{a.lmo, a.id, 0});
+  if (pos != v.end() && pos->id == a.id) v.erase(pos);
+  a.lmo = std::max(now_micros() / 1000 * 1000, a.lmo + 1000);
+  a.visible_at = a.lmo;
+  a.status = b.value("status", std::string("released"));
+  a.read = true;
+  Key k{a.lmo, a.id, it->second};
+  v.insert(std::upper_bound(v.begin(), v.end(), k), k);
+  return {{"id", a.id}, {"last_modified_on", format_vendor(a.lmo)}};
+}
+
+}  // namespace etp2s::sim

@@ -1,0 +1,135 @@
+#include "common/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+using namespace etp2s;
+
+namespace {
+std::map<std::string, std::string> minimal() {
+  return {{"ETP_BASE_URL", "https://etp.us.fireeye.com"},
+          {"ETP_API_KEY", "k-0123456789abcdef"},
+          {"SENTINEL_DCE_URL", "https://dce-1.westeurope-1.ingest.monitor.azure.com"},
+          {"SENTINEL_DCR_ID", "dcr-0123456789abcdef0123456789abcdef"}};
+}
+}  // namespace
+
+TEST(Config, DefaultsFromTheIssue) {
+  auto c = load_config(map_env(minimal()));
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c->etp_page_size, 200);
+  EXPECT_EQ(c->etp_rate_limit_per_min, 60);
+  EXPECT_EQ(c->etp_backfill_days, 7);
+  EXPECT_EQ(c->etp_traffic_types, (std::vector<std::string>{"inbound", "outbound"}));
+  EXPECT_EQ(c->etp_overlap_s, 300);
+  EXPECT_EQ(c->fetchers, 4);
+  EXPECT_EQ(c->sentinel_mode, "logs-ingestion");
+  EXPECT_EQ(c->sentinel_stream, "Custom-FireEyeETPAlerts_CL");
+  EXPECT_FALSE(c->etp_uses_oauth());
+}
+
+TEST(Config, EveryProblemIsReportedTogetherNamingTheVariable) {
+  auto env = minimal();
+  env.erase("ETP_BASE_URL");
+  env["ETP_PAGE_SIZE"] = "500";
+  env["ETP_BACKFILL_DAYS"] = "91";
+  env["ETP_TRAFFIC_TYPES"] = "inbound,sideways";
+  env["ETP_RATE_LIMIT_PER_MIN"] = "sixty";
+  env["LOG_LEVEL"] = "loud";
+  env["ETP_DOMAINS"] = "contoso.com,not a domain";
+  env["SENTINEL_DCR_ID"] = "my-dcr";
+  auto c = load_config(map_env(env));
+  ASSERT_FALSE(c.ok());
+  const std::string& m = c.error();
+  for (const char* name :
+       {"ETP_BASE_URL is required", "ETP_PAGE_SIZE", "ETP_BACKFILL_DAYS", "ETP_TRAFFIC_TYPES",
+        "ETP_RATE_LIMIT_PER_MIN", "LOG_LEVEL", "ETP_DOMAINS", "SENTINEL_DCR_ID"}) {
+    EXPECT_NE(m.find(name), std::string::npos) << name << "\n" << m;
+  }
+  EXPECT_NE(m.find("8 problems"), std::string::npos) << m;
+}
+
+TEST(Config, AuthSchemes) {
+  auto env = minimal();
+  env["ETP_CLIENT_ID"] = "client";
+  auto both = load_config(map_env(env));
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.error().find("choose one authentication scheme"), std::string::npos);
+
+  env.erase("ETP_API_KEY");
+  auto missing_secret = load_config(map_env(env));
+  ASSERT_FALSE(missing_secret.ok());
+  EXPECT_NE(missing_secret.error().find("ETP_CLIENT_SECRET is required"), std::string::npos);
+
+  env["ETP_CLIENT_SECRET"] = "s3cret-value-xyz";
+  auto ok = load_config(map_env(env));
+  ASSERT_TRUE(ok.ok()) << ok.error();
+  EXPECT_TRUE(ok->etp_uses_oauth());
+
+  env.erase("ETP_CLIENT_ID");
+  env.erase("ETP_CLIENT_SECRET");
+  auto none = load_config(map_env(env));
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.error().find("ETP_API_KEY (or ETP_CLIENT_ID with ETP_CLIENT_SECRET) is required"),
+            std::string::npos);
+}
+
+TEST(Config, SecretsFromFilesAndAConfigFile) {
+  std::string key_path = ::testing::TempDir() + "etp_key";
+  std::ofstream(key_path) << "key-from-file-123456\n";
+  std::string cfg_path = ::testing::TempDir() + "etp2s.env";
+  std::ofstream(cfg_path)
+      << "# comment\nETP_BASE_URL=https://etp.eu.fireeye.com\nETP_PAGE_SIZE=\"50\"\nETP_BACKFILL_DAYS=3\n";
+  auto env = minimal();
+  env.erase("ETP_API_KEY");
+  env.erase("ETP_BASE_URL");
+  env["ETP_API_KEY_FILE"] = key_path;
+  env["ETP2S_CONFIG_FILE"] = cfg_path;
+  env["ETP_BACKFILL_DAYS"] = "14";  // the environment wins over the file
+  auto c = load_config(map_env(env));
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c->etp_api_key.reveal(), "key-from-file-123456");
+  EXPECT_EQ(c->etp_base_url, "https://etp.eu.fireeye.com");
+  EXPECT_EQ(c->etp_page_size, 50);
+  EXPECT_EQ(c->etp_backfill_days, 14);
+
+  env["ETP_API_KEY"] = "also-direct-123456";
+  auto both = load_config(map_env(env));
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.error().find("set only one"), std::string::npos);
+
+  env.erase("ETP_API_KEY");
+  env["ETP_API_KEY_FILE"] = "/nonexistent/key";
+  auto missing = load_config(map_env(env));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().find("ETP_API_KEY_FILE names a file that cannot be read"), std::string::npos);
+}
+
+TEST(Config, DataCollectorMode) {
+  auto env = minimal();
+  env["SENTINEL_MODE"] = "data-collector";
+  auto c = load_config(map_env(env));
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().find("SENTINEL_WORKSPACE_ID"), std::string::npos);
+  EXPECT_NE(c.error().find("SENTINEL_SHARED_KEY"), std::string::npos);
+  env["SENTINEL_WORKSPACE_ID"] = "00000000-1111-2222-3333-444444444444";
+  env["SENTINEL_SHARED_KEY"] =
+      "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==";
+  auto ok = load_config(map_env(env));
+  ASSERT_TRUE(ok.ok()) << ok.error();
+  EXPECT_EQ(ok->sentinel_data_collector_url,
+            "https://00000000-1111-2222-3333-444444444444.ods.opinsights.azure.com");
+  EXPECT_EQ(ok->sentinel_log_type, "FireEyeETPAlerts");
+  env["SENTINEL_MODE"] = "carrier-pigeon";
+  EXPECT_NE(load_config(map_env(env)).error().find("SENTINEL_MODE must be"), std::string::npos);
+}
+
+TEST(Config, RolesValidateOnlyWhatTheyNeed) {
+  std::map<std::string, std::string> env = {{"REDIS_URL", "redis://127.0.0.1:1/0"}};
+  EXPECT_TRUE(load_config(map_env(env), ConfigNeeds{false, false, true}).ok());
+  EXPECT_FALSE(load_config(map_env(env), ConfigNeeds{true, false, true}).ok());
+  env["REDIS_URL"] = "http://x";
+  EXPECT_FALSE(load_config(map_env(env), ConfigNeeds{false, false, true}).ok());
+}

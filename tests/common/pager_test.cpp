@@ -1,0 +1,104 @@
+#include "common/pager.h"
+
+#include <gtest/gtest.h>
+
+using namespace etp2s;
+
+namespace {
+SummaryPage page(std::vector<std::pair<std::string, std::string>> recs) {
+  nlohmann::json data = nlohmann::json::array();
+  for (auto& [id, lmo] : recs) {
+    data.push_back({{"id", id}, {"attributes", {{"meta", {{"last_modified_on", lmo}}}}}});
+  }
+  return parse_summary(nlohmann::json{{"data", data}}.dump(), "inbound").value();
+}
+std::vector<std::string> ids(const PageResult& r) {
+  std::vector<std::string> out;
+  for (const auto& a : r.alerts) out.push_back(a.id);
+  return out;
+}
+using V = std::vector<std::string>;
+}  // namespace
+
+TEST(Pager, ScrollsWithTheNewestTimeAndDropsInclusiveBoundaryRepeats) {
+  PagerOptions o;
+  o.size = 3;
+  CursorPager p(o, "2023-08-01T00:00:00.000");
+  EXPECT_EQ(p.next_query().from_last_modified_on, "2023-08-01T00:00:00.000");
+  auto r1 = p.accept(page({{"1", "2023-08-01T14:29:33.699"},
+                           {"2", "2023-08-01T14:30:33.699"},
+                           {"3", "2023-08-01T14:30:33.699"}}));
+  EXPECT_EQ(ids(r1), (V{"1", "2", "3"}));
+  EXPECT_FALSE(r1.finished());
+  EXPECT_EQ(p.cursor(), "2023-08-01T14:30:33.699");
+  // The vendor repeats 2 and 3 (same instant) and adds 4.
+  auto r2 = p.accept(page({{"2", "2023-08-01T14:30:33.699"},
+                           {"3", "2023-08-01T14:30:33.699"},
+                           {"4", "2023-08-01T14:31:00.000"}}));
+  EXPECT_EQ(ids(r2), (V{"4"}));
+  EXPECT_EQ(r2.boundary_repeats, 2u);
+  auto r3 = p.accept(page({{"4", "2023-08-01T14:31:00.000"}}));
+  EXPECT_TRUE(r3.alerts.empty());
+  EXPECT_TRUE(r3.caught_up);
+}
+
+TEST(Pager, ANewAlertAtTheBoundaryInstantIsNotDropped) {
+  PagerOptions o;
+  o.size = 2;
+  CursorPager p(o, "");
+  EXPECT_FALSE(p.next_query().from_last_modified_on.has_value());
+  p.accept(page({{"a", "2023-01-01T00:00:01.000"}, {"b", "2023-01-01T00:00:02.000"}}));
+  // "c" shares b's instant but was not seen: it must be handed on.
+  auto r = p.accept(page({{"b", "2023-01-01T00:00:02.000"}, {"c", "2023-01-01T00:00:02.000"}}));
+  EXPECT_EQ(ids(r), (V{"c"}));
+}
+
+TEST(Pager, StopsAtThePartitionEndWithoutHandingOnWhatBelongsToTheNext) {
+  PagerOptions o;
+  o.size = 3;
+  o.end_us = parse_time("2023-01-01T00:00:03.000");
+  CursorPager p(o, "2023-01-01T00:00:00.000");
+  auto r = p.accept(page({{"a", "2023-01-01T00:00:01.000"},
+                          {"b", "2023-01-01T00:00:02.999"},
+                          {"c", "2023-01-01T00:00:03.000"}}));
+  EXPECT_EQ(ids(r), (V{"a", "b"}));
+  EXPECT_TRUE(r.reached_end);
+  EXPECT_EQ(r.beyond_end, 1u);
+  EXPECT_EQ(p.cursor(), "2023-01-01T00:00:02.999");
+}
+
+TEST(Pager, StuckCursorFirstGrowsThePageThenSkipsLoudlyByOneMillisecond) {
+  PagerOptions o;
+  o.size = 2;
+  CursorPager p(o, "2023-01-01T00:00:00.000");
+  const std::string t = "2023-01-01T00:00:05.000";
+  auto r1 = p.accept(page({{"x1", t}, {"x2", t}}));
+  EXPECT_EQ(ids(r1), (V{"x1", "x2"}));
+  // Same page again: no progress. The pager first retries with the largest page.
+  auto r2 = p.accept(page({{"x1", t}, {"x2", t}}));
+  EXPECT_FALSE(r2.stuck.has_value());
+  EXPECT_EQ(p.size(), 200);
+  // 200 alerts at one instant: truly stuck. Nothing loops forever; the skip is reported.
+  std::vector<std::pair<std::string, std::string>> full;
+  for (int i = 1; i <= 200; ++i) full.push_back({"x" + std::to_string(i), t});
+  auto r3 = p.accept(page(full));
+  EXPECT_EQ(r3.alerts.size(), 198u);   // x3..x200 are new
+  ASSERT_FALSE(r3.stuck.has_value());  // the cursor did not move, but new alerts came: try again
+  auto r4 = p.accept(page(full));
+  ASSERT_TRUE(r4.stuck.has_value());
+  EXPECT_EQ(r4.stuck->at, t);
+  EXPECT_EQ(r4.stuck->seen, 200u);
+  EXPECT_EQ(r4.stuck->resumed_from, "2023-01-01T00:00:05.001");
+  EXPECT_EQ(p.cursor(), "2023-01-01T00:00:05.001");
+  EXPECT_TRUE(r4.alerts.empty());
+}
+
+TEST(Pager, FloorsMicrosecondTimesSoNothingBetweenIsSkipped) {
+  PagerOptions o;
+  o.size = 2;
+  CursorPager p(o, "");
+  p.accept(page({{"a", "2023-01-01T00:00:01.000"}, {"b", "2023-01-01T00:00:01.500900Z"}}));
+  EXPECT_EQ(p.cursor(), "2023-01-01T00:00:01.500");
+  auto r = p.accept(page({{"b", "2023-01-01T00:00:01.500900Z"}, {"c", "2023-01-01T00:00:01.500100Z"}}));
+  EXPECT_EQ(ids(r), (V{"c"}));
+}
