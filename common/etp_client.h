@@ -33,8 +33,6 @@ EtpError classify_http(long status, const std::string& body, const std::string& 
                        std::string_view what, long long now_epoch_s);
 EtpError classify_transport(const TransportError& e, std::string_view what);
 
-using Clock = std::function<Micros()>;
-
 // Supplies the auth header for each call.
 class EtpAuth {
  public:

@@ -23,6 +23,7 @@ struct Alert {
   Micros last_modified_us = 0;
   std::string traffic_type;  // from the query; the record does not carry it
   OrderedJson raw;           // data[i] exactly as received
+  std::string raw_text;      // data[i] serialised, when at hand: saves a dump on the shipper's hot path
 };
 
 // The identity of one shipped row: (etp_message_id, id, last_modified_on).

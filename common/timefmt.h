@@ -1,6 +1,7 @@
 #pragma once
 // Every time in the vendor's API is UTC, spelled in several ways; we carry microseconds since the epoch.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,5 +30,8 @@ std::optional<Micros> parse_rfc1123(std::string_view text);
 std::string format_day(Micros t);
 
 Micros now_micros();
+
+// Injected wherever time matters, so tests can move it.
+using Clock = std::function<Micros()>;
 
 }  // namespace etp2s

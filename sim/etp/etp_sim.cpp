@@ -481,6 +481,7 @@ struct EtpSim::Impl {
   }
 
   void routes_setup(EtpSim* self) {
+    server.set_tcp_nodelay(true);
     server.new_task_queue = [] { return new httplib::ThreadPool(64); };
     server.Post("/api/v1/alerts", [this](const httplib::Request& q, httplib::Response& r) { summary(q, r); });
     server.Get(R"(/api/v1/alerts/([^/]+))",
