@@ -10,6 +10,14 @@
 #include "common/etp_client.h"
 #include "common/log.h"
 #include "common/pager.h"
+#include "common/state.h"
+#include "coordinator/coordinator.h"
+#include "fetcher/fetcher.h"
+#include "shipper/service.h"
+
+#include <unistd.h>
+#include <atomic>
+#include <csignal>
 
 using namespace etp2s;
 
@@ -76,10 +84,108 @@ int cmd_fetch(const Config& c) {
   return 0;
 }
 
+std::atomic<bool> g_stop{false};
+void on_signal(int) {
+  g_stop = true;
+}
+
+std::string host_id() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(getpid());
+}
+
+// Watches for a fatal stop recorded by any role (ETP auth failure, Sentinel 403, ...).
+std::optional<std::string> fatal_recorded(const Config& c) {
+  auto addr = parse_redis_url(c.redis_url);
+  if (!addr) return std::nullopt;
+  Redis redis(addr.value());
+  StateStore store(redis);
+  return store.fatal();
+}
+
+// `run` and `backfill`: every role in this process over inproc transports.
+int cmd_embedded(Config c, bool backfill_only) {
+  c.coordinator_endpoint = "inproc://coordinator";
+  c.shipper_endpoint = "inproc://shipper";
+  std::atomic<bool> stop_roles{false}, stop_fetchers{false};
+  Coordinator coordinator(c, {c.coordinator_endpoint, c.lease_ttl_s, kMicrosPerSecond, 5});
+  int coord_rc = 0, ship_rc = 0;
+  std::thread coord([&] { coord_rc = coordinator.run(stop_roles); });
+  std::thread ship([&] {
+    ship_rc = ShipperService(c, {host_id() + ":shipper", c.shipper_endpoint}).run(stop_roles);
+  });
+  std::vector<std::thread> fetchers;
+  std::vector<int> fetch_rc(static_cast<std::size_t>(c.fetchers), 0);
+  std::vector<FetcherOptions> fopts;
+  for (int i = 0; i < c.fetchers; ++i) fopts.push_back({host_id() + ":fetcher-" + std::to_string(i)});
+  for (int i = 0; i < c.fetchers; ++i) {
+    fetchers.emplace_back([&, i] { fetch_rc[i] = Fetcher(c, fopts[i]).run(stop_fetchers); });
+  }
+  std::optional<std::string> fatal;
+  auto started = now_micros();
+  while (!g_stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    if ((fatal = fatal_recorded(c))) break;
+    if (backfill_only && coordinator.backfill_complete()) break;
+  }
+  log::info("stopping", {{"reason", fatal ? "fatal" : g_stop ? "signal" : "backfill complete"}});
+  // Fetchers first (they flush and commit what the shipper still reports), then the shipper and coordinator.
+  stop_fetchers = true;
+  for (auto& t : fetchers) t.join();
+  stop_roles = true;
+  coord.join();
+  ship.join();
+  if (fatal) {
+    log::error("stopped_on_fatal", {{"error", *fatal}});
+    std::cerr << "etp2sentinel: stopped: " << log::redact(*fatal) << "\n";
+    return 3;
+  }
+  if (backfill_only && !g_stop) {
+    double secs = static_cast<double>(now_micros() - started) / kMicrosPerSecond;
+    auto addr = parse_redis_url(c.redis_url);
+    Redis redis(addr.value());
+    StateStore store(redis);
+    long long delivered = 0;
+    if (auto parts = store.partitions()) {
+      for (const auto& p : parts.value()) delivered += p.delivered;
+    }
+    std::cout << nlohmann::json{{"backfill", "complete"},
+                                {"alert_versions_delivered", delivered},
+                                {"seconds", secs},
+                                {"days", c.etp_backfill_days}}
+                     .dump()
+              << std::endl;
+  }
+  return 0;
+}
+
+int cmd_status(const Config& c) {
+  auto addr = parse_redis_url(c.redis_url);
+  if (!addr) return 2;
+  Redis redis(addr.value());
+  StateStore store(redis);
+  auto parts = store.partitions();
+  if (!parts) {
+    std::cerr << "status: " << parts.error() << "\n";
+    return 1;
+  }
+  auto lines = describe_progress(parts.value(), store.plan_created().value_or(now_micros()), now_micros());
+  std::cout << nlohmann::json{{"partitions", lines}, {"fatal", store.fatal().value_or("")}}.dump(2)
+            << std::endl;
+  return 0;
+}
+
 int usage() {
   std::cerr
       << "usage: etp2sentinel <command>\n"
-         "  fetch     page the ETP alert summary over the backfill window and print alert versions\n"
+         "  run          every role in one process: backfill, then steady state, until SIGTERM\n"
+         "  backfill     load the configured window, ship everything, exit 0\n"
+         "  coordinator  the coordinator role (binds COORDINATOR_ENDPOINT)\n"
+         "  fetcher      one fetcher (connects COORDINATOR_ENDPOINT and SHIPPER_ENDPOINT)\n"
+         "  shipper      one shipper (binds SHIPPER_ENDPOINT)\n"
+         "  status       progress read from Redis\n"
+         "  fetch        page the ETP alert summary over the window and print alert versions (no Redis)\n"
          "configuration: environment variables (see README), optionally ETP2S_CONFIG_FILE=<KEY=VALUE file>\n";
   return 2;
 }
@@ -89,14 +195,31 @@ int usage() {
 int main(int argc, char** argv) {
   if (argc < 2) return usage();
   std::string cmd = argv[1];
-  if (cmd == "fetch") {
-    auto cfg = load_config(process_env(), ConfigNeeds{true, false, false});
-    if (!cfg) {
-      std::cerr << cfg.error() << "\n";
-      return 2;
-    }
-    log::set_level(cfg->log_level);
-    return cmd_fetch(cfg.value());
+  ConfigNeeds needs;
+  if (cmd == "fetch")
+    needs = {true, false, false};
+  else if (cmd == "coordinator" || cmd == "status")
+    needs = {false, false, true};
+  else if (cmd == "fetcher")
+    needs = {true, false, true};
+  else if (cmd == "shipper")
+    needs = {false, true, true};
+  else if (cmd != "run" && cmd != "backfill")
+    return usage();
+  auto cfg = load_config(process_env(), needs);
+  if (!cfg) {
+    std::cerr << cfg.error() << "\n";
+    return 2;
   }
-  return usage();
+  Config& c = cfg.value();
+  log::set_level(c.log_level);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGINT, on_signal);
+  if (cmd == "fetch") return cmd_fetch(c);
+  if (cmd == "status") return cmd_status(c);
+  if (cmd == "run" || cmd == "backfill") return cmd_embedded(c, cmd == "backfill");
+  if (cmd == "coordinator")
+    return Coordinator(c, {c.coordinator_endpoint, c.lease_ttl_s, kMicrosPerSecond, 5}).run(g_stop);
+  if (cmd == "shipper") return ShipperService(c, {host_id() + ":shipper", c.shipper_endpoint}).run(g_stop);
+  return Fetcher(c, {host_id() + ":fetcher"}).run(g_stop);
 }

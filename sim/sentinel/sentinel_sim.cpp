@@ -235,6 +235,7 @@ struct SentinelSim::Impl {
         if (n > field_limit) counters["fields_over_limit"] = counters["fields_over_limit"].get<int>() + 1;
       }
       if (!tag.empty()) row["_LogType"] = tag;
+      row["_ReceivedAt"] = format_iso_ms(now_micros());
       if (opt.keep_rows) rows.push_back(row.dump());
     }
     counters["rows_accepted"] = counters["rows_accepted"].get<std::size_t>() + doc.size();
@@ -348,10 +349,23 @@ struct SentinelSim::Impl {
     server.Post("/api/logs",
                 [this](const httplib::Request& q, httplib::Response& r) { data_collector(q, r); });
   }
+  void admin_routes(SentinelSim* self) {
+    server.Get("/sim/stats",
+               [self](const httplib::Request&, httplib::Response& r) { reply(r, 200, self->stats()); });
+    server.Get("/sim/rows",
+               [self](const httplib::Request&, httplib::Response& r) { reply(r, 200, self->rows()); });
+    server.Post("/sim/faults", [self](const httplib::Request& q, httplib::Response& r) {
+      auto body = json::parse(q.body, nullptr, false);
+      if (body.is_discarded()) return reply(r, 400, {{"error", "body is not JSON"}});
+      self->set_faults(body);
+      reply(r, 200, {{"ok", true}});
+    });
+  }
 };
 
 SentinelSim::SentinelSim(SentinelSimOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
   impl_->routes();
+  impl_->admin_routes(this);
   auto& o = impl_->opt;
   impl_->port = o.port == 0 ? impl_->server.bind_to_any_port(o.host)
                             : (impl_->server.bind_to_port(o.host, o.port) ? o.port : -1);

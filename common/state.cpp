@@ -1,0 +1,213 @@
+#include "common/state.h"
+
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "common/log.h"
+
+namespace etp2s {
+namespace {
+
+constexpr Micros kMarkRetention = 91 * kMicrosPerDay;  // the vendor keeps 90 days
+
+// KEYS[1] = partition hash. ARGV: epoch, cursor, caught_up_us, sweep_cursor, n, then n × (marks key, field,
+// expireat).
+const char* kCommit = R"lua(
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if tostring(epoch) ~= ARGV[1] then return 0 end
+local n = tonumber(ARGV[5])
+for i = 0, n - 1 do
+  local k, f, exp = ARGV[6 + i * 3], ARGV[7 + i * 3], ARGV[8 + i * 3]
+  if redis.call('HSETNX', k, f, '1') == 1 then redis.call('HINCRBY', KEYS[1], 'delivered', 1) end
+  redis.call('EXPIREAT', k, exp)
+end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'cursor', ARGV[2]) end
+if ARGV[3] ~= '0' then redis.call('HSET', KEYS[1], 'caught_up_us', ARGV[3]) end
+if ARGV[4] == '-' then redis.call('HSET', KEYS[1], 'sweep_cursor', '')
+elseif ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'sweep_cursor', ARGV[4]) end
+return 1
+)lua";
+
+long long to_ll(const std::string& s) {
+  try {
+    return s.empty() ? 0 : std::stoll(s);
+  } catch (...) {
+    return 0;
+  }
+}
+
+}  // namespace
+
+StateStore::StateStore(Redis& redis, std::string prefix) : redis_(redis), prefix_(std::move(prefix)) {}
+
+Result<bool, std::string> StateStore::plan_exists() {
+  auto r = redis_.command({"EXISTS", prefix_ + "plan"});
+  if (!r) return err(r.error());
+  return r->integer == 1;
+}
+
+Result<Micros, std::string> StateStore::plan_created() {
+  auto r = redis_.command({"HGET", prefix_ + "plan", "created_us"});
+  if (!r) return err(r.error());
+  return static_cast<Micros>(to_ll(r->str));
+}
+
+Result<Unit, std::string> StateStore::create_plan(const std::vector<Partition>& parts, Micros created_us) {
+  std::vector<std::vector<std::string>> cmds;
+  std::string ids;
+  for (const auto& p : parts) {
+    cmds.push_back({"HSET",
+                    prefix_ + "part:" + p.id,
+                    "traffic_type",
+                    p.traffic_type,
+                    "start_us",
+                    std::to_string(p.start_us),
+                    "end_us",
+                    p.end_us ? std::to_string(*p.end_us) : "",
+                    "cursor",
+                    p.cursor,
+                    "state",
+                    p.state,
+                    "epoch",
+                    "0",
+                    "owner",
+                    "",
+                    "lease_expiry_us",
+                    "0",
+                    "delivered",
+                    "0",
+                    "caught_up_us",
+                    "0",
+                    "next_due_us",
+                    "0",
+                    "sweep_cursor",
+                    ""});
+    ids += (ids.empty() ? "" : ",") + p.id;
+  }
+  // The plan key last: a plan exists only once all its partitions do.
+  cmds.push_back({"HSET", prefix_ + "plan", "created_us", std::to_string(created_us), "partitions", ids});
+  auto r = redis_.pipeline(cmds);
+  if (!r) return err(r.error());
+  for (const auto& reply : r.value()) {
+    if (reply.type == RedisReply::Type::Error) return err("redis: " + reply.str);
+  }
+  return Unit{};
+}
+
+Result<std::vector<Partition>, std::string> StateStore::partitions() {
+  auto plan = redis_.command({"HGET", prefix_ + "plan", "partitions"});
+  if (!plan) return err(plan.error());
+  std::vector<std::string> ids;
+  std::string cur;
+  for (char c : plan->str + ",") {
+    if (c == ',') {
+      if (!cur.empty()) ids.push_back(cur);
+      cur.clear();
+    } else {
+      cur.push_back(c);
+    }
+  }
+  std::vector<std::vector<std::string>> cmds;
+  for (const auto& id : ids) cmds.push_back({"HGETALL", prefix_ + "part:" + id});
+  auto r = redis_.pipeline(cmds);
+  if (!r) return err(r.error());
+  std::vector<Partition> out;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const auto& els = r.value()[i].elements;
+    std::map<std::string, std::string> f;
+    for (std::size_t k = 0; k + 1 < els.size(); k += 2) f[els[k].str] = els[k + 1].str;
+    Partition p;
+    p.id = ids[i];
+    p.traffic_type = f["traffic_type"];
+    p.start_us = to_ll(f["start_us"]);
+    if (!f["end_us"].empty()) p.end_us = to_ll(f["end_us"]);
+    p.cursor = f["cursor"];
+    p.state = f["state"];
+    p.epoch = to_ll(f["epoch"]);
+    p.owner = f["owner"];
+    p.lease_expiry_us = to_ll(f["lease_expiry_us"]);
+    p.delivered = to_ll(f["delivered"]);
+    p.caught_up_us = to_ll(f["caught_up_us"]);
+    p.next_due_us = to_ll(f["next_due_us"]);
+    p.sweep_cursor = f["sweep_cursor"];
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+Result<Unit, std::string> StateStore::save_lease(const Partition& p) {
+  auto r = redis_.command({"HSET", prefix_ + "part:" + p.id, "state", p.state, "epoch",
+                           std::to_string(p.epoch), "owner", p.owner, "lease_expiry_us",
+                           std::to_string(p.lease_expiry_us), "next_due_us", std::to_string(p.next_due_us)});
+  if (!r) return err(r.error());
+  return Unit{};
+}
+
+Result<std::vector<bool>, std::string> StateStore::delivered(const std::vector<DeliveredVersion>& versions) {
+  std::vector<std::vector<std::string>> cmds;
+  for (const auto& v : versions)
+    cmds.push_back({"HEXISTS", prefix_ + "marks:" + format_day(v.last_modified_us), v.key});
+  auto r = redis_.pipeline(cmds);
+  if (!r) return err(r.error());
+  std::vector<bool> out;
+  for (const auto& reply : r.value()) out.push_back(reply.integer == 1);
+  return out;
+}
+
+Result<bool, std::string> StateStore::commit(const std::string& partition, long long epoch,
+                                             const std::string& cursor,
+                                             const std::vector<DeliveredVersion>& versions, bool caught_up,
+                                             const std::string& sweep_cursor) {
+  std::vector<std::string> args{std::to_string(epoch), cursor, caught_up ? std::to_string(now_micros()) : "0",
+                                sweep_cursor, std::to_string(versions.size())};
+  for (const auto& v : versions) {
+    Micros day_start =
+        v.last_modified_us - ((v.last_modified_us % kMicrosPerDay) + kMicrosPerDay) % kMicrosPerDay;
+    args.push_back(prefix_ + "marks:" + format_day(v.last_modified_us));
+    args.push_back(v.key);
+    args.push_back(std::to_string((day_start + kMarkRetention) / kMicrosPerSecond));
+  }
+  auto r = redis_.eval(kCommit, {prefix_ + "part:" + partition}, args);
+  if (!r) return err(r.error());
+  return r->integer == 1;
+}
+
+Result<long long, std::string> StateStore::epoch_of(const std::string& partition) {
+  auto r = redis_.command({"HGET", prefix_ + "part:" + partition, "epoch"});
+  if (!r) return err(r.error());
+  return to_ll(r->str);
+}
+
+void StateStore::record_gap(const std::string& partition, const std::string& at, std::size_t seen) {
+  nlohmann::json gap = {
+      {"partition", partition}, {"at", at}, {"seen", seen}, {"recorded", format_iso_ms(now_micros())}};
+  auto r = redis_.command({"RPUSH", prefix_ + "gaps", gap.dump()});
+  if (!r) log::error("state.gap_not_recorded", {{"error", r.error()}, {"gap", gap}});
+}
+
+void StateStore::set_fatal(const std::string& message) {
+  auto r = redis_.command({"SET", prefix_ + "fatal", message});
+  if (!r) log::error("state.fatal_not_recorded", {{"error", r.error()}});
+}
+
+std::optional<std::string> StateStore::fatal() {
+  auto r = redis_.command({"GET", prefix_ + "fatal"});
+  if (!r || r->nil()) return std::nullopt;
+  return r->str;
+}
+
+void StateStore::clear_fatal() {
+  (void)redis_.command({"DEL", prefix_ + "fatal"});
+}
+
+void StateStore::shipper_alive(const std::string& id, int ttl_s) {
+  (void)redis_.command({"SET", prefix_ + "shipper:" + id, "1", "EX", std::to_string(ttl_s)});
+}
+
+bool StateStore::shipper_is_alive(const std::string& id) {
+  auto r = redis_.command({"EXISTS", prefix_ + "shipper:" + id});
+  return !r || r->integer == 1;  // if Redis is unreachable, do not conclude the shipper died
+}
+
+}  // namespace etp2s

@@ -1,0 +1,75 @@
+#pragma once
+// Everything the pipeline must remember lives in Redis (AOF): the plan and its partitions with their
+// committed cursors and leases, the dedupe marks of delivered alert versions, recorded gaps, and a fatal
+// stop.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/redis.h"
+#include "common/result.h"
+#include "common/timefmt.h"
+
+namespace etp2s {
+
+struct Partition {
+  std::string id;
+  std::string traffic_type;
+  Micros start_us = 0;
+  std::optional<Micros> end_us;   // none: open-ended, becomes the live cursor of steady state
+  std::string cursor;             // committed: every alert before it has been delivered
+  std::string state = "pending";  // pending | leased | done | live
+  long long epoch = 0;
+  std::string owner;
+  Micros lease_expiry_us = 0;
+  long long delivered = 0;
+  Micros caught_up_us = 0;   // last time the live partition reached the head
+  Micros next_due_us = 0;    // live: next poll
+  std::string sweep_cursor;  // live: where the late-arrival sweep resumes
+  bool live() const { return !end_us.has_value(); }
+};
+
+struct DeliveredVersion {
+  std::string key;  // version_key()
+  Micros last_modified_us = 0;
+};
+
+class StateStore {
+ public:
+  explicit StateStore(Redis& redis, std::string prefix = "etp:");
+
+  // Plan
+  Result<bool, std::string> plan_exists();
+  Result<Unit, std::string> create_plan(const std::vector<Partition>& parts, Micros created_us);
+  Result<std::vector<Partition>, std::string> partitions();
+  Result<Micros, std::string> plan_created();
+  Result<Unit, std::string> save_lease(const Partition& p);  // state, epoch, owner, expiry, next_due
+
+  // Fetcher side
+  // For each version: already delivered?
+  Result<std::vector<bool>, std::string> delivered(const std::vector<DeliveredVersion>& versions);
+  // Marks the versions delivered and, if `cursor` is non-empty, moves the committed cursor — only while the
+  // caller's lease epoch is current. Ok(false): stale epoch, nothing written.
+  Result<bool, std::string> commit(const std::string& partition, long long epoch, const std::string& cursor,
+                                   const std::vector<DeliveredVersion>& versions, bool caught_up,
+                                   const std::string& sweep_cursor);
+  Result<long long, std::string> epoch_of(const std::string& partition);
+  void record_gap(const std::string& partition, const std::string& at, std::size_t seen);
+
+  // Fatal stop shared by all roles
+  void set_fatal(const std::string& message);
+  std::optional<std::string> fatal();
+  void clear_fatal();
+
+  // Shipper liveness
+  void shipper_alive(const std::string& id, int ttl_s);
+  bool shipper_is_alive(const std::string& id);
+
+  const std::string& prefix() const { return prefix_; }
+
+ private:
+  Redis& redis_;
+  std::string prefix_;
+};
+
+}  // namespace etp2s

@@ -1,0 +1,56 @@
+#pragma once
+// The coordinator: plans the partitions once (time × traffic type), hands out leases with epochs over a
+// ZeroMQ ROUTER, renews them on heartbeats, expires them when heartbeats stop, schedules the live partitions
+// every second in steady state, and logs progress. All of its state is in Redis, so a restarted coordinator
+// resumes.
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/state.h"
+
+namespace etp2s {
+
+struct PlanOptions {
+  std::vector<std::string> traffic_types;
+  int backfill_days = 7;
+  int fetchers = 4;
+  Micros now_us = 0;
+};
+// Partitions: per traffic type, the window cut into slices so the fetchers stay busy; the last is open-ended.
+std::vector<Partition> plan_partitions(const PlanOptions& o);
+
+struct CoordinatorOptions {
+  std::string endpoint;
+  int lease_ttl_s = 5;
+  Micros poll_interval_us = kMicrosPerSecond;  // steady state: the customer's one-second polling
+  int progress_every_s = 5;
+};
+
+struct Progress {
+  std::size_t bounded_done = 0, bounded_total = 0;
+  std::size_t live_caught_up = 0, live_total = 0;
+  long long delivered = 0;
+  bool backfill_complete() const { return bounded_done == bounded_total && live_caught_up == live_total; }
+};
+
+class Coordinator {
+ public:
+  Coordinator(const Config& config, CoordinatorOptions options);
+  // Runs until stop becomes true. Returns a process exit code.
+  int run(const std::atomic<bool>& stop);
+  bool backfill_complete() const { return complete_.load(); }
+  long long leases_expired() const { return expired_.load(); }
+
+ private:
+  Config config_;
+  CoordinatorOptions opt_;
+  std::atomic<bool> complete_{false};
+  std::atomic<long long> expired_{0};
+};
+
+// The numbers `status` prints and the progress log shows.
+nlohmann::json describe_progress(const std::vector<Partition>& parts, Micros plan_created_us, Micros now_us);
+
+}  // namespace etp2s
