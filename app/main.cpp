@@ -108,6 +108,12 @@ std::optional<std::string> fatal_recorded(const Config& c) {
 int cmd_embedded(Config c, bool backfill_only) {
   c.coordinator_endpoint = "inproc://coordinator";
   c.shipper_endpoint = "inproc://shipper";
+  // Starting again means the operator fixed what stopped us last time: clear the recorded fatal error first.
+  if (auto addr = parse_redis_url(c.redis_url)) {
+    Redis redis(addr.value());
+    StateStore(redis).clear_fatal();
+  }
+  std::atomic<int> fetchers_running{c.fetchers};
   std::atomic<bool> stop_roles{false}, stop_fetchers{false};
   Coordinator coordinator(c, {c.coordinator_endpoint, c.lease_ttl_s, kMicrosPerSecond, 5});
   int coord_rc = 0, ship_rc = 0;
@@ -120,7 +126,10 @@ int cmd_embedded(Config c, bool backfill_only) {
   std::vector<FetcherOptions> fopts;
   for (int i = 0; i < c.fetchers; ++i) fopts.push_back({host_id() + ":fetcher-" + std::to_string(i)});
   for (int i = 0; i < c.fetchers; ++i) {
-    fetchers.emplace_back([&, i] { fetch_rc[i] = Fetcher(c, fopts[i]).run(stop_fetchers); });
+    fetchers.emplace_back([&, i] {
+      fetch_rc[i] = Fetcher(c, fopts[i]).run(stop_fetchers);
+      --fetchers_running;
+    });
   }
   std::optional<std::string> fatal;
   auto started = now_micros();
@@ -128,7 +137,9 @@ int cmd_embedded(Config c, bool backfill_only) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
     if ((fatal = fatal_recorded(c))) break;
     if (backfill_only && coordinator.backfill_complete()) break;
+    if (fetchers_running == 0) break;
   }
+  if (!fatal && !g_stop && fetchers_running == 0) fatal = fatal_recorded(c).value_or("every fetcher stopped");
   log::info("stopping", {{"reason", fatal ? "fatal" : g_stop ? "signal" : "backfill complete"}});
   // Fetchers first (they flush and commit what the shipper still reports), then the shipper and coordinator.
   stop_fetchers = true;

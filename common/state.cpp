@@ -19,15 +19,22 @@ if tostring(epoch) ~= ARGV[1] then return 0 end
 local n = tonumber(ARGV[5])
 for i = 0, n - 1 do
   local k, f, exp = ARGV[6 + i * 3], ARGV[7 + i * 3], ARGV[8 + i * 3]
-  if redis.call('HSETNX', k, f, '1') == 1 then redis.call('HINCRBY', KEYS[1], 'delivered', 1) end
+  redis.call('HSETNX', k, f, '1')
   redis.call('EXPIREAT', k, exp)
 end
+if n > 0 then redis.call('HINCRBY', KEYS[1], 'delivered', n) end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'cursor', ARGV[2]) end
 if ARGV[3] ~= '0' then redis.call('HSET', KEYS[1], 'caught_up_us', ARGV[3]) end
 if ARGV[4] == '-' then redis.call('HSET', KEYS[1], 'sweep_cursor', '')
 elseif ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'sweep_cursor', ARGV[4]) end
 return 1
 )lua";
+
+// Marks live in one hash per day of last_modified_on, dropped 91 days after that day.
+long long mark_expiry_s(Micros last_modified_us) {
+  Micros day_start = last_modified_us - ((last_modified_us % kMicrosPerDay) + kMicrosPerDay) % kMicrosPerDay;
+  return (day_start + kMarkRetention) / kMicrosPerSecond;
+}
 
 long long to_ll(const std::string& s) {
   try {
@@ -171,6 +178,19 @@ Result<bool, std::string> StateStore::commit(const std::string& partition, long 
   auto r = redis_.eval(kCommit, {prefix_ + "part:" + partition}, args);
   if (!r) return err(r.error());
   return r->integer == 1;
+}
+
+Result<Unit, std::string> StateStore::mark_delivered(const std::vector<DeliveredVersion>& versions) {
+  std::vector<std::vector<std::string>> cmds;
+  for (const auto& v : versions) {
+    std::string key = prefix_ + "marks:" + format_day(v.last_modified_us);
+    cmds.push_back({"HSET", key, v.key, "1"});
+    cmds.push_back({"EXPIREAT", key, std::to_string(mark_expiry_s(v.last_modified_us))});
+  }
+  if (cmds.empty()) return Unit{};
+  auto r = redis_.pipeline(cmds);
+  if (!r) return err(r.error());
+  return Unit{};
 }
 
 Result<long long, std::string> StateStore::epoch_of(const std::string& partition) {

@@ -53,6 +53,9 @@ class StateStore {
   Result<bool, std::string> commit(const std::string& partition, long long epoch, const std::string& cursor,
                                    const std::vector<DeliveredVersion>& versions, bool caught_up,
                                    const std::string& sweep_cursor);
+  // The shipper records what Azure accepted the moment it knows, so that a fetcher dying before its commit
+  // does not make the page's successor ship it again.
+  Result<Unit, std::string> mark_delivered(const std::vector<DeliveredVersion>& versions);
   Result<long long, std::string> epoch_of(const std::string& partition);
   void record_gap(const std::string& partition, const std::string& at, std::size_t seen);
 

@@ -2,6 +2,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -92,12 +93,25 @@ int ShipperService::run(const std::atomic<bool>& stop) {
         (void)redis.command({"RPUSH", "etp:deadletter", dl.dump()});
       };
       std::vector<Row> rows;
+      std::map<std::string, Micros> times;
       for (const auto& item : job.body.value("alerts", nlohmann::json::array())) {
-        rows.push_back(row_for(alert_from(item), nullptr, *dest));
+        Alert a = alert_from(item);
+        rows.push_back(row_for(a, nullptr, *dest));
         rows.back().version_key = item.value("key", rows.back().version_key);
+        times[rows.back().version_key] = a.last_modified_us;
       }
       Shipper shipper(*dest, hooks);
       DeliveryReport r = shipper.deliver(rows);
+      std::vector<DeliveredVersion> done;
+      for (const auto* keys : {&r.delivered, &r.dead_lettered}) {
+        for (const auto& k : *keys) done.push_back({k, times[k]});
+      }
+      for (int attempt = 0; !done.empty() && attempt < 20; ++attempt) {
+        auto marked = store.mark_delivered(done);
+        if (marked) break;
+        log::warn("shipper.redis_unavailable", {{"error", marked.error()}});
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      }
       if (!r.fatal.empty()) {
         store.set_fatal(r.fatal);
         fatal = true;

@@ -1,0 +1,310 @@
+// End to end: a real redis-server, etp-sim and sentinel-sim on loopback ports, and the etp2sentinel binary.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+
+#include "common/state.h"
+#include "sim/etp/etp_sim.h"
+#include "sim/sentinel/sentinel_sim.h"
+#include "tests/support/process.h"
+
+using namespace etp2s;
+using namespace etp2s::testing;
+using etp2s::sim::EtpSim;
+using etp2s::sim::SentinelSim;
+
+namespace {
+
+using Version = std::pair<std::string, Micros>;  // (alert id, last_modified_on)
+
+struct Stack {
+  RedisServer redis;
+  std::unique_ptr<EtpSim> etp;
+  std::unique_ptr<SentinelSim> sentinel = std::make_unique<SentinelSim>(sim::SentinelSimOptions{});
+  std::string dir = temp_dir("etp2s-e2e");
+
+  explicit Stack(sim::EtpSimOptions o) : etp(std::make_unique<EtpSim>(o)) {}
+
+  std::map<std::string, std::string> env(std::map<std::string, std::string> extra = {}) const {
+    std::ofstream(dir + "/etp.key") << "sim-api-key-0123456789";
+    std::ofstream(dir + "/azure.secret") << "sim-azure-client-secret";
+    std::map<std::string, std::string> e = {{"ETP_BASE_URL", etp->base_url()},
+                                            {"ETP_API_KEY_FILE", dir + "/etp.key"},
+                                            {"REDIS_URL", redis.url()},
+                                            {"SENTINEL_DCE_URL", sentinel->base_url()},
+                                            {"SENTINEL_DCR_ID", "dcr-00112233445566778899aabbccddeeff"},
+                                            {"AZURE_AUTHORITY_HOST", sentinel->base_url()},
+                                            {"AZURE_TENANT_ID", "11111111-2222-3333-4444-555555555555"},
+                                            {"AZURE_CLIENT_ID", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"},
+                                            {"AZURE_CLIENT_SECRET_FILE", dir + "/azure.secret"},
+                                            {"LOG_LEVEL", "info"}};
+    for (auto& [k, v] : extra) e[k] = v;
+    return e;
+  }
+
+  Process start(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+                const std::string& log) const {
+    std::vector<std::string> argv{binary("app/etp2sentinel")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return Process(argv, env, dir + "/" + log);
+  }
+
+  std::string log(const std::string& name) const {
+    std::ifstream in(dir + "/" + name);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  std::set<Version> truth() const {
+    std::set<Version> out;
+    for (const auto& t : etp->truth())
+      out.insert({t["id"], *parse_time(t["last_modified_on"].get<std::string>())});
+    return out;
+  }
+
+  // Delivered versions; `duplicates` counts rows delivered more than once.
+  std::multiset<Version> delivered() const {
+    std::multiset<Version> out;
+    for (const auto& r : sentinel->rows())
+      out.insert({r["AlertId"], *parse_time(r["LastModifiedOn"].get<std::string>())});
+    return out;
+  }
+
+  bool backfill_complete() const {
+    Redis r(parse_redis_url(redis.url()).value());
+    StateStore store(r);
+    auto parts = store.partitions();
+    if (!parts || parts.value().empty()) return false;
+    for (const auto& p : parts.value()) {
+      if (p.live() ? p.caught_up_us == 0 : p.state != "done") return false;
+    }
+    return true;
+  }
+};
+
+sim::EtpSimOptions sim_options(int alerts, int rate_limit) {
+  sim::EtpSimOptions o;
+  o.alerts = alerts;
+  o.days = 7;
+  o.rate_limit_per_min = rate_limit;
+  o.late_percent = 0;
+  return o;
+}
+
+void expect_exactly_once(const Stack& s) {
+  auto truth = s.truth();
+  auto got = s.delivered();
+  std::set<Version> unique(got.begin(), got.end());
+  EXPECT_EQ(got.size(), unique.size()) << "duplicates delivered";
+  EXPECT_EQ(unique, truth);
+  std::size_t missing = 0;
+  for (const auto& v : truth) missing += unique.count(v) ? 0 : 1;
+  EXPECT_EQ(missing, 0u);
+}
+
+bool wait_until(const std::function<bool()>& f, std::chrono::seconds timeout) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return f();
+}
+
+}  // namespace
+
+TEST(EndToEnd, BackfillDeliversExactlyTheVendorsVersionsWithinTheBudget) {
+  auto o = sim_options(5000, 60);
+  o.latency_ms = 300;
+  o.jitter_ms = 200;
+  Stack s(o);
+  s.etp->set_faults(
+      {{"rate_5xx", 0.04}, {"rate_garbage", 0.02}, {"rate_drop", 0.02}, {"script", {"ok", "429"}}});
+  auto p = s.start({"backfill"}, s.env(), "backfill.log");
+  auto rc = p.wait_for(std::chrono::seconds(400));
+  ASSERT_TRUE(rc.has_value()) << "backfill did not finish";
+  ASSERT_EQ(*rc, 0) << s.log("backfill.log").substr(0, 4000);
+  expect_exactly_once(s);
+  auto stats = s.etp->stats()["routes"]["/alerts"];
+  EXPECT_LE(stats["max_in_60s"].get<int>(), 60) << stats.dump();
+  EXPECT_GE(s.truth().size(), 5000u);
+  for (const auto& r : s.sentinel->rows()) ASSERT_FALSE(r["EtpMessageId"].get<std::string>().empty());
+  std::cout << "[ e2e ] backfill: " << s.truth().size() << " versions, vendor saw " << stats.dump() << "\n";
+}
+
+TEST(EndToEnd, RolesAsProcessesSurviveSigkillAtRandomPointsAndARedisRestart) {
+  auto o = sim_options(3000, 100000);
+  o.latency_ms = 150;
+  o.jitter_ms = 100;
+  Stack s(o);
+  auto env = s.env({{"ETP_RATE_LIMIT_PER_MIN", "600"},
+                    {"ETP_PAGE_SIZE", "50"},
+                    {"FETCHERS", "2"},
+                    {"COORDINATOR_ENDPOINT", "tcp://127.0.0.1:" + std::to_string(free_port())},
+                    {"SHIPPER_ENDPOINT", "tcp://127.0.0.1:" + std::to_string(free_port())}});
+  std::map<std::string, Process> roles;
+  int generation = 0;
+  auto start = [&](const std::string& name) {
+    std::string role = name.substr(0, name.find('-'));
+    roles[name] = s.start({role}, env, name + "-" + std::to_string(++generation) + ".log");
+  };
+  for (const char* n : {"coordinator", "shipper", "fetcher-a", "fetcher-b"}) start(n);
+  std::mt19937 rng(20261122);
+  std::vector<std::string> victims{"fetcher-a", "shipper",   "coordinator", "fetcher-b",
+                                   "shipper",   "fetcher-a", "redis"};
+  for (const auto& v : victims) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500 + rng() % 2500));
+    if (v == "redis") {
+      s.redis.kill9();
+      std::this_thread::sleep_for(std::chrono::milliseconds(800));
+      s.redis.start();
+      continue;
+    }
+    roles[v].kill(SIGKILL);
+    roles[v].wait_for(std::chrono::seconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300 + rng() % 1200));
+    start(v);
+  }
+  ASSERT_TRUE(wait_until([&] { return s.backfill_complete(); }, std::chrono::seconds(300)));
+  // Let the last reports commit, then stop everything gracefully.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  for (auto& [name, p] : roles) p.kill(SIGTERM);
+  for (auto& [name, p] : roles) {
+    auto rc = p.wait_for(std::chrono::seconds(30));
+    EXPECT_TRUE(rc.has_value()) << name << " did not stop within 30 s of SIGTERM";
+  }
+  auto truth = s.truth();
+  auto got = s.delivered();
+  std::set<Version> unique(got.begin(), got.end());
+  EXPECT_EQ(unique, truth) << "an alert version was lost";
+  std::size_t duplicates = got.size() - unique.size();
+  // A shipper killed after Azure accepted a page but before its report was committed repeats that page.
+  EXPECT_LE(duplicates, 2u * 50u) << "duplicates must stay within one page per shipper kill";
+  std::cout << "[ e2e ] kill test: " << truth.size() << " versions, " << duplicates
+            << " duplicate rows after " << victims.size() << " kills\n";
+}
+
+TEST(EndToEnd, SteadyStateCatchesNewModifiedAndLateAlertsWithinSeconds) {
+  auto o = sim_options(300, 60);
+  o.days = 1;
+  Stack s(o);
+  auto p = s.start({"run"}, s.env({{"ETP_BACKFILL_DAYS", "1"}, {"FETCHERS", "2"}, {"ETP_OVERLAP_S", "120"}}),
+                   "run.log");
+  ASSERT_TRUE(wait_until([&] { return s.backfill_complete(); }, std::chrono::seconds(120)))
+      << s.log("run.log").substr(0, 3000);
+  std::map<std::string, Micros> visible;  // version key (id|lmo) -> visible at
+  auto note = [&](const nlohmann::json& added) {
+    for (const auto& a : added["alerts"]) {
+      visible[a["id"].get<std::string>() + "|" +
+              std::to_string(*parse_time(a["last_modified_on"].get<std::string>()))] =
+          *parse_time(a["visible_at"].get<std::string>());
+    }
+  };
+  std::vector<std::string> existing, modified;
+  for (const auto& t : s.etp->truth()) existing.push_back(t["id"]);
+  for (int round = 0; round < 6; ++round) {
+    note(s.etp->add_alerts({{"count", 2}, {"traffic_type", "inbound"}}));
+    note(s.etp->add_alerts({{"count", 1}, {"traffic_type", "outbound"}}));
+    note(s.etp->add_alerts(
+        {{"count", 1}, {"traffic_type", "inbound"}, {"late_s", 15}}));  // visible only later
+    modified.push_back(existing[static_cast<std::size_t>(round) * 7]);
+    auto m = s.etp->modify_alert({{"id", modified.back()}, {"status", "released"}});
+    Micros lmo = *parse_time(m["last_modified_on"].get<std::string>());
+    visible[m["id"].get<std::string>() + "|" + std::to_string(lmo)] = lmo;
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+  }
+  auto arrived = [&] {
+    std::map<std::string, Micros> at;
+    for (const auto& r : s.sentinel->rows()) {
+      at[r["AlertId"].get<std::string>() + "|" +
+         std::to_string(*parse_time(r["LastModifiedOn"].get<std::string>()))] =
+          *parse_time(r["_ReceivedAt"].get<std::string>());
+    }
+    return at;
+  };
+  bool all = wait_until(
+      [&] {
+        auto at = arrived();
+        for (const auto& [k, v] : visible) {
+          if (!at.count(k)) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds(120));
+  auto at = arrived();
+  std::vector<double> latency;
+  for (const auto& [k, v] : visible) {
+    EXPECT_TRUE(at.count(k)) << "never delivered: " << k;
+    if (at.count(k)) latency.push_back(static_cast<double>(at[k] - v) / kMicrosPerSecond);
+  }
+  ASSERT_TRUE(all);
+  // Everything current at the vendor arrived once; the only extra rows are the versions before a
+  // modification.
+  auto got = s.delivered();
+  std::set<Version> unique(got.begin(), got.end());
+  EXPECT_EQ(got.size(), unique.size()) << "duplicates delivered";
+  for (const auto& v : s.truth()) EXPECT_TRUE(unique.count(v)) << "missing " << v.first;
+  std::size_t superseded = 0;
+  for (const auto& v : unique) {
+    if (s.truth().count(v)) continue;
+    ++superseded;
+    EXPECT_TRUE(std::find(modified.begin(), modified.end(), v.first) != modified.end())
+        << "unexpected row " << v.first;
+  }
+  EXPECT_EQ(superseded, modified.size());
+  std::sort(latency.begin(), latency.end());
+  auto pct = [&](double q) {
+    return latency[static_cast<std::size_t>(q * static_cast<double>(latency.size() - 1))];
+  };
+  std::cout << "[ e2e ] steady state: " << latency.size() << " new versions, visibility->delivery p50 "
+            << pct(0.5) << " s, p99 " << pct(0.99) << " s, max " << latency.back() << " s\n";
+  p.kill(SIGTERM);
+  auto rc = p.wait_for(std::chrono::seconds(30));
+  ASSERT_TRUE(rc.has_value()) << "run did not stop within 30 s of SIGTERM";
+  EXPECT_EQ(*rc, 0);
+}
+
+TEST(EndToEnd, AnEtpCredentialFailureStopsCleanlyWithAMessage) {
+  Stack s(sim_options(200, 60));
+  std::ofstream(s.dir + "/bad.key") << "definitely-not-the-key";
+  auto env = s.env();
+  env["ETP_API_KEY_FILE"] = s.dir + "/bad.key";
+  auto p = s.start({"backfill"}, env, "badkey.log");
+  auto rc = p.wait_for(std::chrono::seconds(60));
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, 3);
+  std::string log = s.log("badkey.log");
+  EXPECT_NE(log.find("check ETP_API_KEY"), std::string::npos) << log.substr(0, 2000);
+  EXPECT_EQ(log.find("definitely-not-the-key"), std::string::npos) << "the key leaked into the log";
+  EXPECT_EQ(s.sentinel->stats()["rows_accepted"], 0);
+}
+
+TEST(EndToEnd, ASentinel403StopsCleanlyAndCommitsNothingUndelivered) {
+  Stack s(sim_options(400, 600));
+  s.sentinel->set_faults({{"forbid", true}});
+  auto p = s.start({"backfill"}, s.env({{"ETP_RATE_LIMIT_PER_MIN", "600"}}), "forbidden.log");
+  auto rc = p.wait_for(std::chrono::seconds(60));
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, 3);
+  EXPECT_NE(s.log("forbidden.log").find("Monitoring Metrics Publisher"), std::string::npos);
+  Redis r(parse_redis_url(s.redis.url()).value());
+  StateStore store(r);
+  auto parts = store.partitions();
+  ASSERT_TRUE(parts.ok());
+  for (const auto& part : parts.value()) {
+    EXPECT_EQ(part.delivered, 0) << part.id;
+    EXPECT_EQ(part.cursor, format_vendor(part.start_us))
+        << part.id << ": cursor moved past undelivered alerts";
+  }
+  // Fixed and restarted: everything arrives, once.
+  s.sentinel->set_faults({{"forbid", false}});
+  auto again = s.start({"backfill"}, s.env({{"ETP_RATE_LIMIT_PER_MIN", "600"}}), "fixed.log");
+  auto rc2 = again.wait_for(std::chrono::seconds(120));
+  ASSERT_TRUE(rc2.has_value());
+  EXPECT_EQ(*rc2, 0) << s.log("fixed.log").substr(0, 3000);
+  expect_exactly_once(s);
+}

@@ -1,0 +1,88 @@
+// Checkpoints and dedupe marks against a real redis-server.
+#include "common/state.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/support/process.h"
+
+using namespace etp2s;
+
+namespace {
+Partition part(const std::string& id) {
+  Partition p;
+  p.id = id;
+  p.traffic_type = "inbound";
+  p.start_us = 1000 * kMicrosPerSecond;
+  p.cursor = format_vendor(p.start_us);
+  return p;
+}
+}  // namespace
+
+TEST(State, CommitsAreGuardedByTheLeaseEpochAndMarksAreWrittenOnlyOnCommit) {
+  etp2s::testing::RedisServer server;
+  Redis redis(parse_redis_url(server.url()).value());
+  StateStore store(redis);
+  ASSERT_TRUE(store.create_plan({part("p1")}, 1));
+  auto parts = store.partitions().value();
+  parts[0].epoch = 2;
+  parts[0].state = "leased";
+  ASSERT_TRUE(store.save_lease(parts[0]));
+
+  const Micros recent = now_micros() - kMicrosPerDay;
+  std::vector<DeliveredVersion> v = {{"m|a|1", recent}, {"m|b|2", recent - kMicrosPerDay}};
+  EXPECT_EQ(store.delivered(v).value(), (std::vector<bool>{false, false}));
+  // A stale epoch writes nothing.
+  EXPECT_FALSE(store.commit("p1", 1, "2023-01-01T00:00:00.000", v, false, "").value());
+  EXPECT_EQ(store.delivered(v).value(), (std::vector<bool>{false, false}));
+  EXPECT_EQ(store.partitions().value()[0].cursor, format_vendor(1000 * kMicrosPerSecond));
+  // The current epoch writes marks and the cursor together.
+  EXPECT_TRUE(store.commit("p1", 2, "2023-01-01T00:00:00.000", v, true, "").value());
+  EXPECT_EQ(store.delivered(v).value(), (std::vector<bool>{true, true}));
+  auto p = store.partitions().value()[0];
+  EXPECT_EQ(p.cursor, "2023-01-01T00:00:00.000");
+  EXPECT_EQ(p.delivered, 2);
+  EXPECT_GT(p.caught_up_us, 0);
+  // A commit without a cursor (a late-arrival sweep) leaves the committed cursor alone.
+  EXPECT_TRUE(store.commit("p1", 2, "", {}, false, "2023-01-01T00:00:00.000").value());
+  EXPECT_EQ(store.partitions().value()[0].delivered, 2);
+  EXPECT_EQ(store.partitions().value()[0].sweep_cursor, "2023-01-01T00:00:00.000");
+  EXPECT_EQ(store.partitions().value()[0].cursor, "2023-01-01T00:00:00.000");
+  // Marks expire with the 90-day window.
+  auto ttl = redis.command({"TTL", "etp:marks:" + format_day(recent)});
+  ASSERT_TRUE(ttl);
+  EXPECT_GT(ttl->integer, 88 * 86400);
+  EXPECT_LE(ttl->integer, 91 * 86400);
+  // Versions older than the vendor's 90 days are not kept at all.
+  Micros ancient = now_micros() - 100 * kMicrosPerDay;
+  EXPECT_TRUE(store.commit("p1", 2, "", {{"old", ancient}}, false, "").value());
+  EXPECT_EQ(store.delivered({{"old", ancient}}).value(), (std::vector<bool>{false}));
+  // The shipper's marks, written as soon as Azure accepted, are seen by every fetcher.
+  ASSERT_TRUE(store.mark_delivered({{"m|c|3", recent}}));
+  EXPECT_EQ(store.delivered({{"m|c|3", recent}}).value(), (std::vector<bool>{true}));
+}
+
+TEST(State, SurvivesARedisRestartThroughTheAppendOnlyFile) {
+  const Micros t = now_micros();
+  std::string dir = etp2s::testing::temp_dir("etp2s-aof");
+  auto server = std::make_unique<etp2s::testing::RedisServer>(dir);
+  int port = server->port();
+  {
+    Redis redis(parse_redis_url(server->url()).value());
+    StateStore store(redis);
+    ASSERT_TRUE(store.create_plan({part("p1")}, 1));
+    ASSERT_TRUE(store.commit("p1", 0, "2024-05-05T05:05:05.005", {{"k", t}}, false, "").value());
+  }
+  server->kill9();
+  server.reset();
+  // Same directory, same port: the AOF brings the state back.
+  etp2s::testing::Process again({"/usr/bin/redis-server", "--port", std::to_string(port), "--bind",
+                                 "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--save", ""},
+                                {}, dir + "/redis2.log");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  Redis redis(parse_redis_url("redis://127.0.0.1:" + std::to_string(port) + "/0").value());
+  StateStore store(redis);
+  auto parts = store.partitions();
+  ASSERT_TRUE(parts) << parts.error();
+  EXPECT_EQ(parts.value()[0].cursor, "2024-05-05T05:05:05.005");
+  EXPECT_EQ(store.delivered({{"k", t}}).value(), (std::vector<bool>{true}));
+}
