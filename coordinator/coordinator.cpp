@@ -51,7 +51,10 @@ nlohmann::json describe_progress(const std::vector<Partition>& parts, Micros pla
         {"cursor", p.cursor}, {"delivered", p.delivered},       {"alerts_per_s", rate}, {"epoch", p.epoch},
         {"owner", p.owner}};
     if (ratio > 0 && ratio < 1) j["eta_s"] = elapsed_s * (1 - ratio) / ratio;
-    if (p.live()) j["lag_s"] = static_cast<double>(now_us - cursor) / kMicrosPerSecond;
+    if (p.live()) {
+      j["lag_s"] = static_cast<double>(now_us - cursor) / kMicrosPerSecond;
+      j["caught_up"] = p.caught_up_us > 0;
+    }
     out.push_back(j);
   }
   return out;

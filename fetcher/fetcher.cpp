@@ -283,10 +283,19 @@ class Worker {
   // Reads shipper messages for up to `wait`, resends what no live shipper holds, commits what is ready.
   bool pump(const Lease& l, std::chrono::milliseconds wait) {
     auto deadline = Clock::now() + wait;
-    do {
-      auto m = receive_message(ship_, std::chrono::milliseconds(wait.count() > 0 ? 50 : 0), false);
-      if (m) on_shipper_message(*m);
-    } while (Clock::now() < deadline);
+    // Read everything already queued before judging any page unacknowledged: acks wait in the socket while
+    // this fetcher waits for the budget or the vendor.
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      auto m = receive_message(
+          ship_, std::max(std::chrono::milliseconds(0), std::min(left, std::chrono::milliseconds(50))),
+          false);
+      if (m) {
+        on_shipper_message(*m);
+        continue;
+      }
+      if (Clock::now() >= deadline) break;
+    }
     for (auto& b : in_flight_) {
       if (b.reported) continue;
       auto now = Clock::now();

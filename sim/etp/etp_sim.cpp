@@ -301,7 +301,10 @@ struct EtpSim::Impl {
       while (!r.accepted.empty() && r.accepted.front() <= now - kWindow) r.accepted.pop_front();
       if (fault == "429" || static_cast<int>(r.accepted.size()) >= rate_limit) {
         ++r.rate_limited;
-        Micros wait = r.accepted.empty() ? kMicrosPerSecond : r.accepted.front() + kWindow - now;
+        // A scripted 429 (a burst injected by a test) asks for 2 s; the real limiter for the time until a
+        // slot frees.
+        Micros wait =
+            fault == "429" || r.accepted.empty() ? 2 * kMicrosPerSecond : r.accepted.front() + kWindow - now;
         res.set_header("Retry-After",
                        std::to_string(std::max<Micros>(1, (wait + kMicrosPerSecond - 1) / kMicrosPerSecond)));
         error_body(res, 429, "Too Many Requests",
