@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include "sim/serve.h"
+
 #include <algorithm>
 #include <deque>
 #include <map>
@@ -80,7 +82,7 @@ std::string hexid(std::mt19937_64& rng, int n) {
 struct EtpSim::Impl {
   EtpSimOptions opt;
   httplib::Server server;
-  std::thread thread;
+  ServerThread serving;
   int port = 0;
 
   mutable std::shared_mutex data_mu;
@@ -548,12 +550,7 @@ struct EtpSim::Impl {
 
 EtpSim::EtpSim(EtpSimOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
   impl_->routes_setup(this);
-  impl_->port = impl_->opt.port == 0
-                    ? impl_->server.bind_to_any_port(impl_->opt.host)
-                    : (impl_->server.bind_to_port(impl_->opt.host, impl_->opt.port) ? impl_->opt.port : -1);
-  if (impl_->port <= 0) throw std::runtime_error("etp-sim: cannot bind " + impl_->opt.host);
-  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
-  while (!impl_->server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  impl_->port = impl_->serving.start(impl_->server, impl_->opt.host, impl_->opt.port, "etp-sim");
 }
 
 EtpSim::~EtpSim() {
@@ -561,8 +558,7 @@ EtpSim::~EtpSim() {
 }
 
 void EtpSim::stop() {
-  impl_->server.stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
+  impl_->serving.stop();
 }
 
 int EtpSim::port() const {

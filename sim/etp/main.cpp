@@ -7,6 +7,8 @@
 #include <string>
 #include <thread>
 
+#include "sim/serve.h"
+
 #include "sim/etp/etp_sim.h"
 
 namespace {
@@ -73,12 +75,7 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
   etp2s::sim::EtpSim sim(o);
-  if (!port_file.empty()) {
-    std::ofstream tmp(port_file + ".tmp");
-    tmp << sim.port() << "\n";
-    tmp.close();
-    std::rename((port_file + ".tmp").c_str(), port_file.c_str());
-  }
+  etp2s::sim::write_port_file(port_file, sim.port());
   std::cout << "{\"event\":\"etp-sim listening\",\"base_url\":\"" << sim.base_url()
             << "\",\"alerts\":" << o.alerts << ",\"days\":" << o.days << "}" << std::endl;
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -6,6 +6,8 @@
 #include <iostream>
 #include <thread>
 
+#include "sim/serve.h"
+
 #include "sim/sentinel/sentinel_sim.h"
 
 namespace {
@@ -42,10 +44,7 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
   etp2s::sim::SentinelSim sim(o);
-  if (!port_file.empty()) {
-    std::ofstream(port_file + ".tmp") << sim.port() << "\n";
-    std::rename((port_file + ".tmp").c_str(), port_file.c_str());
-  }
+  etp2s::sim::write_port_file(port_file, sim.port());
   std::cout << "{\"event\":\"sentinel-sim listening\",\"base_url\":\"" << sim.base_url() << "\",\"tenant\":\""
             << o.tenant_id << "\",\"client_id\":\"" << o.client_id << "\",\"dcr_id\":\"" << o.dcr_id << "\"}"
             << std::endl;

@@ -1,10 +1,12 @@
 #include "sim/sentinel/sentinel_sim.h"
 
 #include <httplib.h>
+
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include "sim/serve.h"
 
 #include <deque>
 #include <fstream>
@@ -40,7 +42,7 @@ std::vector<std::string> split(const std::string& s, char sep) {
 struct SentinelSim::Impl {
   SentinelSimOptions opt;
   httplib::Server server;
-  std::thread thread;
+  ServerThread serving;
   int port = 0;
 
   mutable std::mutex mu;
@@ -366,12 +368,7 @@ struct SentinelSim::Impl {
 SentinelSim::SentinelSim(SentinelSimOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
   impl_->routes();
   impl_->admin_routes(this);
-  auto& o = impl_->opt;
-  impl_->port = o.port == 0 ? impl_->server.bind_to_any_port(o.host)
-                            : (impl_->server.bind_to_port(o.host, o.port) ? o.port : -1);
-  if (impl_->port <= 0) throw std::runtime_error("sentinel-sim: cannot bind " + o.host);
-  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
-  while (!impl_->server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  impl_->port = impl_->serving.start(impl_->server, impl_->opt.host, impl_->opt.port, "sentinel-sim");
 }
 
 SentinelSim::~SentinelSim() {
@@ -379,8 +376,7 @@ SentinelSim::~SentinelSim() {
 }
 
 void SentinelSim::stop() {
-  impl_->server.stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
+  impl_->serving.stop();
 }
 
 int SentinelSim::port() const {
