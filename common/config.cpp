@@ -156,6 +156,13 @@ void load_etp(Loader& L, Config& c) {
   } else if (oauth && c.etp_client_secret.empty()) {
     L.fail("ETP_CLIENT_SECRET", "is required with ETP_CLIENT_ID");
   }
+  L.text("ETP_CA_BUNDLE", c.etp_ca_bundle);
+  L.integer("ETP_CONNECT_TIMEOUT_S", c.etp_connect_timeout_s, 1, 300);
+  L.integer("ETP_TIMEOUT_S", c.etp_timeout_s, 1, 600);
+}
+
+// What every role must agree on (the coordinator plans with it, fetchers page with it), credentials or not.
+void load_shared_etp(Loader& L, Config& c) {
   if (auto v = L.raw("ETP_TRAFFIC_TYPES")) {
     c.etp_traffic_types = split_list(*v);
     bool ok = !c.etp_traffic_types.empty();
@@ -175,9 +182,6 @@ void load_etp(Loader& L, Config& c) {
         L.fail("ETP_DOMAINS", "contains '" + d + "', which is not a domain name");
     }
   }
-  L.text("ETP_CA_BUNDLE", c.etp_ca_bundle);
-  L.integer("ETP_CONNECT_TIMEOUT_S", c.etp_connect_timeout_s, 1, 300);
-  L.integer("ETP_TIMEOUT_S", c.etp_timeout_s, 1, 600);
   L.integer("ETP_OVERLAP_S", c.etp_overlap_s, 0, 86400);
 }
 
@@ -253,6 +257,7 @@ Result<Config, std::string> load_config(const EnvLookup& env, ConfigNeeds needs)
   if (auto v = L.raw("LOG_LEVEL")) {
     if (!log::parse_level(trim(*v), c.log_level)) L.fail("LOG_LEVEL", "must be debug, info, warn or error");
   }
+  load_shared_etp(L, c);
   if (needs.etp) load_etp(L, c);
   if (needs.redis) {
     L.text("REDIS_URL", c.redis_url);

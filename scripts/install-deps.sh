@@ -10,7 +10,7 @@ PACKAGES=(
   libcpp-httplib-dev
   redis-server
   clang libclang-rt-14-dev clang-format
-  curl ca-certificates procps
+  curl ca-certificates procps python3
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -127,8 +127,13 @@ TEST(Config, DataCollectorMode) {
 }
 
 TEST(Config, RolesValidateOnlyWhatTheyNeed) {
-  std::map<std::string, std::string> env = {{"REDIS_URL", "redis://127.0.0.1:1/0"}};
-  EXPECT_TRUE(load_config(map_env(env), ConfigNeeds{false, false, true}).ok());
+  std::map<std::string, std::string> env = {{"REDIS_URL", "redis://127.0.0.1:1/0"}, {"ETP_BACKFILL_DAYS", "30"},
+                                            {"ETP_TRAFFIC_TYPES", "outbound"}};
+  auto coordinator = load_config(map_env(env), ConfigNeeds{false, false, true});
+  ASSERT_TRUE(coordinator.ok());
+  // Without ETP credentials, a role still reads the settings every role must agree on.
+  EXPECT_EQ(coordinator->etp_backfill_days, 30);
+  EXPECT_EQ(coordinator->etp_traffic_types, std::vector<std::string>{"outbound"});
   EXPECT_FALSE(load_config(map_env(env), ConfigNeeds{true, false, true}).ok());
   env["REDIS_URL"] = "http://x";
   EXPECT_FALSE(load_config(map_env(env), ConfigNeeds{false, false, true}).ok());
