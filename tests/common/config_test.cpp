@@ -127,8 +127,8 @@ TEST(Config, DataCollectorMode) {
 }
 
 TEST(Config, RolesValidateOnlyWhatTheyNeed) {
-  std::map<std::string, std::string> env = {{"REDIS_URL", "redis://127.0.0.1:1/0"}, {"ETP_BACKFILL_DAYS", "30"},
-                                            {"ETP_TRAFFIC_TYPES", "outbound"}};
+  std::map<std::string, std::string> env = {
+      {"REDIS_URL", "redis://127.0.0.1:1/0"}, {"ETP_BACKFILL_DAYS", "30"}, {"ETP_TRAFFIC_TYPES", "outbound"}};
   auto coordinator = load_config(map_env(env), ConfigNeeds{false, false, true});
   ASSERT_TRUE(coordinator.ok());
   // Without ETP credentials, a role still reads the settings every role must agree on.
