@@ -9,6 +9,7 @@
 #include "common/config.h"
 #include "common/etp_client.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/pager.h"
 #include "common/state.h"
 #include "coordinator/coordinator.h"
@@ -226,6 +227,8 @@ int main(int argc, char** argv) {
   log::set_level(c.log_level);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
+  if (cmd != "fetch" && cmd != "status" && Metrics::get().serve(c.metrics_address, c.metrics_port) < 0)
+    return 2;
   if (cmd == "fetch") return cmd_fetch(c);
   if (cmd == "status") return cmd_status(c);
   if (cmd == "run" || cmd == "backfill") return cmd_embedded(c, cmd == "backfill");

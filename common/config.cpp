@@ -269,6 +269,7 @@ Result<Config, std::string> load_config(const EnvLookup& env, ConfigNeeds needs)
   L.text("COORDINATOR_ENDPOINT", c.coordinator_endpoint);
   L.text("SHIPPER_ENDPOINT", c.shipper_endpoint);
   L.integer("METRICS_PORT", c.metrics_port, 0, 65535);
+  L.text("METRICS_ADDRESS", c.metrics_address);
   L.integer("LEASE_TTL_S", c.lease_ttl_s, 2, 600);
   if (needs.sentinel) load_sentinel(L, c);
   if (!L.errors().empty()) {

@@ -49,6 +49,7 @@ struct Config {
   std::string coordinator_endpoint = "inproc://coordinator";
   std::string shipper_endpoint = "inproc://shipper";
   int metrics_port = 0;  // 0: no metrics endpoint
+  std::string metrics_address = "0.0.0.0";
   int lease_ttl_s = 5;
   // Sentinel
   std::string sentinel_mode = "logs-ingestion";

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/metrics.h"
+
 namespace etp2s {
 namespace {
 
@@ -89,6 +91,7 @@ Result<Unit, EtpError> OAuthClientCredentials::fetch_token() {
   req.body = "grant_type=client_credentials&scope=" + url_encode(s_.scopes);
   req.basic_auth = std::make_pair(s_.client_id, s_.client_secret);
   ++fetches_;
+  Metrics::get().token_refreshes("etp").Increment();
   auto res = http_.send(req);
   if (!res) return err(classify_transport(res.error(), "ETP token request"));
   const HttpResponse& r = res.value();

@@ -5,8 +5,10 @@
 #include <map>
 #include <thread>
 
+#include "common/budget.h"
 #include "common/log.h"
 #include "common/messaging.h"
+#include "common/metrics.h"
 
 namespace etp2s {
 
@@ -60,6 +62,25 @@ nlohmann::json describe_progress(const std::vector<Partition>& parts, Micros pla
   return out;
 }
 
+namespace {
+void publish_gauges(const std::vector<Partition>& parts, Micros plan_created, Micros now, Budget& budget,
+                    int limit, bool fatal) {
+  auto& m = Metrics::get();
+  for (const auto& line : describe_progress(parts, plan_created, now)) {
+    const std::string id = line["partition"];
+    m.partition_progress(id).Set(line["done_ratio"].get<double>());
+    m.partition_eta(id).Set(line.value("eta_s", 0.0));
+    if (line.contains("lag_s") && line.value("caught_up", false)) {
+      m.cursor_lag(line["traffic_type"].get<std::string>()).Set(line["lag_s"].get<double>());
+    }
+  }
+  long long used = budget.used("alerts");
+  if (used >= 0) m.budget_used("alerts").Set(static_cast<double>(used));
+  m.budget_limit("alerts").Set(limit);
+  m.fatal().Set(fatal ? 1 : 0);
+}
+}  // namespace
+
 Coordinator::Coordinator(const Config& config, CoordinatorOptions options)
     : config_(config), opt_(std::move(options)) {}
 
@@ -110,7 +131,8 @@ int Coordinator::run(const std::atomic<bool>& stop) {
     }
   }
 
-  Micros next_progress = 0;
+  Micros next_progress = 0, next_gauges = 0;
+  Budget budget(redis, BudgetOptions{config_.etp_rate_limit_per_min, 61'000, "etp:budget:"}, "coordinator");
   bool was_complete = false;
   while (!stop) {
     auto msg = receive_message(router, std::chrono::milliseconds(200), true);
@@ -127,6 +149,7 @@ int Coordinator::run(const std::atomic<bool>& stop) {
       if (p.state == "leased" && p.lease_expiry_us < now) {
         log::warn("coordinator.lease_expired", {{"partition", p.id}, {"owner", p.owner}, {"epoch", p.epoch}});
         ++expired_;
+        Metrics::get().leases("expired").Increment();
         p.state = p.live() && p.caught_up_us > 0 ? "live" : "pending";
         p.owner.clear();
         p.epoch += 1;  // results of the expired epoch are refused from now on
@@ -164,6 +187,7 @@ int Coordinator::run(const std::atomic<bool>& stop) {
           pick->epoch += 1;
           pick->lease_expiry_us = now + ttl;
           if (store.save_lease(*pick)) {
+            Metrics::get().leases("granted").Increment();
             nlohmann::json lease = {{"partition", pick->id},
                                     {"epoch", pick->epoch},
                                     {"traffic_type", pick->traffic_type},
@@ -191,6 +215,7 @@ int Coordinator::run(const std::atomic<bool>& stop) {
           p->lease_expiry_us = now + ttl;
           (void)store.save_lease(*p);
         } else if (msg->type == "abandon") {
+          Metrics::get().leases("abandoned").Increment();
           // Given back unfinished (stopping, or a page not delivered): redone from its committed cursor.
           p->owner.clear();
           p->epoch += 1;
@@ -198,6 +223,7 @@ int Coordinator::run(const std::atomic<bool>& stop) {
           p->next_due_us = now;
           (void)store.save_lease(*p);
         } else {
+          Metrics::get().leases(msg->type == "done" ? "done" : "released").Increment();
           p->owner.clear();
           p->state = msg->type == "done" ? "done" : "live";
           p->next_due_us = now + opt_.poll_interval_us;
@@ -223,6 +249,11 @@ int Coordinator::run(const std::atomic<bool>& stop) {
     if (complete_ && !was_complete) {
       log::info("coordinator.backfill_complete", {{"delivered", pr.delivered}, {"partitions", parts.size()}});
       was_complete = true;
+    }
+    if (now >= next_gauges) {
+      next_gauges = now + kMicrosPerSecond;
+      publish_gauges(parts, plan_created, now, budget, config_.etp_rate_limit_per_min,
+                     store.fatal().has_value());
     }
     if (now >= next_progress) {
       next_progress = now + opt_.progress_every_s * kMicrosPerSecond;

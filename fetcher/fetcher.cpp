@@ -1,5 +1,6 @@
 #include "fetcher/fetcher.h"
 
+#include <algorithm>
 #include <deque>
 #include <mutex>
 #include <set>
@@ -10,6 +11,7 @@
 #include "common/etp_client.h"
 #include "common/log.h"
 #include "common/messaging.h"
+#include "common/metrics.h"
 #include "common/pager.h"
 #include "common/state.h"
 
@@ -203,7 +205,11 @@ class Worker {
       if (!budget_.acquire("alerts", Priority::Paging, [&] { return stop_.load() || lost(); })) {
         return stop_ ? Outcome::Stopped : Outcome::LeaseLost;
       }
+      auto call_start = Clock::now();
       auto page = client_.summary(pager.next_query());
+      auto& m = Metrics::get();
+      m.page_seconds().Observe(std::chrono::duration<double>(Clock::now() - call_start).count());
+      m.etp_requests("alerts", std::to_string(page ? 200 : page.error().http_status)).Increment();
       if (!page) {
         const EtpError& e = page.error();
         if (e.fatal()) {
@@ -234,6 +240,7 @@ class Worker {
                                             {"seen", res.stuck->seen},
                                             {"resumed_from", res.stuck->resumed_from}});
         store_.record_gap(l.partition, res.stuck->at, res.stuck->seen);
+        m.stuck_cursors().Increment();
       }
       if (!hand_on(l, pager, res, sweeping)) return lost() ? Outcome::LeaseLost : Outcome::Stopped;
       if (res.finished()) return Outcome::Finished;
@@ -251,6 +258,10 @@ class Worker {
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
       seen = store_.delivered(versions);
     }
+    std::size_t already =
+        static_cast<std::size_t>(std::count(seen.value().begin(), seen.value().end(), true));
+    Metrics::get().duplicates_dropped().Increment(static_cast<double>(already));
+    Metrics::get().alerts_fetched(l.traffic_type).Increment(static_cast<double>(res.alerts.size() - already));
     Batch b;
     b.id = o_.worker_id + ":" + std::to_string(++batch_seq_);
     nlohmann::json alerts = nlohmann::json::array();

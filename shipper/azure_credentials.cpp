@@ -14,6 +14,7 @@
 
 #include "common/encoding.h"
 #include "common/log.h"
+#include "common/metrics.h"
 
 namespace etp2s {
 namespace {
@@ -110,6 +111,7 @@ Result<Secret, CredentialError> TokenCredential::token() {
   Micros now = clock_();
   if (cached_ && now < refresh_at_) return cached_->token;
   ++fetches_;
+  Metrics::get().token_refreshes("azure").Increment();
   auto t = fetch();
   if (!t) {
     // An unreachable endpoint while the old token is still valid: keep using it.

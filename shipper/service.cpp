@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/messaging.h"
+#include "common/metrics.h"
 #include "common/state.h"
 #include "shipper/shipper.h"
 
@@ -77,6 +78,7 @@ int ShipperService::run(const std::atomic<bool>& stop) {
         if (jobs.empty()) continue;
         job = std::move(jobs.front());
         jobs.pop_front();
+        Metrics::get().queue_depth("shipper_pages").Set(static_cast<double>(jobs.size()));
       }
       const std::string partition = job.body.value("partition", "");
       const long long epoch = job.body.value("epoch", -1LL);
@@ -87,6 +89,18 @@ int ShipperService::run(const std::atomic<bool>& stop) {
         auto e = store.epoch_of(partition);
         stale = e && e.value() != epoch;  // the fetcher lost its lease: the page will be redone by another
         return stale;
+      };
+      hooks.on_post = [](const PostResult& p, std::size_t rows, double seconds) {
+        static const char* kOutcome[] = {"delivered", "retry", "too_large", "fatal"};
+        const char* outcome = kOutcome[static_cast<int>(p.outcome)];
+        auto& m = Metrics::get();
+        m.shipper_batches(outcome).Increment();
+        m.shipper_bytes(outcome).Increment(static_cast<double>(p.bytes_sent));
+        m.upload_seconds().Observe(seconds);
+        if (p.outcome == PostOutcome::Retry) {
+          m.shipper_retries().Increment();
+          m.shipper_rows("retried").Increment(static_cast<double>(rows));
+        }
       };
       hooks.dead_letter = [&](const Row& row, const std::string& why) {
         nlohmann::json dl = {{"version", row.version_key}, {"why", why}, {"row", row.json}};
@@ -102,6 +116,12 @@ int ShipperService::run(const std::atomic<bool>& stop) {
       }
       Shipper shipper(*dest, hooks);
       DeliveryReport r = shipper.deliver(rows);
+      auto& metrics = Metrics::get();
+      metrics.shipper_rows("delivered").Increment(static_cast<double>(r.delivered.size()));
+      metrics.shipper_rows("dead_lettered").Increment(static_cast<double>(r.dead_lettered.size()));
+      for (const auto& k : r.delivered) {
+        metrics.delivery_latency().Observe(static_cast<double>(now_micros() - times[k]) / kMicrosPerSecond);
+      }
       std::vector<DeliveredVersion> done;
       for (const auto* keys : {&r.delivered, &r.dead_lettered}) {
         for (const auto& k : *keys) done.push_back({k, times[k]});
@@ -152,6 +172,7 @@ int ShipperService::run(const std::atomic<bool>& stop) {
                    m->identity);
       std::lock_guard lock(mu);
       jobs.push_back({m->identity, std::move(m->body)});
+      Metrics::get().queue_depth("shipper_pages").Set(static_cast<double>(jobs.size()));
       cv.notify_one();
     }
     std::deque<Job> out;

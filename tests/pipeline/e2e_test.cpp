@@ -5,7 +5,9 @@
 #include <map>
 #include <random>
 #include <set>
+#include <sstream>
 
+#include "common/http.h"
 #include "common/state.h"
 #include "sim/etp/etp_sim.h"
 #include "sim/sentinel/sentinel_sim.h"
@@ -307,4 +309,86 @@ TEST(EndToEnd, ASentinel403StopsCleanlyAndCommitsNothingUndelivered) {
   ASSERT_TRUE(rc2.has_value());
   EXPECT_EQ(*rc2, 0) << s.log("fixed.log").substr(0, 3000);
   expect_exactly_once(s);
+}
+
+namespace {
+// Sum of every sample of `name` whose labels contain `label` (e.g. route="alerts"), from a text exposition.
+double metric_sum(const std::string& text, const std::string& name, const std::string& label = "") {
+  double sum = 0;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name, 0) != 0 ||
+        (line.size() > name.size() && line[name.size()] != '{' && line[name.size()] != ' ')) {
+      continue;
+    }
+    if (!label.empty() && line.find(label) == std::string::npos) continue;
+    sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
+}
+
+std::string scrape(int port) {
+  HttpClient http;
+  auto r = http.send({"GET", "http://127.0.0.1:" + std::to_string(port) + "/metrics", {}, "", std::nullopt});
+  return r ? r->body : std::string();
+}
+}  // namespace
+
+TEST(EndToEnd, MetricsAgreeWithWhatTheStandInsSaw) {
+  Stack s(sim_options(800, 600));
+  int port = free_port();
+  auto p = s.start({"run"},
+                   s.env({{"ETP_RATE_LIMIT_PER_MIN", "600"},
+                          {"FETCHERS", "2"},
+                          {"METRICS_PORT", std::to_string(port)},
+                          {"METRICS_ADDRESS", "127.0.0.1"}}),
+                   "metrics.log");
+  ASSERT_TRUE(wait_until([&] { return s.backfill_complete(); }, std::chrono::seconds(120)))
+      << s.log("metrics.log");
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  std::string before = scrape(port);
+  double sim_requests = s.etp->stats()["routes"]["/alerts"]["requests"].get<double>();
+  double sim_rows = s.sentinel->stats()["rows_accepted"].get<double>();
+  std::string after = scrape(port);
+  ASSERT_FALSE(after.empty());
+  // Requests: counted after each answer, so at most the requests in flight (one per fetcher) behind etp-sim.
+  EXPECT_LE(metric_sum(before, "etp2s_etp_requests_total", "route=\"alerts\""), sim_requests);
+  EXPECT_GE(metric_sum(after, "etp2s_etp_requests_total", "route=\"alerts\"") + 2, sim_requests);
+  // Rows: nothing new is arriving at the vendor, so delivered rows are settled and must match exactly.
+  EXPECT_EQ(metric_sum(after, "etp2s_shipper_rows_total", "outcome=\"delivered\""), sim_rows);
+  EXPECT_EQ(sim_rows, static_cast<double>(s.truth().size()));
+  EXPECT_EQ(metric_sum(after, "etp2s_alerts_fetched_total"), sim_rows);
+  EXPECT_EQ(metric_sum(after, "etp2s_budget_limit", "route=\"alerts\""), 600);
+  EXPECT_GE(metric_sum(after, "etp2s_leases_total", "event=\"granted\""), 8);
+  {
+    std::istringstream in(after);
+    std::string l;
+    int partitions = 0;
+    while (std::getline(in, l)) {
+      if (l.rfind("etp2s_partition_progress_ratio{", 0) != 0) continue;
+      ++partitions;
+      EXPECT_GE(std::stod(l.substr(l.rfind(' ') + 1)), 0.99) << l;
+    }
+    EXPECT_EQ(partitions, 4);  // 2 fetchers, 2 traffic types: 2 partitions each
+  }
+  EXPECT_EQ(metric_sum(after, "etp2s_token_refreshes_total", "kind=\"azure\""), 1);
+  EXPECT_EQ(metric_sum(after, "etp2s_fatal"), 0);
+  EXPECT_NE(after.find("etp2s_build_info{version=\""), std::string::npos);
+  // The documented names are the exported names (README "Metrics").
+  std::ifstream readme(std::string(ETP2S_SOURCE_DIR) + "/README.md");
+  std::stringstream ss;
+  ss << readme.rdbuf();
+  std::string doc = ss.str();
+  std::set<std::string> exported;
+  std::istringstream lines(after);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind("# TYPE ", 0) == 0) exported.insert(line.substr(7, line.find(' ', 7) - 7));
+  }
+  EXPECT_GE(exported.size(), 20u);
+  for (const auto& name : exported)
+    EXPECT_NE(doc.find("`" + name + "`"), std::string::npos) << name << " is not documented";
+  p.kill(SIGTERM);
+  EXPECT_EQ(p.wait_for(std::chrono::seconds(30)), 0);
 }

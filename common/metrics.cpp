@@ -1,0 +1,204 @@
+#include "common/metrics.h"
+
+#include <mutex>
+
+#include <prometheus/exposer.h>
+
+#include "common/log.h"
+
+namespace etp2s {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+struct Metrics::Impl {
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::mutex mu;
+  prometheus::Family<prometheus::Counter>& etp_requests =
+      BuildCounter()
+          .Name("etp2s_etp_requests_total")
+          .Help("Requests to the ETP API by route and HTTP status (0: no answer)")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& alerts_fetched =
+      BuildCounter()
+          .Name("etp2s_alerts_fetched_total")
+          .Help("New alert versions handed on by the pager, by traffic type")
+          .Register(*registry);
+  prometheus::Family<prometheus::Histogram>& page_seconds = BuildHistogram()
+                                                                .Name("etp2s_etp_page_seconds")
+                                                                .Help("ETP alert summary call duration")
+                                                                .Register(*registry);
+  prometheus::Family<prometheus::Counter>& duplicates =
+      BuildCounter()
+          .Name("etp2s_duplicates_dropped_total")
+          .Help("Alert versions dropped because they were already delivered")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& stuck =
+      BuildCounter()
+          .Name("etp2s_stuck_cursors_total")
+          .Help("Stuck cursors skipped by 1 ms (recorded in etp:gaps)")
+          .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& budget_used =
+      BuildGauge()
+          .Name("etp2s_budget_used")
+          .Help("Requests granted in the current sliding window, by route")
+          .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& budget_limit =
+      BuildGauge()
+          .Name("etp2s_budget_limit")
+          .Help("Requests allowed per sliding window, by route")
+          .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& progress = BuildGauge()
+                                                        .Name("etp2s_partition_progress_ratio")
+                                                        .Help("Backfill progress of a partition (0..1)")
+                                                        .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& eta = BuildGauge()
+                                                   .Name("etp2s_partition_eta_seconds")
+                                                   .Help("Estimated seconds until a partition is done")
+                                                   .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& lag =
+      BuildGauge()
+          .Name("etp2s_cursor_lag_seconds")
+          .Help("Now minus the committed cursor of the live partition, by traffic type")
+          .Register(*registry);
+  prometheus::Family<prometheus::Histogram>& delivery_latency =
+      BuildHistogram()
+          .Name("etp2s_delivery_latency_seconds")
+          .Help("last_modified_on to accepted by Azure, per alert version")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& batches = BuildCounter()
+                                                         .Name("etp2s_shipper_batches_total")
+                                                         .Help("Upload attempts by outcome")
+                                                         .Register(*registry);
+  prometheus::Family<prometheus::Counter>& rows =
+      BuildCounter()
+          .Name("etp2s_shipper_rows_total")
+          .Help("Rows by outcome (delivered, dead_lettered, retried)")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& bytes = BuildCounter()
+                                                       .Name("etp2s_shipper_bytes_total")
+                                                       .Help("Bytes sent to Azure by outcome")
+                                                       .Register(*registry);
+  prometheus::Family<prometheus::Histogram>& upload =
+      BuildHistogram().Name("etp2s_upload_seconds").Help("Upload call duration").Register(*registry);
+  prometheus::Family<prometheus::Counter>& retries = BuildCounter()
+                                                         .Name("etp2s_shipper_retries_total")
+                                                         .Help("Upload attempts that will be retried")
+                                                         .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& queue =
+      BuildGauge().Name("etp2s_queue_depth").Help("Pages waiting, by queue").Register(*registry);
+  prometheus::Family<prometheus::Counter>& tokens =
+      BuildCounter().Name("etp2s_token_refreshes_total").Help("Tokens fetched, by kind").Register(*registry);
+  prometheus::Family<prometheus::Counter>& leases =
+      BuildCounter()
+          .Name("etp2s_leases_total")
+          .Help("Lease events (granted, expired, released, done, abandoned)")
+          .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& fatal = BuildGauge()
+                                                     .Name("etp2s_fatal")
+                                                     .Help("1 while stopped on a fatal error (see logs)")
+                                                     .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& build =
+      BuildGauge().Name("etp2s_build_info").Help("Build information").Register(*registry);
+};
+
+namespace {
+const std::vector<double>& latency_buckets() {
+  static const std::vector<double> b{0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128};
+  return b;
+}
+const std::vector<double>& delivery_buckets() {
+  static const std::vector<double> b{1, 2, 5, 10, 30, 60, 300, 900, 3600, 86400, 604800};
+  return b;
+}
+}  // namespace
+
+Metrics& Metrics::get() {
+  static Metrics m;
+  return m;
+}
+
+Metrics::Metrics() : impl_(std::make_shared<Impl>()) {
+  impl_->build.Add({{"version", ETP2S_VERSION}}).Set(1);
+}
+
+int Metrics::serve(const std::string& host, int port) {
+  if (port <= 0) return 0;
+  std::lock_guard lock(impl_->mu);
+  if (impl_->exposer) return impl_->exposer->GetListeningPorts().front();
+  try {
+    impl_->exposer = std::make_unique<prometheus::Exposer>(host + ":" + std::to_string(port), 2);
+    impl_->exposer->RegisterCollectable(impl_->registry);
+    int bound = impl_->exposer->GetListeningPorts().front();
+    log::info("metrics.listening", {{"address", host + ":" + std::to_string(bound)}});
+    return bound;
+  } catch (const std::exception& e) {
+    log::error("metrics.cannot_listen", {{"port", port}, {"error", e.what()}});
+    return -1;
+  }
+}
+
+prometheus::Counter& Metrics::etp_requests(const std::string& route, const std::string& status) {
+  return impl_->etp_requests.Add({{"route", route}, {"status", status}});
+}
+prometheus::Counter& Metrics::alerts_fetched(const std::string& t) {
+  return impl_->alerts_fetched.Add({{"traffic_type", t}});
+}
+prometheus::Histogram& Metrics::page_seconds() {
+  return impl_->page_seconds.Add({}, latency_buckets());
+}
+prometheus::Counter& Metrics::duplicates_dropped() {
+  return impl_->duplicates.Add({});
+}
+prometheus::Counter& Metrics::stuck_cursors() {
+  return impl_->stuck.Add({});
+}
+prometheus::Gauge& Metrics::budget_used(const std::string& r) {
+  return impl_->budget_used.Add({{"route", r}});
+}
+prometheus::Gauge& Metrics::budget_limit(const std::string& r) {
+  return impl_->budget_limit.Add({{"route", r}});
+}
+prometheus::Gauge& Metrics::partition_progress(const std::string& p) {
+  return impl_->progress.Add({{"partition", p}});
+}
+prometheus::Gauge& Metrics::partition_eta(const std::string& p) {
+  return impl_->eta.Add({{"partition", p}});
+}
+prometheus::Gauge& Metrics::cursor_lag(const std::string& t) {
+  return impl_->lag.Add({{"traffic_type", t}});
+}
+prometheus::Histogram& Metrics::delivery_latency() {
+  return impl_->delivery_latency.Add({}, delivery_buckets());
+}
+prometheus::Counter& Metrics::shipper_batches(const std::string& o) {
+  return impl_->batches.Add({{"outcome", o}});
+}
+prometheus::Counter& Metrics::shipper_rows(const std::string& o) {
+  return impl_->rows.Add({{"outcome", o}});
+}
+prometheus::Counter& Metrics::shipper_bytes(const std::string& o) {
+  return impl_->bytes.Add({{"outcome", o}});
+}
+prometheus::Histogram& Metrics::upload_seconds() {
+  return impl_->upload.Add({}, latency_buckets());
+}
+prometheus::Counter& Metrics::shipper_retries() {
+  return impl_->retries.Add({});
+}
+prometheus::Gauge& Metrics::queue_depth(const std::string& q) {
+  return impl_->queue.Add({{"queue", q}});
+}
+prometheus::Counter& Metrics::token_refreshes(const std::string& k) {
+  return impl_->tokens.Add({{"kind", k}});
+}
+prometheus::Counter& Metrics::leases(const std::string& e) {
+  return impl_->leases.Add({{"event", e}});
+}
+prometheus::Gauge& Metrics::fatal() {
+  return impl_->fatal.Add({});
+}
+
+}  // namespace etp2s

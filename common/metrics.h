@@ -1,0 +1,48 @@
+#pragma once
+// Prometheus metrics of every role (names documented in README "Metrics"). One registry per process: in the
+// embedded `run` all roles share it; each separate role process exposes its own /metrics on METRICS_PORT.
+#include <memory>
+#include <string>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+namespace etp2s {
+
+class Metrics {
+ public:
+  static Metrics& get();
+  // Serves /metrics on host:port (port 0: not at all). Returns the bound port, or -1 on failure.
+  int serve(const std::string& host, int port);
+
+  prometheus::Counter& etp_requests(const std::string& route, const std::string& status);
+  prometheus::Counter& alerts_fetched(const std::string& traffic_type);
+  prometheus::Histogram& page_seconds();
+  prometheus::Counter& duplicates_dropped();
+  prometheus::Counter& stuck_cursors();
+  prometheus::Gauge& budget_used(const std::string& route);
+  prometheus::Gauge& budget_limit(const std::string& route);
+  prometheus::Gauge& partition_progress(const std::string& partition);
+  prometheus::Gauge& partition_eta(const std::string& partition);
+  prometheus::Gauge& cursor_lag(const std::string& traffic_type);
+  prometheus::Histogram& delivery_latency();
+  prometheus::Counter& shipper_batches(const std::string& outcome);
+  prometheus::Counter& shipper_rows(const std::string& outcome);
+  prometheus::Counter& shipper_bytes(const std::string& outcome);
+  prometheus::Histogram& upload_seconds();
+  prometheus::Counter& shipper_retries();
+  prometheus::Gauge& queue_depth(const std::string& queue);
+  prometheus::Counter& token_refreshes(const std::string& kind);
+  prometheus::Counter& leases(const std::string& event);
+  prometheus::Gauge& fatal();
+
+ private:
+  Metrics();
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace etp2s
