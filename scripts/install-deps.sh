@@ -11,6 +11,7 @@ PACKAGES=(
   redis-server
   clang libclang-rt-14-dev clang-format
   curl ca-certificates procps python3
+  prometheus docker-compose
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -375,6 +375,13 @@ TEST(EndToEnd, MetricsAgreeWithWhatTheStandInsSaw) {
   EXPECT_EQ(metric_sum(after, "etp2s_token_refreshes_total", "kind=\"azure\""), 1);
   EXPECT_EQ(metric_sum(after, "etp2s_fatal"), 0);
   EXPECT_NE(after.find("etp2s_build_info{version=\""), std::string::npos);
+  {
+    // The exposition passes Prometheus' own linter.
+    std::ofstream(s.dir + "/scrape.txt") << after;
+    std::string cmd = "promtool check metrics < " + s.dir + "/scrape.txt > " + s.dir + "/promtool.txt 2>&1";
+    int rc = std::system(cmd.c_str());
+    EXPECT_EQ(rc, 0) << s.log("promtool.txt");
+  }
   // The documented names are the exported names (README "Metrics").
   std::ifstream readme(std::string(ETP2S_SOURCE_DIR) + "/README.md");
   std::stringstream ss;
