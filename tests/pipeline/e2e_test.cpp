@@ -108,6 +108,18 @@ void expect_exactly_once(const Stack& s) {
   EXPECT_EQ(missing, 0u);
 }
 
+// Prometheus' own linter over a /metrics scrape of the process listening on `port`.
+void expect_promtool_accepts(int port, const std::string& dir, const std::string& name) {
+  HttpClient http;
+  auto r = http.send({"GET", "http://127.0.0.1:" + std::to_string(port) + "/metrics", {}, "", std::nullopt});
+  ASSERT_TRUE(r.ok()) << name << ": no /metrics";
+  EXPECT_NE(r->body.find("etp2s_build_info"), std::string::npos) << name;
+  std::ofstream(dir + "/" + name + ".metrics") << r->body;
+  std::string cmd =
+      "promtool check metrics < " + dir + "/" + name + ".metrics > " + dir + "/" + name + ".promtool 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << name;
+}
+
 bool wait_until(const std::function<bool()>& f, std::chrono::seconds timeout) {
   auto until = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < until) {
@@ -149,10 +161,15 @@ TEST(EndToEnd, RolesAsProcessesSurviveSigkillAtRandomPointsAndARedisRestart) {
                     {"COORDINATOR_ENDPOINT", "tcp://127.0.0.1:" + std::to_string(free_port())},
                     {"SHIPPER_ENDPOINT", "tcp://127.0.0.1:" + std::to_string(free_port())}});
   std::map<std::string, Process> roles;
+  std::map<std::string, int> metrics_port;
   int generation = 0;
   auto start = [&](const std::string& name) {
     std::string role = name.substr(0, name.find('-'));
-    roles[name] = s.start({role}, env, name + "-" + std::to_string(++generation) + ".log");
+    if (!metrics_port.count(name)) metrics_port[name] = free_port();
+    auto role_env = env;
+    role_env["METRICS_PORT"] = std::to_string(metrics_port[name]);
+    role_env["METRICS_ADDRESS"] = "127.0.0.1";
+    roles[name] = s.start({role}, role_env, name + "-" + std::to_string(++generation) + ".log");
   };
   for (const char* n : {"coordinator", "shipper", "fetcher-a", "fetcher-b"}) start(n);
   std::mt19937 rng(20261122);
@@ -174,6 +191,7 @@ TEST(EndToEnd, RolesAsProcessesSurviveSigkillAtRandomPointsAndARedisRestart) {
   ASSERT_TRUE(wait_until([&] { return s.backfill_complete(); }, std::chrono::seconds(300)));
   // Let the last reports commit, then stop everything gracefully.
   std::this_thread::sleep_for(std::chrono::seconds(2));
+  for (const auto& [name, port] : metrics_port) expect_promtool_accepts(port, s.dir, name);
   for (auto& [name, p] : roles) p.kill(SIGTERM);
   for (auto& [name, p] : roles) {
     auto rc = p.wait_for(std::chrono::seconds(30));
