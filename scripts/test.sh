@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
+./scripts/install-node-tools.sh
 ./scripts/check-format.sh
 ./scripts/build.sh release
 (cd build && ctest --output-on-failure -j 2 --timeout 600)

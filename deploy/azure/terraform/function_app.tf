@@ -1,0 +1,111 @@
+# compute = "function_app": the customer's first sketch, for steady state. A Flex Consumption app whose custom
+# handler is the all-in-one binary (`etp2sentinel function-host`, packaged by scripts/package-function.sh).
+# The Functions host starts it with FUNCTIONS_CUSTOMHANDLER_PORT; it runs every role in-process and answers the
+# timer trigger `tick` with the pipeline's state (500 once a fatal error is recorded). State lives in Azure
+# Managed Redis (redis.tf), reached over TLS by the binary itself (rediss://).
+locals {
+  func = var.compute == "function_app"
+}
+
+resource "azurerm_storage_account" "func" {
+  count                           = local.func ? 1 : 0
+  name                            = "${var.name_prefix}func${local.suffix}"
+  resource_group_name             = azurerm_resource_group.etp.name
+  location                        = azurerm_resource_group.etp.location
+  account_tier                    = "Standard"
+  account_replication_type        = "LRS"
+  min_tls_version                 = "TLS1_2"
+  allow_nested_items_to_be_public = false
+  shared_access_key_enabled       = false
+  tags                            = var.tags
+}
+
+resource "azurerm_storage_container" "func" {
+  count                 = local.func ? 1 : 0
+  name                  = "deployment"
+  storage_account_id    = azurerm_storage_account.func[0].id
+  container_access_type = "private"
+}
+
+# The app reaches its storage with its identity (no account keys anywhere).
+resource "azurerm_role_assignment" "func_storage" {
+  count                = local.func ? 1 : 0
+  scope                = azurerm_storage_account.func[0].id
+  role_definition_name = "Storage Blob Data Owner"
+  principal_id         = azurerm_user_assigned_identity.connector.principal_id
+  principal_type       = "ServicePrincipal"
+}
+
+resource "azurerm_service_plan" "func" {
+  count               = local.func ? 1 : 0
+  name                = "${var.name_prefix}-plan-${local.suffix}"
+  resource_group_name = azurerm_resource_group.etp.name
+  location            = azurerm_resource_group.etp.location
+  os_type             = "Linux"
+  sku_name            = "FC1"
+  tags                = var.tags
+}
+
+resource "azurerm_function_app_flex_consumption" "etp" {
+  count               = local.func ? 1 : 0
+  name                = "${var.name_prefix}-func-${local.suffix}"
+  resource_group_name = azurerm_resource_group.etp.name
+  location            = azurerm_resource_group.etp.location
+  service_plan_id     = azurerm_service_plan.func[0].id
+  tags                = var.tags
+
+  runtime_name    = "custom"
+  runtime_version = "1.0"
+
+  storage_container_type            = "blobContainer"
+  storage_container_endpoint        = "${azurerm_storage_account.func[0].primary_blob_endpoint}${azurerm_storage_container.func[0].name}"
+  storage_authentication_type       = "UserAssignedIdentity"
+  storage_user_assigned_identity_id = azurerm_user_assigned_identity.connector.id
+
+  # The vendor allows 60 requests a minute whatever the instance count; one instance, always ready, keeps the
+  # pipeline running between ticks (the budget lives in Redis, so an extra instance would still share it).
+  maximum_instance_count = 40
+  instance_memory_in_mb  = 2048
+  always_ready {
+    name           = "function:tick"
+    instance_count = 1
+  }
+
+  # The user-assigned identity writes to the DCR and reads storage; Key Vault references are resolved with the
+  # system-assigned one (granted below), the platform default.
+  identity {
+    type         = "SystemAssigned, UserAssigned"
+    identity_ids = [azurerm_user_assigned_identity.connector.id]
+  }
+  zip_deploy_file = var.function_package_path
+
+  # Secrets are Key Vault references, resolved by the platform with the system-assigned identity.
+  app_settings = merge(local.connector_settings, {
+    ETP_API_KEY                         = "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault.etp.vault_uri}secrets/etp-api-key)"
+    REDIS_URL                           = "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault.etp.vault_uri}secrets/redis-url)"
+    FETCHERS                            = "1"
+    AzureWebJobsStorage__credential     = "managedidentity"
+    AzureWebJobsStorage__clientId       = azurerm_user_assigned_identity.connector.client_id
+    AzureWebJobsStorage__blobServiceUri = azurerm_storage_account.func[0].primary_blob_endpoint
+  })
+
+  site_config {
+    minimum_tls_version = "1.2"
+  }
+
+  depends_on = [
+    azurerm_role_assignment.connector_reads_secrets,
+    azurerm_role_assignment.func_storage,
+    azurerm_key_vault_secret.connector,
+  ]
+}
+
+# Key Vault references resolve with the app's system-assigned identity; until this assignment exists (a minute
+# after the app), the platform retries them.
+resource "azurerm_role_assignment" "func_reads_secrets" {
+  count                = local.func ? 1 : 0
+  scope                = azurerm_key_vault.etp.id
+  role_definition_name = "Key Vault Secrets User"
+  principal_id         = azurerm_function_app_flex_consumption.etp[0].identity[0].principal_id
+  principal_type       = "ServicePrincipal"
+}

@@ -1,0 +1,85 @@
+# The custom table with the shipper's exact columns (Analytics plan: analytics rules can query it).
+resource "azapi_resource" "table" {
+  type      = "Microsoft.OperationalInsights/workspaces/tables@2022-10-01"
+  name      = local.table
+  parent_id = local.workspace_id
+  body = {
+    properties = {
+      plan = "Analytics"
+      schema = {
+        name        = local.table
+        description = local.schema.description
+        columns     = local.table_columns
+      }
+    }
+  }
+}
+
+resource "azurerm_monitor_data_collection_endpoint" "etp" {
+  name                          = "${var.name_prefix}-dce-${local.suffix}"
+  resource_group_name           = azurerm_resource_group.etp.name
+  location                      = azurerm_resource_group.etp.location
+  public_network_access_enabled = true
+  description                   = "Logs Ingestion endpoint of etp2sentinel"
+  tags                          = var.tags
+}
+
+resource "azurerm_monitor_data_collection_rule" "etp" {
+  name                        = "${var.name_prefix}-dcr-${local.suffix}"
+  resource_group_name         = azurerm_resource_group.etp.name
+  location                    = azurerm_resource_group.etp.location
+  data_collection_endpoint_id = azurerm_monitor_data_collection_endpoint.etp.id
+  description                 = "FireEye ETP alerts from etp2sentinel into ${local.table}"
+  tags                        = var.tags
+
+  stream_declaration {
+    stream_name = local.stream
+    dynamic "column" {
+      for_each = local.stream_columns
+      content {
+        name = column.value.name
+        type = column.value.type
+      }
+    }
+  }
+
+  destinations {
+    log_analytics {
+      name                  = "workspace"
+      workspace_resource_id = local.workspace_id
+    }
+  }
+
+  data_flow {
+    streams      = [local.stream]
+    destinations = ["workspace"]
+    # Rows go in exactly as the shipper built them: TimeGenerated is the vendor's last_modified_on
+    # (never now(), which would throw the event time away).
+    transform_kql = "source"
+    output_stream = local.stream
+  }
+
+  depends_on = [azapi_resource.table]
+}
+
+# The connector's identity (Container Apps, the Function App) and what it may do.
+resource "azurerm_user_assigned_identity" "connector" {
+  name                = "${var.name_prefix}-id-${local.suffix}"
+  resource_group_name = azurerm_resource_group.etp.name
+  location            = azurerm_resource_group.etp.location
+  tags                = var.tags
+}
+
+resource "azurerm_role_assignment" "connector_publishes" {
+  scope                = azurerm_monitor_data_collection_rule.etp.id
+  role_definition_name = "Monitoring Metrics Publisher"
+  principal_id         = azurerm_user_assigned_identity.connector.principal_id
+  principal_type       = "ServicePrincipal"
+}
+
+resource "azurerm_role_assignment" "other_publishers" {
+  for_each             = toset(var.ingestion_principal_object_ids)
+  scope                = azurerm_monitor_data_collection_rule.etp.id
+  role_definition_name = "Monitoring Metrics Publisher"
+  principal_id         = each.value
+}

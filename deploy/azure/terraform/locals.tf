@@ -1,0 +1,42 @@
+locals {
+  # The one machine-readable source of the row schema, compiled into the shipper. The table and the DCR stream
+  # below are generated from it, so they cannot drift from what the shipper sends.
+  schema = jsondecode(file("${path.module}/../../../shipper/schema/FireEyeETPAlerts_CL.json"))
+  stream = local.schema.stream
+  table  = local.schema.table
+  # DCR stream declarations spell types in lower case (datetime); the tables API says dateTime.
+  stream_columns = [for c in local.schema.columns : { name = c.name, type = c.type }]
+  table_columns = [for c in local.schema.columns : {
+    name        = c.name
+    type        = c.type == "datetime" ? "dateTime" : c.type
+    description = c.description
+  }]
+
+  suffix         = substr(md5("${var.subscription_id}/${var.resource_group_name}/${var.name_prefix}"), 0, 6)
+  workspace_id   = var.existing_workspace_id != null ? var.existing_workspace_id : azurerm_log_analytics_workspace.etp[0].id
+  workspace_name = element(split("/", local.workspace_id), length(split("/", local.workspace_id)) - 1)
+
+  kv_secret_uri = { for k, s in azurerm_key_vault_secret.connector : k => s.versionless_id }
+
+  # What every role reads (secrets are added per compute option as Key Vault references).
+  connector_settings = {
+    ETP_BASE_URL           = var.etp_base_url
+    ETP_TRAFFIC_TYPES      = join(",", var.etp_traffic_types)
+    ETP_BACKFILL_DAYS      = tostring(var.etp_backfill_days)
+    ETP_RATE_LIMIT_PER_MIN = tostring(var.etp_rate_limit_per_min)
+    SENTINEL_MODE          = "logs-ingestion"
+    SENTINEL_DCE_URL       = azurerm_monitor_data_collection_endpoint.etp.logs_ingestion_endpoint
+    SENTINEL_DCR_ID        = azurerm_monitor_data_collection_rule.etp.immutable_id
+    SENTINEL_STREAM        = local.stream
+    AZURE_CLIENT_ID        = azurerm_user_assigned_identity.connector.client_id
+    LOG_LEVEL              = "info"
+  }
+}
+
+data "azurerm_client_config" "current" {}
+
+resource "azurerm_resource_group" "etp" {
+  name     = var.resource_group_name
+  location = var.location
+  tags     = var.tags
+}

@@ -1,0 +1,82 @@
+# The Sentinel content of deploy/sentinel - the same files CI analyses with the Kusto language service - deployed
+# into the workspace: the parser as a workspace function, every analytics rule as a scheduled rule.
+locals {
+  content_dir = "${path.module}/../../sentinel"
+  parser      = yamldecode(file("${local.content_dir}/parsers/FireEyeETPAlerts.yaml"))
+  rules = var.deploy_sentinel_content ? {
+    for f in fileset(local.content_dir, "analytics/*.yaml") : trimsuffix(basename(f), ".yaml") => yamldecode(file("${local.content_dir}/${f}"))
+  } : {}
+  # Azure-Sentinel YAML spells durations 5m / 1h / 2d; the API wants ISO 8601 (PT5M / PT1H / P2D).
+  iso_unit         = { m = "M", h = "H", d = "D" }
+  trigger_operator = { gt = "GreaterThan", lt = "LessThan", eq = "Equal", ne = "NotEqual" }
+}
+
+resource "azurerm_log_analytics_saved_search" "parser" {
+  count                      = var.deploy_sentinel_content ? 1 : 0
+  name                       = local.parser.FunctionName
+  log_analytics_workspace_id = local.workspace_id
+  category                   = "Microsoft Sentinel Parser"
+  display_name               = local.parser.Function.Title
+  function_alias             = local.parser.FunctionAlias
+  query                      = local.parser.FunctionQuery
+  depends_on                 = [azapi_resource.table]
+}
+
+resource "azurerm_sentinel_alert_rule_scheduled" "etp" {
+  for_each                   = local.rules
+  name                       = each.value.id
+  log_analytics_workspace_id = local.workspace_id
+  display_name               = each.value.name
+  description                = trimspace(each.value.description)
+  severity                   = each.value.severity
+  query                      = each.value.query
+  query_frequency            = "${endswith(each.value.queryFrequency, "d") ? "P" : "PT"}${trimsuffix(each.value.queryFrequency, substr(each.value.queryFrequency, -1, 1))}${local.iso_unit[substr(each.value.queryFrequency, -1, 1)]}"
+  query_period               = "${endswith(each.value.queryPeriod, "d") ? "P" : "PT"}${trimsuffix(each.value.queryPeriod, substr(each.value.queryPeriod, -1, 1))}${local.iso_unit[substr(each.value.queryPeriod, -1, 1)]}"
+  trigger_operator           = local.trigger_operator[each.value.triggerOperator]
+  trigger_threshold          = each.value.triggerThreshold
+  tactics                    = each.value.tactics
+  techniques                 = distinct([for t in each.value.relevantTechniques : split(".", t)[0]])
+  custom_details             = try(each.value.customDetails, null)
+
+  dynamic "entity_mapping" {
+    for_each = try(each.value.entityMappings, [])
+    content {
+      entity_type = entity_mapping.value.entityType
+      dynamic "field_mapping" {
+        for_each = entity_mapping.value.fieldMappings
+        content {
+          identifier  = field_mapping.value.identifier
+          column_name = field_mapping.value.columnName
+        }
+      }
+    }
+  }
+
+  dynamic "alert_details_override" {
+    for_each = can(each.value.alertDetailsOverride) ? [each.value.alertDetailsOverride] : []
+    content {
+      display_name_format = try(alert_details_override.value.alertDisplayNameFormat, null)
+      description_format  = try(alert_details_override.value.alertDescriptionFormat, null)
+    }
+  }
+
+  incident {
+    create_incident_enabled = each.value.incidentConfiguration.createIncident
+    grouping {
+      enabled                 = each.value.incidentConfiguration.groupingConfiguration.enabled
+      lookback_duration       = "${endswith(each.value.incidentConfiguration.groupingConfiguration.lookbackDuration, "d") ? "P" : "PT"}${upper(each.value.incidentConfiguration.groupingConfiguration.lookbackDuration)}"
+      reopen_closed_incidents = each.value.incidentConfiguration.groupingConfiguration.reopenClosedIncident
+      entity_matching_method  = each.value.incidentConfiguration.groupingConfiguration.matchingMethod
+      by_entities             = each.value.incidentConfiguration.groupingConfiguration.groupByEntities
+      by_alert_details        = each.value.incidentConfiguration.groupingConfiguration.groupByAlertDetails
+      by_custom_details       = each.value.incidentConfiguration.groupingConfiguration.groupByCustomDetails
+    }
+  }
+
+  event_grouping {
+    aggregation_method = each.value.eventGroupingSettings.aggregationKind
+  }
+
+  # Rules need the table (and the parser) to exist, and Sentinel to be on.
+  depends_on = [azurerm_log_analytics_saved_search.parser, azurerm_sentinel_log_analytics_workspace_onboarding.etp]
+}

@@ -1,0 +1,14 @@
+resource "azurerm_log_analytics_workspace" "etp" {
+  count               = var.existing_workspace_id == null ? 1 : 0
+  name                = "${var.name_prefix}-law-${local.suffix}"
+  resource_group_name = azurerm_resource_group.etp.name
+  location            = azurerm_resource_group.etp.location
+  sku                 = "PerGB2018"
+  retention_in_days   = var.workspace_retention_days
+  tags                = var.tags
+}
+
+resource "azurerm_sentinel_log_analytics_workspace_onboarding" "etp" {
+  count        = var.onboard_sentinel ? 1 : 0
+  workspace_id = local.workspace_id
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+'use strict';
+// Checks deploy/azure/terraform without Azure: every .tf parses (HashiCorp's HCL parser via npm), azurerm is
+// pinned to 4.x, no deprecated resource type or argument is used, every variable has a description and (unless
+// boolean) a validation, every output a description, and the outputs cover the compose .env keys.
+// Usage: check_hcl.js <repository root>. Exit 1 on any problem.
+const path = require('path');
+const { parseDir, merged } = require('./terraform');
+
+const root = path.resolve(process.argv[2] || path.join(__dirname, '../../..'));
+const dir = path.join(root, 'deploy/azure/terraform');
+
+// Retired or superseded in azurerm 4.x (or by Azure itself).
+const DEPRECATED_TYPES = ['azurerm_function_app', 'azurerm_function_app_slot', 'azurerm_app_service',
+  'azurerm_app_service_plan', 'azurerm_app_service_slot', 'azurerm_redis_cache', 'azurerm_redis_enterprise_cluster',
+  'azurerm_log_analytics_data_export_rule_v1', 'azurerm_monitor_diagnostic_setting_v1'];
+const DEPRECATED_ARGS = { azurerm_key_vault: ['enable_rbac_authorization'], azurerm_storage_container: ['storage_account_name'],
+  azurerm_storage_share: ['storage_account_name'] };
+const ENV_OUTPUTS = ['SENTINEL_DCE_URL', 'SENTINEL_DCR_ID', 'SENTINEL_STREAM', 'AZURE_TENANT_ID'];
+
+(async () => {
+  const problems = [];
+  let files;
+  try {
+    files = await parseDir(dir);
+  } catch (e) {
+    console.error(`deploy/azure/terraform: HCL does not parse: ${e.message || e}`);
+    process.exit(1);
+  }
+  const tf = merged(files);
+  const azurerm = tf.terraform.flatMap((t) => t.required_providers || []).map((p) => p.azurerm).find(Boolean);
+  if (!azurerm || !/^~>\s*4\./.test(azurerm.version)) problems.push('azurerm must be pinned to 4.x (~> 4.y)');
+  for (const type of Object.keys(tf.resource)) {
+    if (DEPRECATED_TYPES.includes(type)) problems.push(`deprecated resource type ${type}`);
+    for (const arg of DEPRECATED_ARGS[type] || []) {
+      for (const [name, bodies] of Object.entries(tf.resource[type])) {
+        if (bodies.some((b) => arg in b)) problems.push(`${type}.${name}: deprecated argument ${arg}`);
+      }
+    }
+  }
+  for (const [name, [v]] of Object.entries(tf.variable)) {
+    if (!v.description || v.description.length < 10) problems.push(`variable ${name}: no description`);
+    if (v.type !== '${bool}' && !v.validation) problems.push(`variable ${name}: no validation`);
+  }
+  for (const [name, [o]] of Object.entries(tf.output)) {
+    if (!o.description) problems.push(`output ${name}: no description`);
+  }
+  for (const k of ENV_OUTPUTS) if (!tf.output[k]) problems.push(`no output ${k} (the compose .env needs it)`);
+  if (!tf.resource.azurerm_function_app_flex_consumption) problems.push('no Flex Consumption Function App');
+  if (!tf.resource.azurerm_container_app) problems.push('no Container App');
+  if (problems.length) {
+    for (const p of problems) console.error(`deploy/azure/terraform: ${p}`);
+    process.exit(1);
+  }
+  const n = Object.values(tf.resource).reduce((a, byName) => a + Object.keys(byName).length, 0);
+  console.log(`check_hcl: ok (${Object.keys(files).length} files, ${n} resources, ${Object.keys(tf.variable).length} variables)`);
+})();

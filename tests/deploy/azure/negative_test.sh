@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The Azure checks must be able to fail. Copies the schema and deploy/ into a scratch tree, breaks one thing at a
+# time, and requires the matching check to fail naming the problem. Usage: negative_test.sh <repository root>.
+set -euo pipefail
+src=$(cd "$1" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+r=$tmp/r
+
+fresh() {
+  rm -rf "$r"
+  mkdir -p "$r/shipper"
+  cp -r "$src/shipper/schema" "$r/shipper/"
+  cp -r "$src/deploy" "$r/"
+}
+# expect_fail <check script> <text its output must contain> <what was broken>
+expect_fail() {
+  local out
+  if out=$(node "$here/$1" "$r" 2>&1); then
+    echo "FAIL: $1 accepted $3"
+    exit 1
+  fi
+  if ! grep -qF -- "$2" <<<"$out"; then
+    echo "FAIL: $1 rejected $3, but without '$2':"
+    echo "$out"
+    exit 1
+  fi
+  echo "ok: $1 rejects $3"
+}
+edit() { # edit <file> <python expression over s>
+  python3 - "$r/$1" "$2" <<'PY'
+import sys
+p, expr = sys.argv[1], sys.argv[2]
+s = open(p, encoding="utf-8").read()
+t = eval(expr)
+if t == s:
+    sys.exit("edit changed nothing in " + p)
+open(p, "w", encoding="utf-8").write(t)
+PY
+}
+
+fresh
+for c in check_sentinel.js check_schema.js check_hcl.js; do node "$here/$c" "$r" >/dev/null; done
+echo "ok: the untouched copy passes every check"
+
+fresh; edit deploy/sentinel/parsers/FireEyeETPAlerts.yaml 's.replace("tolower(RcptTo)", "tolower(RecipientTo)")'
+expect_fail check_sentinel.js "'RecipientTo' does not refer to any known column" "a wrong column name in the parser"
+
+fresh; edit deploy/sentinel/analytics/FireEyeETP-SenderManyRecipients.yaml 's.replace("by SenderMailFromAddress, SenderDomain", "by SenderMailFrom, SenderDomain")'
+expect_fail check_sentinel.js "'SenderMailFrom' does not refer to any known column" "a wrong column name in an analytics rule"
+
+fresh; edit deploy/sentinel/hunting/FireEyeETP-NewSenderDomains.yaml 's.replace("| summarize\n", "| summarize by (\n", 1)'
+expect_fail check_sentinel.js "KQL error" "a KQL syntax error in a hunting query"
+
+fresh; edit deploy/sentinel/workbooks/FireEyeETPAlerts.json 's.replace("dcount(AlertId) by ThreatType", "dcount(AlertId) by ThreatType |")'
+expect_fail check_sentinel.js "KQL error" "a KQL syntax error in the workbook"
+
+fresh; edit deploy/sentinel/analytics/FireEyeETP-VipRecipient.yaml 's.replace("columnName: SrcIpAddr", "columnName: SourceAddress")'
+expect_fail check_sentinel.js "refers to SourceAddress, which the query does not return" "an entity mapped to a column the rule does not return"
+
+fresh; edit shipper/schema/FireEyeETPAlerts_CL.json 's.replace("\"EmailStatus\"", "\"DeliveryStatus\"")'
+expect_fail check_sentinel.js "'EmailStatus' does not refer to any known column" "queries after the shipper renamed a column"
+expect_fail check_schema.js "column 9 is EmailStatus, the shipper sends DeliveryStatus" "an ARM template behind the shipper's schema"
+
+fresh; edit deploy/azure/arm/azuredeploy.json 's.replace("\"name\": \"Subject\"", "\"name\": \"Subjekt\"", 1)'
+expect_fail check_schema.js "column 21 is Subjekt, the shipper sends Subject" "a wrong column name in the ARM table"
+
+fresh; edit deploy/azure/arm/azuredeploy.json 's.replace("{\n              \"name\": \"LegacyId\",\n              \"type\": \"long\"", "{\n              \"name\": \"LegacyId\",\n              \"type\": \"string\"")'
+expect_fail check_schema.js "column LegacyId has type string, the shipper sends long" "a wrong column type in the ARM stream"
+
+fresh; edit deploy/azure/arm/azuredeploy.json 's.replace("\"transformKql\": \"source\"", "\"transformKql\": \"source | extend TimeGenerated = now()\"")'
+expect_fail check_schema.js "uses now()" "a DCR transform that replaces the vendor time"
+
+fresh; edit deploy/azure/terraform/locals.tf 's.replace("shipper/schema/FireEyeETPAlerts_CL.json", "deploy/azure/arm/azuredeploy.json")'
+expect_fail check_schema.js "local.schema reads deploy/azure/arm/azuredeploy.json" "Terraform reading another schema"
+
+fresh; edit deploy/azure/terraform/locals.tf 's.replace("{ name = c.name, type = c.type }", "{ name = c.name, type = \"string\" }")'
+expect_fail check_schema.js "local.stream_columns must be" "Terraform changing the stream's types"
+
+fresh; edit deploy/azure/terraform/ingestion.tf 's.replace("transform_kql = \"source\"", "transform_kql = \"source | where\"")'
+expect_fail check_schema.js "transformKql error" "a KQL syntax error in the Terraform DCR transform"
+
+fresh; edit deploy/azure/terraform/redis.tf 's.replace("sku_name            = var.managed_redis_sku", "sku_name            = ")'
+expect_fail check_hcl.js "HCL does not parse" "an HCL syntax error"
+
+fresh; printf 'resource "azurerm_function_app" "old" {\n  name = "x"\n}\n' >"$r/deploy/azure/terraform/old.tf"
+expect_fail check_hcl.js "deprecated resource type azurerm_function_app" "a deprecated resource type"
+
+fresh; edit deploy/azure/terraform/variables.tf 's.replace("  description = \"Short prefix", "  # description = \"Short prefix")'
+expect_fail check_hcl.js "variable name_prefix: no description" "a variable without a description"
+echo "negative tests: all passed"
