@@ -1,10 +1,12 @@
 // etp2sentinel: one binary, one subcommand per role.
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
 
+#include "app/function_host.h"
 #include "common/backoff.h"
 #include "common/config.h"
 #include "common/etp_client.h"
@@ -172,6 +174,57 @@ int cmd_embedded(Config c, bool backfill_only) {
   return 0;
 }
 
+// `function-host`: the custom handler of the Azure Functions app (deploy/azure/function). Every role runs
+// in-process as with `run`; the timer trigger `tick` is answered with the pipeline's state, HTTP 500 once a
+// fatal error is recorded or the pipeline stopped, so the Functions monitoring shows a stopped connector as
+// failing invocations. After a fatal stop the process keeps answering (the platform would only restart it
+// into the same error); changing the app's settings restarts it, and the start clears the recorded error.
+int cmd_function_host(const Config& c) {
+  const char* port_env = std::getenv("FUNCTIONS_CUSTOMHANDLER_PORT");
+  int port = port_env ? std::atoi(port_env) : 0;
+  if (port <= 0 || port > 65535) {
+    std::cerr
+        << "function-host: FUNCTIONS_CUSTOMHANDLER_PORT must be a port number (the Functions host sets it)\n";
+    return 2;
+  }
+  std::atomic<bool> pipeline_running{true};
+  FunctionHost host(port, [&](const std::string& function, const std::string&) -> HandlerReply {
+    if (function != "tick") return {404, R"({"Outputs":{},"Logs":["no such function"],"ReturnValue":null})"};
+    nlohmann::json state{{"pipeline", pipeline_running ? "running" : "stopped"}};
+    std::optional<std::string> problem;
+    if (!pipeline_running) problem = "the pipeline stopped";
+    if (auto addr = parse_redis_url(c.redis_url)) {
+      Redis redis(addr.value());
+      StateStore store(redis);
+      if (auto parts = store.partitions()) {
+        long long delivered = 0, done = 0;
+        for (const auto& p : parts.value()) {
+          delivered += p.delivered;
+          done += p.state == "done" || p.live();
+        }
+        state["alert_versions_delivered"] = delivered;
+        state["partitions"] = parts.value().size();
+        state["partitions_done_or_live"] = done;
+      } else {
+        problem = "state store unavailable: " + parts.error();
+      }
+      if (auto fatal = store.fatal()) problem = "fatal: " + *fatal;
+    }
+    if (problem) state["problem"] = log::redact(*problem);
+    nlohmann::json logs =
+        nlohmann::json::array({problem ? "etp2sentinel: " + log::redact(*problem) : "etp2sentinel: running"});
+    nlohmann::json reply{{"Outputs", nlohmann::json::object()}, {"Logs", logs}, {"ReturnValue", state}};
+    return {problem ? 500 : 200, reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+  });
+  if (host.bound_port() < 0) return 2;
+  std::thread http([&] { host.run(g_stop); });
+  int rc = cmd_embedded(c, false);
+  pipeline_running = false;
+  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  http.join();
+  return rc;
+}
+
 int cmd_status(const Config& c) {
   auto addr = parse_redis_url(c.redis_url);
   if (!addr) return 2;
@@ -192,6 +245,8 @@ int usage() {
   std::cerr
       << "usage: etp2sentinel <command>\n"
          "  run          every role in one process: backfill, then steady state, until SIGTERM\n"
+         "  function-host  `run` as an Azure Functions custom handler (FUNCTIONS_CUSTOMHANDLER_PORT, "
+         "function tick)\n"
          "  backfill     load the configured window, ship everything, exit 0\n"
          "  coordinator  the coordinator role (binds COORDINATOR_ENDPOINT)\n"
          "  fetcher      one fetcher (connects COORDINATOR_ENDPOINT and SHIPPER_ENDPOINT)\n"
@@ -216,7 +271,7 @@ int main(int argc, char** argv) {
     needs = {true, false, true};
   else if (cmd == "shipper")
     needs = {false, true, true};
-  else if (cmd != "run" && cmd != "backfill")
+  else if (cmd != "run" && cmd != "backfill" && cmd != "function-host")
     return usage();
   auto cfg = load_config(process_env(), needs);
   if (!cfg) {
@@ -232,6 +287,7 @@ int main(int argc, char** argv) {
   if (cmd == "fetch") return cmd_fetch(c);
   if (cmd == "status") return cmd_status(c);
   if (cmd == "run" || cmd == "backfill") return cmd_embedded(c, cmd == "backfill");
+  if (cmd == "function-host") return cmd_function_host(c);
   if (cmd == "coordinator")
     return Coordinator(c, {c.coordinator_endpoint, c.lease_ttl_s, kMicrosPerSecond, 5}).run(g_stop);
   if (cmd == "shipper") return ShipperService(c, {host_id() + ":shipper", c.shipper_endpoint}).run(g_stop);
