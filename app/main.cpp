@@ -100,7 +100,7 @@ std::string host_id() {
 
 // Watches for a fatal stop recorded by any role (ETP auth failure, Sentinel 403, ...).
 std::optional<std::string> fatal_recorded(const Config& c) {
-  auto addr = parse_redis_url(c.redis_url);
+  auto addr = parse_redis_url(c.redis_url, c.redis_ca_bundle);
   if (!addr) return std::nullopt;
   Redis redis(addr.value());
   StateStore store(redis);
@@ -112,7 +112,7 @@ int cmd_embedded(Config c, bool backfill_only) {
   c.coordinator_endpoint = "inproc://coordinator";
   c.shipper_endpoint = "inproc://shipper";
   // Starting again means the operator fixed what stopped us last time: clear the recorded fatal error first.
-  if (auto addr = parse_redis_url(c.redis_url)) {
+  if (auto addr = parse_redis_url(c.redis_url, c.redis_ca_bundle)) {
     Redis redis(addr.value());
     StateStore(redis).clear_fatal();
   }
@@ -157,7 +157,7 @@ int cmd_embedded(Config c, bool backfill_only) {
   }
   if (backfill_only && !g_stop) {
     double secs = static_cast<double>(now_micros() - started) / kMicrosPerSecond;
-    auto addr = parse_redis_url(c.redis_url);
+    auto addr = parse_redis_url(c.redis_url, c.redis_ca_bundle);
     Redis redis(addr.value());
     StateStore store(redis);
     long long delivered = 0;
@@ -193,7 +193,7 @@ int cmd_function_host(const Config& c) {
     nlohmann::json state{{"pipeline", pipeline_running ? "running" : "stopped"}};
     std::optional<std::string> problem;
     if (!pipeline_running) problem = "the pipeline stopped";
-    if (auto addr = parse_redis_url(c.redis_url)) {
+    if (auto addr = parse_redis_url(c.redis_url, c.redis_ca_bundle)) {
       Redis redis(addr.value());
       StateStore store(redis);
       if (auto parts = store.partitions()) {
@@ -226,7 +226,7 @@ int cmd_function_host(const Config& c) {
 }
 
 int cmd_status(const Config& c) {
-  auto addr = parse_redis_url(c.redis_url);
+  auto addr = parse_redis_url(c.redis_url, c.redis_ca_bundle);
   if (!addr) return 2;
   Redis redis(addr.value());
   StateStore store(redis);
@@ -282,6 +282,7 @@ int main(int argc, char** argv) {
   log::set_level(c.log_level);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
+  std::signal(SIGPIPE, SIG_IGN);  // a peer that went away is an error to handle, not a reason to die
   if (cmd != "fetch" && cmd != "status" && Metrics::get().serve(c.metrics_address, c.metrics_port) < 0)
     return 2;
   if (cmd == "fetch") return cmd_fetch(c);

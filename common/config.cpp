@@ -1,5 +1,7 @@
 #include "common/config.h"
 
+#include "common/redis.h"
+
 #include <cstdlib>
 #include <fstream>
 #include <regex>
@@ -261,8 +263,10 @@ Result<Config, std::string> load_config(const EnvLookup& env, ConfigNeeds needs)
   if (needs.etp) load_etp(L, c);
   if (needs.redis) {
     L.text("REDIS_URL", c.redis_url);
-    if (c.redis_url.rfind("redis://", 0) != 0 && c.redis_url.rfind("unix://", 0) != 0) {
-      L.fail("REDIS_URL", "must look like redis://[:password@]host:port/db or unix:///path");
+    L.text("REDIS_CA_BUNDLE", c.redis_ca_bundle);
+    if (auto a = parse_redis_url(c.redis_url); !a) {
+      L.fail("REDIS_URL",
+             "must look like redis://[:password@]host:port/db, rediss://... (TLS) or unix:///path");
     }
   }
   L.integer("FETCHERS", c.fetchers, 1, 64);

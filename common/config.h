@@ -43,7 +43,8 @@ struct Config {
   int etp_timeout_s = 60;
   int etp_overlap_s = 300;
   // State and pipeline
-  std::string redis_url = "redis://127.0.0.1:6379/0";
+  std::string redis_url = "redis://127.0.0.1:6379/0";  // rediss:// for TLS (Azure Managed Redis)
+  std::string redis_ca_bundle;                         // PEM CAs for rediss://; empty: the system store
   log::Level log_level = log::Level::Info;
   int fetchers = 4;
   std::string coordinator_endpoint = "inproc://coordinator";

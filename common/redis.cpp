@@ -1,15 +1,21 @@
 #include "common/redis.h"
 
+#include <unistd.h>
+
 namespace etp2s {
 
-Result<RedisAddress, std::string> parse_redis_url(const std::string& url) {
+Result<RedisAddress, std::string> parse_redis_url(const std::string& url, std::string ca_bundle) {
   RedisAddress a;
   if (url.rfind("unix://", 0) == 0) {
     a.unix_path = url.substr(7);
     return a;
   }
-  if (url.rfind("redis://", 0) != 0) return err(std::string("REDIS_URL must start with redis:// or unix://"));
-  std::string rest = url.substr(8);
+  a.tls = url.rfind("rediss://", 0) == 0;
+  if (!a.tls && url.rfind("redis://", 0) != 0) {
+    return err(std::string("REDIS_URL must start with redis://, rediss:// or unix://"));
+  }
+  a.ca_bundle = std::move(ca_bundle);
+  std::string rest = url.substr(a.tls ? 9 : 8);
   auto at = rest.rfind('@');
   if (at != std::string::npos) {
     std::string cred = rest.substr(0, at);
@@ -67,10 +73,20 @@ Redis::Redis(RedisAddress address) : address_(std::move(address)) {}
 Result<Unit, std::string> Redis::ensure_connected() {
   if (ctx_ && ctx_->err == 0) return Unit{};
   ctx_.reset();
+  tls_.reset();
   timeval tv{2, 0};
-  redisContext* c = address_.unix_path.empty()
-                        ? redisConnectWithTimeout(address_.host.c_str(), address_.port, tv)
-                        : redisConnectUnixWithTimeout(address_.unix_path.c_str(), tv);
+  redisContext* c = nullptr;
+  if (address_.tls) {
+    auto pipe = TlsPipe::open({address_.host, address_.port, address_.ca_bundle, 5000});
+    if (!pipe) return err(pipe.error());
+    tls_ = std::move(pipe.value());
+    c = redisConnectFd(tls_->local_fd());
+    if (!c) ::close(tls_->local_fd());
+  } else if (address_.unix_path.empty()) {
+    c = redisConnectWithTimeout(address_.host.c_str(), address_.port, tv);
+  } else {
+    c = redisConnectUnixWithTimeout(address_.unix_path.c_str(), tv);
+  }
   if (!c) return err(std::string("redis: cannot allocate a connection"));
   ctx_.reset(c);
   if (c->err) {

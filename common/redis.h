@@ -9,6 +9,7 @@
 
 #include "common/result.h"
 #include "common/secret.h"
+#include "common/tls_pipe.h"
 
 namespace etp2s {
 
@@ -18,8 +19,11 @@ struct RedisAddress {
   std::string unix_path;
   Secret password;
   int db = 0;
+  bool tls = false;       // rediss://: TLS made by TlsPipe (hiredis 0.14 has none)
+  std::string ca_bundle;  // for tls: PEM CA file; empty: the system store
 };
-Result<RedisAddress, std::string> parse_redis_url(const std::string& url);
+// redis://[:password@]host[:port][/db], rediss://... (TLS, e.g. Azure Managed Redis) or unix:///path.
+Result<RedisAddress, std::string> parse_redis_url(const std::string& url, std::string ca_bundle = "");
 
 struct RedisReply {
   enum class Type { Nil, Integer, String, Array, Status, Error } type = Type::Nil;
@@ -45,6 +49,7 @@ class Redis {
     void operator()(redisContext* c) const { redisFree(c); }
   };
   RedisAddress address_;
+  std::unique_ptr<TlsPipe> tls_;  // declared before ctx_: hiredis' end closes first, then the pipe
   std::unique_ptr<redisContext, Free> ctx_;
 };
 

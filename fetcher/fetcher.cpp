@@ -57,7 +57,7 @@ class Worker {
       : c_(c),
         o_(o),
         stop_(stop),
-        redis_(parse_redis_url(c.redis_url).value()),
+        redis_(parse_redis_url(c.redis_url, c.redis_ca_bundle).value()),
         store_(redis_),
         budget_(redis_, BudgetOptions{c.etp_rate_limit_per_min, 61'000, "etp:budget:"}, o.worker_id),
         client_({c.etp_base_url,
@@ -424,7 +424,7 @@ class Worker {
 Fetcher::Fetcher(const Config& config, FetcherOptions options) : config_(config), opt_(std::move(options)) {}
 
 int Fetcher::run(const std::atomic<bool>& stop) {
-  if (!parse_redis_url(config_.redis_url)) {
+  if (!parse_redis_url(config_.redis_url, config_.redis_ca_bundle)) {
     log::error("fetcher.fatal", {{"error", "REDIS_URL is not usable"}});
     return 2;
   }

@@ -58,7 +58,7 @@ ShipperService::ShipperService(const Config& config, ShipperServiceOptions optio
     : config_(config), opt_(std::move(options)) {}
 
 int ShipperService::run(const std::atomic<bool>& stop) {
-  auto addr = parse_redis_url(config_.redis_url);
+  auto addr = parse_redis_url(config_.redis_url, config_.redis_ca_bundle);
   if (!addr) return 2;
   auto dest = destination_from_config(config_);
   std::mutex mu;
