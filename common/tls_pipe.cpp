@@ -10,8 +10,8 @@
 
 #include <cerrno>
 #include <csignal>
-#include <mutex>
 #include <cstring>
+#include <mutex>
 
 namespace etp2s {
 
@@ -81,8 +81,8 @@ bool write_all(int fd, const char* data, std::size_t n) {
 }  // namespace
 
 Result<std::unique_ptr<TlsPipe>, std::string> TlsPipe::open(const TlsTarget& t) {
-  // OpenSSL writes with write(2) and hiredis writes to our socketpair: a peer that went away (Redis restarted)
-  // must be an EPIPE error that reconnects, not a SIGPIPE that kills the process.
+  // OpenSSL writes with write(2) and hiredis writes to our socketpair: a peer that went away (Redis
+  // restarted) must be an EPIPE error that reconnects, not a SIGPIPE that kills the process.
   static std::once_flag ignore_sigpipe;
   std::call_once(ignore_sigpipe, [] { std::signal(SIGPIPE, SIG_IGN); });
   const std::string where = "redis TLS " + t.host + ":" + std::to_string(t.port) + ": ";

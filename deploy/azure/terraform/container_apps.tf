@@ -103,6 +103,8 @@ resource "azurerm_container_app" "etp" {
       storage_name = azurerm_container_app_environment_storage.redis[0].name
     }
 
+    # The entrypoint is replaced (command), so redis-server runs as the image's root user: the Azure Files (SMB)
+    # share cannot be chown-ed to the redis user the stock entrypoint would switch to. Loopback only, no ingress.
     container {
       name    = "redis"
       image   = "docker.io/library/redis:7-bookworm"

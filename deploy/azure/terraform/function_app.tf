@@ -27,7 +27,8 @@ resource "azurerm_storage_container" "func" {
   container_access_type = "private"
 }
 
-# The app reaches its storage with its identity (no account keys anywhere).
+# The app reaches its storage with its identity (no account keys anywhere): the deployment package and the Functions
+# host's own blobs (the timer trigger's schedule monitor and singleton lock).
 resource "azurerm_role_assignment" "func_storage" {
   count                = local.func ? 1 : 0
   scope                = azurerm_storage_account.func[0].id

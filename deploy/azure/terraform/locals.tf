@@ -16,8 +16,6 @@ locals {
   workspace_id   = var.existing_workspace_id != null ? var.existing_workspace_id : azurerm_log_analytics_workspace.etp[0].id
   workspace_name = element(split("/", local.workspace_id), length(split("/", local.workspace_id)) - 1)
 
-  kv_secret_uri = { for k, s in azurerm_key_vault_secret.connector : k => s.versionless_id }
-
   # What every role reads (secrets are added per compute option as Key Vault references).
   connector_settings = {
     ETP_BASE_URL           = var.etp_base_url
