@@ -43,21 +43,12 @@ class TlsRedis {
                                   ""};
     if (!password_.empty()) argv.insert(argv.end(), {"--requirepass", password_});
     proc_ = Process(argv, {}, dir_ + "/redis.log");
-    for (int i = 0; i < 200 && !listening(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    for (int i = 0; i < 200 && !port_open(port_); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
   void kill9() {
     proc_.kill(SIGKILL);
     proc_.wait_for(std::chrono::seconds(5));
-  }
-  bool listening() const {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port_));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
   }
   std::string cert() const { return dir_ + "/server.crt"; }
   std::string url(const std::string& host) const {

@@ -9,20 +9,27 @@
 
 #include <cstdio>
 #include <string>
+#include <utility>
 
 namespace etp2s::testing {
 
-inline std::string write_self_signed_pem(const std::string& path) {
+// A new RSA key and an unsigned certificate for it, valid for an hour, subject = issuer = CN=<cn>.
+inline std::pair<EVP_PKEY*, X509*> new_self_issued(const char* cn, long serial) {
   EVP_PKEY* key = EVP_RSA_gen(2048);
   X509* cert = X509_new();
-  ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
-  X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+  X509_set_version(cert, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert), serial);
+  X509_gmtime_adj(X509_getm_notBefore(cert), -60);
   X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
   X509_set_pubkey(cert, key);
   X509_NAME* name = X509_get_subject_name(cert);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>("etp2sentinel-test"), -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn), -1, -1, 0);
   X509_set_issuer_name(cert, name);
+  return {key, cert};
+}
+
+inline std::string write_self_signed_pem(const std::string& path) {
+  auto [key, cert] = new_self_issued("etp2sentinel-test", 1);
   X509_sign(cert, key, EVP_sha256());
   FILE* f = std::fopen(path.c_str(), "w");
   PEM_write_X509(f, cert);
@@ -37,17 +44,7 @@ inline std::string write_self_signed_pem(const std::string& path) {
 // separate PEM files, as redis-server's --tls-cert-file / --tls-key-file want them.
 inline void write_server_cert(const std::string& cert_path, const std::string& key_path,
                               const std::string& san) {
-  EVP_PKEY* key = EVP_RSA_gen(2048);
-  X509* cert = X509_new();
-  X509_set_version(cert, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(cert), 2);
-  X509_gmtime_adj(X509_getm_notBefore(cert), -60);
-  X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
-  X509_set_pubkey(cert, key);
-  X509_NAME* name = X509_get_subject_name(cert);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>("etp2s-test-redis"), -1, -1, 0);
-  X509_set_issuer_name(cert, name);
+  auto [key, cert] = new_self_issued("etp2s-test-redis", 2);
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);

@@ -104,6 +104,18 @@ class Process {
   std::optional<int> status_;
 };
 
+// Whether something accepts TCP connections on 127.0.0.1:port.
+inline bool port_open(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
 // A real redis-server with AOF, in its own directory, on a free loopback port.
 class RedisServer {
  public:
@@ -114,17 +126,8 @@ class RedisServer {
     proc_ = Process({"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--dir",
                      dir_, "--appendonly", "yes", "--appendfsync", "always", "--save", ""},
                     {}, dir_ + "/redis.log");
-    for (int i = 0; i < 200; ++i) {
-      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_port = htons(static_cast<uint16_t>(port_));
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-      ::close(fd);
-      if (ok) return;
+    for (int i = 0; i < 200 && !port_open(port_); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
   }
   void kill9() {
     proc_.kill(SIGKILL);
