@@ -61,6 +61,28 @@ function checkArm() {
     problems.push(`${where}: JSON does not parse: ${e.message}`);
     return;
   }
+  // Template expressions: brackets balanced, every parameters('x') / variables('y') defined, outputs for .env.
+  const walk = (v, at) => {
+    if (typeof v === 'string' && v.startsWith('[') && !v.startsWith('[[')) {
+      let depth = 0;
+      for (const ch of v.slice(1, -1).replace(/'[^']*'/g, '')) {
+        depth += ch === '(' ? 1 : ch === ')' ? -1 : 0;
+        if (depth < 0) break;
+      }
+      if (!v.endsWith(']') || depth !== 0) problems.push(`${where} ${at}: unbalanced template expression ${v}`);
+      for (const [, kind, name] of v.matchAll(/\b(parameters|variables)\('([^']+)'\)/g)) {
+        if (!(t[kind] || {})[name]) problems.push(`${where} ${at}: ${kind}('${name}') is not defined`);
+      }
+    } else if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) walk(x, `${at}/${k}`);
+    }
+  };
+  walk(t.resources, 'resources');
+  walk(t.outputs, 'outputs');
+  walk(t.variables, 'variables');
+  for (const k of ['SENTINEL_DCE_URL', 'SENTINEL_DCR_ID', 'SENTINEL_STREAM', 'AZURE_TENANT_ID']) {
+    if (!(t.outputs || {})[k]) problems.push(`${where}: no output ${k} (the compose .env needs it)`);
+  }
   const vars = t.variables || {};
   const table = (t.resources || []).find((r) => r.type === 'Microsoft.OperationalInsights/workspaces/tables');
   const dcr = (t.resources || []).find((r) => r.type === 'Microsoft.Insights/dataCollectionRules');

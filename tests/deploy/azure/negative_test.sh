@@ -72,6 +72,9 @@ expect_fail check_schema.js "column LegacyId has type string, the shipper sends 
 fresh; edit deploy/azure/arm/azuredeploy.json 's.replace("\"transformKql\": \"source\"", "\"transformKql\": \"source | extend TimeGenerated = now()\"")'
 expect_fail check_schema.js "uses now()" "a DCR transform that replaces the vendor time"
 
+fresh; edit deploy/azure/arm/azuredeploy.json 's.replace("parameters(\x27workspaceName\x27), variables(\x27tableName\x27))]", "parameters(\x27workspace\x27), variables(\x27tableName\x27))]", 1)'
+expect_fail check_schema.js "parameters('workspace') is not defined" "an ARM expression naming an undefined parameter"
+
 fresh; edit deploy/azure/terraform/locals.tf 's.replace("shipper/schema/FireEyeETPAlerts_CL.json", "deploy/azure/arm/azuredeploy.json")'
 expect_fail check_schema.js "local.schema reads deploy/azure/arm/azuredeploy.json" "Terraform reading another schema"
 
