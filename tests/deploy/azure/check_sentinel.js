@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 'use strict';
-// Checks deploy/sentinel: every KQL query (parser, analytics rules, hunting queries, workbook) analyses with
+// Checks deploy/sentinel: every KQL query (parser, analytics rules, hunting queries, workbook, data connector) analyses with
 // Microsoft's Kusto language service against the shipper's table schema with zero errors, and the rule and
 // hunting files carry what Azure-Sentinel's YAML format needs (ids, timings, entity and detail columns that
 // the query really returns). Usage: check_sentinel.js <repository root>. Exit 1 on any problem.
@@ -13,7 +13,7 @@ const root = path.resolve(process.argv[2] || path.join(__dirname, '../../..'));
 const schema = JSON.parse(fs.readFileSync(path.join(root, 'shipper/schema/FireEyeETPAlerts_CL.json'), 'utf8'));
 const sentinel = path.join(root, 'deploy/sentinel');
 const problems = [];
-const counts = { parser: 0, analytics: 0, hunting: 0, workbook: 0 };
+const counts = { parser: 0, analytics: 0, hunting: 0, workbook: 0, dataconnector: 0 };
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function rel(file) {
@@ -150,7 +150,38 @@ for (const f of fs.readdirSync(wbDir).filter((n) => n.endsWith('.json')).sort())
   }
 }
 
-const needed = { parser: 1, analytics: 5, hunting: 3, workbook: 1 };
+// 5. Data connector definitions (Azure-Sentinel "GenericUI" JSON): every query analyses; rules and hunting
+//    queries name a connector that exists here.
+const dcDir = path.join(sentinel, 'dataconnectors');
+const connectorIds = new Set();
+for (const f of fs.readdirSync(dcDir).filter((n) => n.endsWith('.json')).sort()) {
+  const file = path.join(dcDir, f);
+  let dc;
+  try {
+    dc = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    problem(file, `JSON does not parse: ${e.message}`);
+    continue;
+  }
+  counts.dataconnector++;
+  connectorIds.add(dc.id);
+  if (!(dc.dataTypes || []).some((d) => d.name === schema.table)) problem(file, `dataTypes must include ${schema.table}`);
+  const queries = [
+    ...(dc.graphQueries || []).map((g, i) => [`graphQueries[${i}]`, g.baseQuery]),
+    ...(dc.sampleQueries || []).map((q, i) => [`sampleQueries[${i}]`, q.query]),
+    ...(dc.dataTypes || []).map((d, i) => [`dataTypes[${i}]`, d.lastDataReceivedQuery]),
+    ...(dc.connectivityCriterias || []).flatMap((c, i) => (c.value || []).map((q, j) => [`connectivityCriterias[${i}][${j}]`, q])),
+  ];
+  for (const [what, q] of queries) analyse(ws, file, what, q);
+}
+for (const [id, file] of ids) {
+  const doc = YAML.parse(fs.readFileSync(path.join(root, file), 'utf8'));
+  for (const c of doc.requiredDataConnectors || []) {
+    if (!connectorIds.has(c.connectorId)) problems.push(`${file}: requiredDataConnectors names ${c.connectorId}, which deploy/sentinel/dataconnectors does not define (${id})`);
+  }
+}
+
+const needed = { parser: 1, analytics: 5, hunting: 3, workbook: 1, dataconnector: 1 };
 for (const [k, n] of Object.entries(needed)) {
   if (counts[k] < n) problems.push(`deploy/sentinel: ${counts[k]} ${k} item(s), at least ${n} expected`);
 }
@@ -160,4 +191,5 @@ if (problems.length) {
   process.exit(1);
 }
 console.log(`check_sentinel: ok (${counts.parser} parser, ${counts.analytics} analytics rules, ` +
-  `${counts.hunting} hunting queries, ${counts.workbook} workbook queries; zero KQL errors)`);
+  `${counts.hunting} hunting queries, ${counts.workbook} workbook queries, ${counts.dataconnector} data connector; ` +
+  'zero KQL errors)');

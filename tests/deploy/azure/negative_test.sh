@@ -59,6 +59,12 @@ expect_fail check_sentinel.js "KQL error" "a KQL syntax error in the workbook"
 fresh; edit deploy/sentinel/analytics/FireEyeETP-VipRecipient.yaml 's.replace("columnName: SrcIpAddr", "columnName: SourceAddress")'
 expect_fail check_sentinel.js "refers to SourceAddress, which the query does not return" "an entity mapped to a column the rule does not return"
 
+fresh; edit deploy/sentinel/analytics/FireEyeETP-ConnectorStalled.yaml 's.replace("connectorId: Etp2Sentinel", "connectorId: FireEyeETP")'
+expect_fail check_sentinel.js "names FireEyeETP, which deploy/sentinel/dataconnectors does not define" "a rule requiring an undefined data connector"
+
+fresh; edit deploy/sentinel/dataconnectors/Etp2Sentinel_DataConnector.json 's.replace("by bin(EventEndTime, 1d), Direction", "by bin(EventEndTime, 1d), Direktion")'
+expect_fail check_sentinel.js "'Direktion' does not refer to any known column" "a wrong column in a data connector sample query"
+
 fresh; edit shipper/schema/FireEyeETPAlerts_CL.json 's.replace("\"EmailStatus\"", "\"DeliveryStatus\"")'
 expect_fail check_sentinel.js "'EmailStatus' does not refer to any known column" "queries after the shipper renamed a column"
 expect_fail check_schema.js "column 9 is EmailStatus, the shipper sends DeliveryStatus" "an ARM template behind the shipper's schema"
