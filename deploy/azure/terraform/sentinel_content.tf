@@ -1,10 +1,14 @@
 # The Sentinel content of deploy/sentinel - the same files CI analyses with the Kusto language service - deployed
-# into the workspace: the parser as a workspace function, every analytics rule as a scheduled rule.
+# into the workspace: the parser as a workspace function, every analytics rule as a scheduled rule, the hunting
+# queries, the workbook.
 locals {
   content_dir = "${path.module}/../../sentinel"
   parser      = yamldecode(file("${local.content_dir}/parsers/FireEyeETPAlerts.yaml"))
   rules = var.deploy_sentinel_content ? {
     for f in fileset(local.content_dir, "analytics/*.yaml") : trimsuffix(basename(f), ".yaml") => yamldecode(file("${local.content_dir}/${f}"))
+  } : {}
+  hunting = var.deploy_sentinel_content ? {
+    for f in fileset(local.content_dir, "hunting/*.yaml") : trimsuffix(basename(f), ".yaml") => yamldecode(file("${local.content_dir}/${f}"))
   } : {}
   # Azure-Sentinel YAML spells durations 5m / 1h / 2d; the API wants ISO 8601 (PT5M / PT1H / P2D).
   iso_unit         = { m = "M", h = "H", d = "D" }
@@ -79,4 +83,33 @@ resource "azurerm_sentinel_alert_rule_scheduled" "etp" {
 
   # Rules need the table (and the parser) to exist, and Sentinel to be on.
   depends_on = [azurerm_log_analytics_saved_search.parser, azurerm_sentinel_log_analytics_workspace_onboarding.etp]
+}
+
+# Hunting queries appear in Sentinel > Hunting as saved searches of that category, tactics as a tag.
+resource "azurerm_log_analytics_saved_search" "hunting" {
+  for_each                   = local.hunting
+  name                       = each.value.id
+  log_analytics_workspace_id = local.workspace_id
+  category                   = "Hunting Queries"
+  display_name               = each.value.name
+  query                      = each.value.query
+  tags = {
+    description = substr(replace(trimspace(each.value.description), "\n", " "), 0, 250)
+    tactics     = join(",", each.value.tactics)
+    techniques  = join(",", each.value.relevantTechniques)
+  }
+  depends_on = [azurerm_log_analytics_saved_search.parser]
+}
+
+resource "azurerm_application_insights_workbook" "etp" {
+  count               = var.deploy_sentinel_content ? 1 : 0
+  name                = uuidv5("url", "etp2sentinel/workbooks/FireEyeETPAlerts/${local.workspace_id}")
+  resource_group_name = azurerm_resource_group.etp.name
+  location            = azurerm_resource_group.etp.location
+  display_name        = "FireEye ETP alerts (etp2sentinel)"
+  category            = "sentinel"
+  source_id           = lower(local.workspace_id)
+  data_json           = file("${local.content_dir}/workbooks/FireEyeETPAlerts.json")
+  tags                = var.tags
+  depends_on          = [azurerm_log_analytics_saved_search.parser]
 }
