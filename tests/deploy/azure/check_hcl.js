@@ -4,6 +4,7 @@
 // pinned to 4.x, no deprecated resource type or argument is used, every variable has a description and (unless
 // boolean) a validation, every output a description, and the outputs cover the compose .env keys.
 // Usage: check_hcl.js <repository root>. Exit 1 on any problem.
+const fs = require('fs');
 const path = require('path');
 const { parseDir, merged } = require('./terraform');
 
@@ -46,6 +47,26 @@ const ENV_OUTPUTS = ['SENTINEL_DCE_URL', 'SENTINEL_DCR_ID', 'SENTINEL_STREAM', '
     if (!o.description) problems.push(`output ${name}: no description`);
   }
   for (const k of ENV_OUTPUTS) if (!tf.output[k]) problems.push(`no output ${k} (the compose .env needs it)`);
+  // Every setting handed to the connector must be one it reads (a typo would be silently ignored in Azure).
+  const known = new Set([...fs.readFileSync(path.join(root, 'common/config.cpp'), 'utf8').matchAll(/"([A-Z][A-Z0-9_]+)"/g)]
+    .map((m) => m[1]));
+  const platform = (k) => /^(AzureWebJobs|FUNCTIONS_|WEBSITE_|APPLICATIONINSIGHTS_)/.test(k);
+  const settings = new Map();  // name -> where
+  for (const k of Object.keys(tf.local.connector_settings || {})) settings.set(k, 'local.connector_settings');
+  for (const [, k] of String(tf.local.aca_roles || '').matchAll(/\b([A-Z][A-Z0-9_]+)\s*=/g)) settings.set(k, 'local.aca_roles');
+  for (const app of Object.values(tf.resource.azurerm_function_app_flex_consumption || {}).flat()) {
+    for (const [, k] of String(app.app_settings || '').matchAll(/^\s*([A-Za-z][A-Za-z0-9_]+)\s*=/gm)) settings.set(k, 'app_settings');
+  }
+  for (const app of Object.values(tf.resource.azurerm_container_app || {}).flat()) {
+    for (const [, k] of JSON.stringify(app.template || '').matchAll(/\b(REDIS_URL|METRICS_PORT|ETP_API_KEY)\b/g)) settings.set(k, 'container env');
+  }
+  for (const o of tf.output.dotenv || []) {
+    for (const [, k] of String(o.value).matchAll(/"([A-Z][A-Z0-9_]+)=/g)) settings.set(k, 'output dotenv');
+  }
+  if (settings.size < 10) problems.push(`only ${settings.size} connector settings found; the checker no longer sees them`);
+  for (const [k, where] of settings) {
+    if (!known.has(k) && !platform(k)) problems.push(`${where}: ${k} is not a setting etp2sentinel reads (common/config.cpp)`);
+  }
   if (!tf.resource.azurerm_function_app_flex_consumption) problems.push('no Flex Consumption Function App');
   if (!tf.resource.azurerm_container_app) problems.push('no Container App');
   if (problems.length) {
@@ -53,5 +74,6 @@ const ENV_OUTPUTS = ['SENTINEL_DCE_URL', 'SENTINEL_DCR_ID', 'SENTINEL_STREAM', '
     process.exit(1);
   }
   const n = Object.values(tf.resource).reduce((a, byName) => a + Object.keys(byName).length, 0);
-  console.log(`check_hcl: ok (${Object.keys(files).length} files, ${n} resources, ${Object.keys(tf.variable).length} variables)`);
+  console.log(`check_hcl: ok (${Object.keys(files).length} files, ${n} resources, ${Object.keys(tf.variable).length} variables, ` +
+    `${settings.size} connector settings all known: ${[...settings.keys()].sort().join(' ')})`);
 })();

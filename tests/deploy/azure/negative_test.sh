@@ -10,8 +10,9 @@ r=$tmp/r
 
 fresh() {
   rm -rf "$r"
-  mkdir -p "$r/shipper"
+  mkdir -p "$r/shipper" "$r/common"
   cp -r "$src/shipper/schema" "$r/shipper/"
+  cp "$src/common/config.cpp" "$r/common/"
   cp -r "$src/deploy" "$r/"
 }
 # expect_fail <check script> <text its output must contain> <what was broken>
@@ -98,4 +99,6 @@ expect_fail check_hcl.js "deprecated resource type azurerm_function_app" "a depr
 
 fresh; edit deploy/azure/terraform/variables.tf 's.replace("  description = \"Short prefix", "  # description = \"Short prefix")'
 expect_fail check_hcl.js "variable name_prefix: no description" "a variable without a description"
+fresh; edit deploy/azure/terraform/locals.tf 's.replace("SENTINEL_DCR_ID        =", "SENTINEL_DCR_IMMUTABLE_ID =")'
+expect_fail check_hcl.js "SENTINEL_DCR_IMMUTABLE_ID is not a setting etp2sentinel reads" "a misspelt connector setting"
 echo "negative tests: all passed"
