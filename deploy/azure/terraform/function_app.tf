@@ -56,7 +56,7 @@ resource "azurerm_function_app_flex_consumption" "etp" {
   tags                = var.tags
 
   runtime_name    = "custom"
-  runtime_version = "1.0"
+  runtime_version = var.function_runtime_version
 
   storage_container_type            = "blobContainer"
   storage_container_endpoint        = "${azurerm_storage_account.func[0].primary_blob_endpoint}${azurerm_storage_container.func[0].name}"

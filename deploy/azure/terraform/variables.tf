@@ -129,6 +129,16 @@ variable "function_package_path" {
   }
 }
 
+variable "function_runtime_version" {
+  description = "runtime_version of the Flex Consumption app's `custom` runtime; `az functionapp list-flexconsumption-runtimes --location <region> --runtime custom` lists what the region offers."
+  type        = string
+  default     = "1.0"
+  validation {
+    condition     = can(regex("^[0-9]+(\\.[0-9]+)*$", var.function_runtime_version))
+    error_message = "function_runtime_version is a version number such as 1.0."
+  }
+}
+
 variable "etp_base_url" {
   description = "Base URL of the ETP API for your region (e.g. https://etp.us.fireeye.com, https://etp.eu.fireeye.com)."
   type        = string
