@@ -113,3 +113,21 @@ resource "azurerm_application_insights_workbook" "etp" {
   tags                = var.tags
   depends_on          = [azurerm_log_analytics_saved_search.parser]
 }
+
+# The VIP rule reads _GetWatchlist('VIPUsers'), Sentinel's "VIP Users" template alias (SearchKey: the address).
+resource "azurerm_sentinel_watchlist" "vip" {
+  count                      = var.deploy_sentinel_content && length(var.vip_recipients) > 0 ? 1 : 0
+  name                       = "VIPUsers"
+  log_analytics_workspace_id = local.workspace_id
+  display_name               = "VIP Users"
+  description                = "Recipients whose alerted mail always raises an incident (etp2sentinel VIP rule)."
+  item_search_key            = "User Principal Name"
+  depends_on                 = [azurerm_sentinel_log_analytics_workspace_onboarding.etp]
+}
+
+resource "azurerm_sentinel_watchlist_item" "vip" {
+  for_each     = var.deploy_sentinel_content && length(var.vip_recipients) > 0 ? toset([for a in var.vip_recipients : lower(a)]) : toset([])
+  name         = uuidv5("url", "etp2sentinel/vip/${each.value}")
+  watchlist_id = azurerm_sentinel_watchlist.vip[0].id
+  properties   = { "User Principal Name" = each.value }
+}

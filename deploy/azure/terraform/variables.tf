@@ -69,6 +69,16 @@ variable "deploy_sentinel_content" {
   default     = true
 }
 
+variable "vip_recipients" {
+  description = "Mail addresses for the VIPUsers watchlist the VIP analytics rule reads; empty keeps (or expects) a VIPUsers watchlist managed elsewhere."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for a in var.vip_recipients : can(regex("^[^@\\s]+@[^@\\s]+$", a))])
+    error_message = "vip_recipients must be mail addresses."
+  }
+}
+
 variable "ingestion_principal_object_ids" {
   description = "Object ids of further principals (e.g. the service principal of a docker-compose host) that get Monitoring Metrics Publisher on the DCR."
   type        = list(string)
