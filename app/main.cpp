@@ -98,24 +98,26 @@ std::string host_id() {
   return std::string(host) + ":" + std::to_string(getpid());
 }
 
-// Watches for a fatal stop recorded by any role (ETP auth failure, Sentinel 403, ...).
-std::optional<std::string> fatal_recorded(const Config& c) {
-  auto addr = parse_redis_url(c.redis_url, c.redis_ca_bundle);
-  if (!addr) return std::nullopt;
-  Redis redis(addr.value());
-  StateStore store(redis);
-  return store.fatal();
+// This process's own view of the state store (the roles open their own connections). One connection, kept:
+// with rediss:// every new one is a TLS handshake.
+struct StateConnection {
+  explicit StateConnection(RedisAddress a) : redis(std::move(a)), store(redis) {}
+  Redis redis;
+  StateStore store;
+};
+std::shared_ptr<StateConnection> open_state(const Config& c) {
+  auto addr = parse_redis_url(c.redis_url, c.redis_ca_bundle);  // load_config has already validated it
+  return addr ? std::make_shared<StateConnection>(addr.value()) : nullptr;
 }
 
 // `run` and `backfill`: every role in this process over inproc transports.
 int cmd_embedded(Config c, bool backfill_only) {
   c.coordinator_endpoint = "inproc://coordinator";
   c.shipper_endpoint = "inproc://shipper";
+  auto state = open_state(c);
+  if (!state) return 2;
   // Starting again means the operator fixed what stopped us last time: clear the recorded fatal error first.
-  if (auto addr = parse_redis_url(c.redis_url, c.redis_ca_bundle)) {
-    Redis redis(addr.value());
-    StateStore(redis).clear_fatal();
-  }
+  state->store.clear_fatal();
   std::atomic<int> fetchers_running{c.fetchers};
   std::atomic<bool> stop_roles{false}, stop_fetchers{false};
   Coordinator coordinator(c, {c.coordinator_endpoint, c.lease_ttl_s, kMicrosPerSecond, 5});
@@ -138,11 +140,12 @@ int cmd_embedded(Config c, bool backfill_only) {
   auto started = now_micros();
   while (!g_stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    if ((fatal = fatal_recorded(c))) break;
+    if ((fatal = state->store.fatal())) break;  // recorded by any role (ETP auth, Sentinel 403, ...)
     if (backfill_only && coordinator.backfill_complete()) break;
     if (fetchers_running == 0) break;
   }
-  if (!fatal && !g_stop && fetchers_running == 0) fatal = fatal_recorded(c).value_or("every fetcher stopped");
+  if (!fatal && !g_stop && fetchers_running == 0)
+    fatal = state->store.fatal().value_or("every fetcher stopped");
   log::info("stopping", {{"reason", fatal ? "fatal" : g_stop ? "signal" : "backfill complete"}});
   // Fetchers first (they flush and commit what the shipper still reports), then the shipper and coordinator.
   stop_fetchers = true;
@@ -157,11 +160,8 @@ int cmd_embedded(Config c, bool backfill_only) {
   }
   if (backfill_only && !g_stop) {
     double secs = static_cast<double>(now_micros() - started) / kMicrosPerSecond;
-    auto addr = parse_redis_url(c.redis_url, c.redis_ca_bundle);
-    Redis redis(addr.value());
-    StateStore store(redis);
     long long delivered = 0;
-    if (auto parts = store.partitions()) {
+    if (auto parts = state->store.partitions()) {
       for (const auto& p : parts.value()) delivered += p.delivered;
     }
     std::cout << nlohmann::json{{"backfill", "complete"},
@@ -172,6 +172,31 @@ int cmd_embedded(Config c, bool backfill_only) {
               << std::endl;
   }
   return 0;
+}
+
+// The answer to one timer invocation: the pipeline's state, HTTP 500 while something is wrong.
+HandlerReply tick_reply(StateStore& store, bool pipeline_running) {
+  nlohmann::json state{{"pipeline", pipeline_running ? "running" : "stopped"}};
+  std::optional<std::string> problem;
+  if (!pipeline_running) problem = "the pipeline stopped";
+  if (auto parts = store.partitions()) {
+    long long delivered = 0, done = 0;
+    for (const auto& p : parts.value()) {
+      delivered += p.delivered;
+      done += p.state == "done" || p.live();
+    }
+    state["alert_versions_delivered"] = delivered;
+    state["partitions"] = parts.value().size();
+    state["partitions_done_or_live"] = done;
+  } else {
+    problem = "state store unavailable: " + parts.error();
+  }
+  if (auto fatal = store.fatal()) problem = "fatal: " + *fatal;
+  if (problem) state["problem"] = log::redact(*problem);
+  nlohmann::json logs =
+      nlohmann::json::array({problem ? "etp2sentinel: " + log::redact(*problem) : "etp2sentinel: running"});
+  nlohmann::json reply{{"Outputs", nlohmann::json::object()}, {"Logs", logs}, {"ReturnValue", state}};
+  return {problem ? 500 : 200, reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
 }
 
 // `function-host`: the custom handler of the Azure Functions app (deploy/azure/function). Every role runs
@@ -188,33 +213,12 @@ int cmd_function_host(const Config& c) {
     return 2;
   }
   std::atomic<bool> pipeline_running{true};
-  FunctionHost host(port, [&](const std::string& function, const std::string&) -> HandlerReply {
-    if (function != "tick") return {404, R"({"Outputs":{},"Logs":["no such function"],"ReturnValue":null})"};
-    nlohmann::json state{{"pipeline", pipeline_running ? "running" : "stopped"}};
-    std::optional<std::string> problem;
-    if (!pipeline_running) problem = "the pipeline stopped";
-    if (auto addr = parse_redis_url(c.redis_url, c.redis_ca_bundle)) {
-      Redis redis(addr.value());
-      StateStore store(redis);
-      if (auto parts = store.partitions()) {
-        long long delivered = 0, done = 0;
-        for (const auto& p : parts.value()) {
-          delivered += p.delivered;
-          done += p.state == "done" || p.live();
-        }
-        state["alert_versions_delivered"] = delivered;
-        state["partitions"] = parts.value().size();
-        state["partitions_done_or_live"] = done;
-      } else {
-        problem = "state store unavailable: " + parts.error();
-      }
-      if (auto fatal = store.fatal()) problem = "fatal: " + *fatal;
-    }
-    if (problem) state["problem"] = log::redact(*problem);
-    nlohmann::json logs =
-        nlohmann::json::array({problem ? "etp2sentinel: " + log::redact(*problem) : "etp2sentinel: running"});
-    nlohmann::json reply{{"Outputs", nlohmann::json::object()}, {"Logs", logs}, {"ReturnValue", state}};
-    return {problem ? 500 : 200, reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+  auto state = open_state(c);
+  if (!state) return 2;
+  FunctionHost host(port, [&pipeline_running, state](const std::string& function, const std::string&) {
+    if (function != "tick")
+      return HandlerReply{404, R"({"Outputs":{},"Logs":["no such function"],"ReturnValue":null})"};
+    return tick_reply(state->store, pipeline_running);
   });
   if (host.bound_port() < 0) return 2;
   std::thread http([&] { host.run(g_stop); });
@@ -226,10 +230,9 @@ int cmd_function_host(const Config& c) {
 }
 
 int cmd_status(const Config& c) {
-  auto addr = parse_redis_url(c.redis_url, c.redis_ca_bundle);
-  if (!addr) return 2;
-  Redis redis(addr.value());
-  StateStore store(redis);
+  auto state = open_state(c);
+  if (!state) return 2;
+  StateStore& store = state->store;
   auto parts = store.partitions();
   if (!parts) {
     std::cerr << "status: " << parts.error() << "\n";
