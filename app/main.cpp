@@ -8,15 +8,16 @@
 
 #include "app/function_host.h"
 #include "common/backoff.h"
+#include "common/budget.h"
 #include "common/config.h"
 #include "common/etp_client.h"
 #include "common/log.h"
 #include "common/metrics.h"
-#include "common/pager.h"
 #include "common/state.h"
 #include "coordinator/coordinator.h"
 #include "fetcher/fetcher.h"
 #include "shipper/service.h"
+#include "sources/source.h"
 
 #include <unistd.h>
 #include <atomic>
@@ -33,63 +34,53 @@ std::shared_ptr<EtpAuth> make_auth(const Config& c) {
       OAuthSettings{c.etp_token_url, c.etp_client_id, c.etp_client_secret, c.etp_scopes, http});
 }
 
-// `fetch`: page every configured traffic type over the backfill window and print one JSON line per alert
-// version (stdout) — the vendor client on its own, paced at the configured budget, no Redis, no shipping.
-int cmd_fetch(const Config& c) {
-  EtpClient client(
-      {c.etp_base_url, {c.etp_connect_timeout_s * 1000L, c.etp_timeout_s * 1000L, c.etp_ca_bundle}},
-      make_auth(c));
-  const auto spacing = std::chrono::microseconds(61'000'000 / c.etp_rate_limit_per_min);
-  auto next_slot = std::chrono::steady_clock::now();
-  std::size_t total = 0;
-  for (const auto& traffic : c.etp_traffic_types) {
-    PagerOptions po;
-    po.traffic_type = traffic;
-    po.size = c.etp_page_size;
-    CursorPager pager(po, format_vendor(now_micros() - c.etp_backfill_days * kMicrosPerDay));
-    Backoff backoff;
-    for (;;) {
-      std::this_thread::sleep_until(next_slot);
-      next_slot = std::chrono::steady_clock::now() + spacing;
-      auto page = client.summary(pager.next_query());
-      if (!page) {
-        const EtpError& e = page.error();
-        if (e.fatal()) {
-          log::error("fetch.fatal", {{"error", e.message}});
-          return 1;
-        }
-        double wait = backoff.next(e.retry_after_s);
-        log::warn("fetch.retry", {{"error", e.message}, {"wait_s", wait}});
-        std::this_thread::sleep_for(std::chrono::duration<double>(wait));
-        continue;
-      }
-      backoff.reset();
-      for (const auto& r : page->rejected) log::error("fetch.rejected_record", {{"reason", r.reason}});
-      PageResult pr = pager.accept(page.value());
-      if (pr.stuck) {
-        log::error(
-            "fetch.stuck_cursor",
-            {{"at", pr.stuck->at}, {"seen", pr.stuck->seen}, {"resumed_from", pr.stuck->resumed_from}});
-      }
-      for (const auto& a : pr.alerts) {
-        std::cout << nlohmann::json{{"id", a.id},
-                                    {"etp_message_id", a.etp_message_id},
-                                    {"last_modified_on", a.last_modified_on},
-                                    {"traffic_type", a.traffic_type}}
-                         .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
-                  << "\n";
-      }
-      total += pr.alerts.size();
-      if (pr.finished()) break;
-    }
-  }
-  log::info("fetch.done", {{"alerts", total}});
-  return 0;
-}
-
 std::atomic<bool> g_stop{false};
 void on_signal(int) {
   g_stop = true;
+}
+
+// `fetch`: read every enabled source over the backfill window, each traffic type from the window's start to
+// the head, and print each row as it would go to Sentinel (one JSON object a line on stdout) — the vendor
+// side on its own, paced at the configured budget, no Redis, no shipping. Stops on SIGTERM.
+int cmd_fetch(const Config& c) {
+  auto client = std::make_shared<EtpClient>(
+      EtpClientOptions{c.etp_base_url,
+                       {c.etp_connect_timeout_s * 1000L, c.etp_timeout_s * 1000L, c.etp_ca_bundle}},
+      make_auth(c));
+  const auto spacing = std::chrono::microseconds(BudgetOptions{}.window_ms * 1000 / c.etp_rate_limit_per_min);
+  auto next_slot = std::chrono::steady_clock::now();
+  std::size_t total = 0;
+  for (const auto& name : enabled_sources(c)) {
+    auto source = make_source(name, SourceContext{c, client, row_limits_for_mode(c.sentinel_mode)});
+    for (const auto& traffic : c.etp_traffic_types) {
+      auto reader =
+          source->open({traffic, format_vendor(now_micros() - c.etp_backfill_days * kMicrosPerDay), {}});
+      Backoff backoff;
+      for (bool finished = false; !finished && !g_stop;) {
+        std::this_thread::sleep_until(next_slot);
+        next_slot = std::chrono::steady_clock::now() + spacing;
+        auto page = reader->read_page();
+        if (!page) {
+          if (page.error().fatal()) {
+            log::error("fetch.fatal", {{"error", page.error().message}});
+            return 1;
+          }
+          double wait = backoff.next(page.error().retry_after_s);
+          log::warn("fetch.retry", {{"error", page.error().message}, {"wait_s", wait}});
+          std::this_thread::sleep_for(std::chrono::duration<double>(wait));
+          continue;
+        }
+        backoff.reset();
+        for (const auto& r : page->rejected) log::error("fetch.rejected_record", {{"record", r}});
+        if (page->gap) log::error("fetch.gap", {{"at", page->gap->at}, {"count", page->gap->count}});
+        for (const auto& row : page->rows) std::cout << row.json << "\n";
+        total += page->rows.size();
+        finished = page->finished();
+      }
+    }
+  }
+  log::info("fetch.done", {{"rows", total}, {"stopped", g_stop.load()}});
+  return 0;
 }
 
 std::string host_id() {
@@ -183,7 +174,7 @@ HandlerReply tick_reply(StateStore& store, bool pipeline_running) {
     long long delivered = 0, done = 0;
     for (const auto& p : parts.value()) {
       delivered += p.delivered;
-      done += p.state == "done" || p.live();
+      done += p.state == PartitionState::Done || p.live();
     }
     state["alert_versions_delivered"] = delivered;
     state["partitions"] = parts.value().size();

@@ -1,7 +1,10 @@
 #include "common/config.h"
 
+#include "common/stream.h"
+
 #include "common/redis.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <regex>
@@ -187,6 +190,30 @@ void load_shared_etp(Loader& L, Config& c) {
   L.integer("ETP_OVERLAP_S", c.etp_overlap_s, 0, 86400);
 }
 
+// Where each stream goes. The alert stream keeps its original variables (SENTINEL_STREAM, SENTINEL_LOG_TYPE);
+// every other stream has SENTINEL_STREAM_<TABLE> and SENTINEL_LOG_TYPE_<TABLE> (TABLE: its table name in
+// upper case without _CL), defaulting to what its schema file says.
+void load_stream_destinations(Loader& L, Config& c) {
+  static const std::regex kLogType("^[A-Za-z0-9_]{1,100}$");
+  for (const auto& s : streams()) {
+    std::string stream = s.stream, log_type = s.log_type;
+    if (s.table == "FireEyeETPAlerts_CL") {
+      stream = c.sentinel_stream;
+      log_type = c.sentinel_log_type;
+    } else {
+      std::string suffix = s.log_type;
+      std::transform(suffix.begin(), suffix.end(), suffix.begin(), ::toupper);
+      L.text("SENTINEL_STREAM_" + suffix, stream);
+      if (stream.rfind("Custom-", 0) != 0) L.fail("SENTINEL_STREAM_" + suffix, "must start with Custom-");
+      L.text("SENTINEL_LOG_TYPE_" + suffix, log_type);
+      if (!std::regex_match(log_type, kLogType))
+        L.fail("SENTINEL_LOG_TYPE_" + suffix, "must be letters, digits and underscores, at most 100");
+    }
+    c.sentinel_streams[s.table] = stream;
+    c.sentinel_log_types[s.table] = log_type;
+  }
+}
+
 void load_sentinel(Loader& L, Config& c) {
   L.text("SENTINEL_MODE", c.sentinel_mode);
   L.text("SENTINEL_CA_BUNDLE", c.sentinel_ca_bundle);
@@ -243,6 +270,7 @@ void load_sentinel(Loader& L, Config& c) {
   } else {
     L.fail("SENTINEL_MODE", "must be logs-ingestion or data-collector, got '" + c.sentinel_mode + "'");
   }
+  load_stream_destinations(L, c);
 }
 
 }  // namespace

@@ -52,6 +52,8 @@ struct Config {
   int metrics_port = 0;  // 0: no metrics endpoint
   std::string metrics_address = "0.0.0.0";
   int lease_ttl_s = 5;
+  // The source adapters to run (sources/registry.cpp). Not a variable yet: only the v1 alert summary exists.
+  std::vector<std::string> sources = {"alerts-v1"};
   // Sentinel
   std::string sentinel_mode = "logs-ingestion";
   std::string sentinel_dce_url;
@@ -63,6 +65,9 @@ struct Config {
   std::string sentinel_log_type = "FireEyeETPAlerts";
   std::string sentinel_data_collector_url;
   std::string sentinel_ca_bundle;
+  // Per stream (table → DCR stream / Log-Type), filled from the schema files and the variables above.
+  std::map<std::string, std::string> sentinel_streams;
+  std::map<std::string, std::string> sentinel_log_types;
   // Azure identity (read the way the Azure SDKs read them)
   std::string azure_tenant_id;
   std::string azure_client_id;

@@ -100,6 +100,17 @@ struct Metrics::Impl {
                                                      .Name("etp2s_fatal")
                                                      .Help("1 while stopped on a fatal error (see logs)")
                                                      .Register(*registry);
+  prometheus::Family<prometheus::Counter>& refused =
+      BuildCounter()
+          .Name("etp2s_protocol_refused_total")
+          .Help("Messages between roles refused unread, by reason (version, kind, frames, malformed)")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& state_failures =
+      BuildCounter()
+          .Name("etp2s_state_write_failures_total")
+          .Help(
+              "Writes to Redis that failed after Azure accepted rows, by what (dead_letter, delivered_marks)")
+          .Register(*registry);
   prometheus::Family<prometheus::Gauge>& build =
       BuildGauge().Name("etp2s_build_info").Help("Build information").Register(*registry);
 };
@@ -196,6 +207,12 @@ prometheus::Counter& Metrics::token_refreshes(const std::string& k) {
 }
 prometheus::Counter& Metrics::leases(const std::string& e) {
   return impl_->leases.Add({{"event", e}});
+}
+prometheus::Counter& Metrics::protocol_refused(const std::string& reason) {
+  return impl_->refused.Add({{"reason", reason}});
+}
+prometheus::Counter& Metrics::state_write_failures(const std::string& what) {
+  return impl_->state_failures.Add({{"what", what}});
 }
 prometheus::Gauge& Metrics::fatal() {
   return impl_->fatal.Add({});

@@ -37,6 +37,8 @@ class Metrics {
   prometheus::Gauge& queue_depth(const std::string& queue);
   prometheus::Counter& token_refreshes(const std::string& kind);
   prometheus::Counter& leases(const std::string& event);
+  prometheus::Counter& protocol_refused(const std::string& reason);
+  prometheus::Counter& state_write_failures(const std::string& what);
   prometheus::Gauge& fatal();
 
  private:

@@ -46,6 +46,27 @@ long long to_ll(const std::string& s) {
 
 }  // namespace
 
+std::string_view state_name(PartitionState s) {
+  switch (s) {
+    case PartitionState::Pending:
+      return "pending";
+    case PartitionState::Leased:
+      return "leased";
+    case PartitionState::Done:
+      return "done";
+    case PartitionState::Live:
+      return "live";
+  }
+  return "pending";
+}
+
+PartitionState state_from_name(std::string_view s) {
+  if (s == "leased") return PartitionState::Leased;
+  if (s == "done") return PartitionState::Done;
+  if (s == "live") return PartitionState::Live;
+  return PartitionState::Pending;
+}
+
 StateStore::StateStore(Redis& redis, std::string prefix) : redis_(redis), prefix_(std::move(prefix)) {}
 
 Result<bool, std::string> StateStore::plan_exists() {
@@ -66,6 +87,8 @@ Result<Unit, std::string> StateStore::create_plan(const std::vector<Partition>& 
   for (const auto& p : parts) {
     cmds.push_back({"HSET",
                     prefix_ + "part:" + p.id,
+                    "source",
+                    p.source,
                     "traffic_type",
                     p.traffic_type,
                     "start_us",
@@ -75,7 +98,7 @@ Result<Unit, std::string> StateStore::create_plan(const std::vector<Partition>& 
                     "cursor",
                     p.cursor,
                     "state",
-                    p.state,
+                    std::string(state_name(p.state)),
                     "epoch",
                     "0",
                     "owner",
@@ -126,11 +149,12 @@ Result<std::vector<Partition>, std::string> StateStore::partitions() {
     for (std::size_t k = 0; k + 1 < els.size(); k += 2) f[els[k].str] = els[k + 1].str;
     Partition p;
     p.id = ids[i];
+    if (!f["source"].empty()) p.source = f["source"];
     p.traffic_type = f["traffic_type"];
     p.start_us = to_ll(f["start_us"]);
     if (!f["end_us"].empty()) p.end_us = to_ll(f["end_us"]);
     p.cursor = f["cursor"];
-    p.state = f["state"];
+    p.state = state_from_name(f["state"]);
     p.epoch = to_ll(f["epoch"]);
     p.owner = f["owner"];
     p.lease_expiry_us = to_ll(f["lease_expiry_us"]);
@@ -144,8 +168,8 @@ Result<std::vector<Partition>, std::string> StateStore::partitions() {
 }
 
 Result<Unit, std::string> StateStore::save_lease(const Partition& p) {
-  auto r = redis_.command({"HSET", prefix_ + "part:" + p.id, "state", p.state, "epoch",
-                           std::to_string(p.epoch), "owner", p.owner, "lease_expiry_us",
+  auto r = redis_.command({"HSET", prefix_ + "part:" + p.id, "state", std::string(state_name(p.state)),
+                           "epoch", std::to_string(p.epoch), "owner", p.owner, "lease_expiry_us",
                            std::to_string(p.lease_expiry_us), "next_due_us", std::to_string(p.next_due_us)});
   if (!r) return err(r.error());
   return Unit{};
@@ -158,7 +182,10 @@ Result<std::vector<bool>, std::string> StateStore::delivered(const std::vector<D
   auto r = redis_.pipeline(cmds);
   if (!r) return err(r.error());
   std::vector<bool> out;
-  for (const auto& reply : r.value()) out.push_back(reply.integer == 1);
+  for (const auto& reply : r.value()) {
+    if (reply.type == RedisReply::Type::Error) return err("redis: " + reply.str);
+    out.push_back(reply.integer == 1);
+  }
   return out;
 }
 
@@ -190,13 +217,26 @@ Result<Unit, std::string> StateStore::mark_delivered(const std::vector<Delivered
   if (cmds.empty()) return Unit{};
   auto r = redis_.pipeline(cmds);
   if (!r) return err(r.error());
+  for (const auto& reply : r.value()) {
+    if (reply.type == RedisReply::Type::Error) return err("redis: " + reply.str);
+  }
   return Unit{};
 }
 
-Result<long long, std::string> StateStore::epoch_of(const std::string& partition) {
+Result<std::optional<long long>, std::string> StateStore::epoch_of(const std::string& partition) {
   auto r = redis_.command({"HGET", prefix_ + "part:" + partition, "epoch"});
   if (!r) return err(r.error());
-  return to_ll(r->str);
+  if (r->nil()) return std::optional<long long>{};
+  return std::optional<long long>{to_ll(r->str)};
+}
+
+Result<Unit, std::string> StateStore::dead_letter(const std::string& stream, const std::string& key,
+                                                  const std::string& why, const std::string& row_json) {
+  nlohmann::json dl = {{"stream", stream}, {"key", key}, {"why", why}, {"row", row_json}};
+  auto r = redis_.command(
+      {"RPUSH", prefix_ + "deadletter", dl.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+  if (!r) return err(r.error());
+  return Unit{};
 }
 
 void StateStore::record_gap(const std::string& partition, const std::string& at, std::size_t seen) {

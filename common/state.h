@@ -4,6 +4,7 @@
 // stop.
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/redis.h"
@@ -12,13 +13,18 @@
 
 namespace etp2s {
 
+enum class PartitionState { Pending, Leased, Done, Live };
+std::string_view state_name(PartitionState s);
+PartitionState state_from_name(std::string_view s);  // unknown text: Pending (redone, never skipped)
+
 struct Partition {
   std::string id;
+  std::string source = "alerts-v1";  // the source adapter that reads it (plans before 0.2 had only this one)
   std::string traffic_type;
   Micros start_us = 0;
-  std::optional<Micros> end_us;   // none: open-ended, becomes the live cursor of steady state
-  std::string cursor;             // committed: every alert before it has been delivered
-  std::string state = "pending";  // pending | leased | done | live
+  std::optional<Micros> end_us;  // none: open-ended, becomes the live cursor of steady state
+  std::string cursor;            // committed: every alert before it has been delivered
+  PartitionState state = PartitionState::Pending;
   long long epoch = 0;
   std::string owner;
   Micros lease_expiry_us = 0;
@@ -27,10 +33,14 @@ struct Partition {
   Micros next_due_us = 0;    // live: next poll
   std::string sweep_cursor;  // live: where the late-arrival sweep resumes
   bool live() const { return !end_us.has_value(); }
+  // Where a partition goes when its lease ends unfinished: live ones that reached the head stay live.
+  PartitionState unleased_state() const {
+    return live() && caught_up_us > 0 ? PartitionState::Live : PartitionState::Pending;
+  }
 };
 
 struct DeliveredVersion {
-  std::string key;  // version_key()
+  std::string key;  // the row's dedupe key
   Micros last_modified_us = 0;
 };
 
@@ -56,8 +66,12 @@ class StateStore {
   // The shipper records what Azure accepted the moment it knows, so that a fetcher dying before its commit
   // does not make the page's successor ship it again.
   Result<Unit, std::string> mark_delivered(const std::vector<DeliveredVersion>& versions);
-  Result<long long, std::string> epoch_of(const std::string& partition);
+  // The partition's current epoch; nullopt if no such partition exists.
+  Result<std::optional<long long>, std::string> epoch_of(const std::string& partition);
   void record_gap(const std::string& partition, const std::string& at, std::size_t seen);
+  // Rows Azure can never take, kept (with why) for an operator to look at. Err if Redis refused.
+  Result<Unit, std::string> dead_letter(const std::string& stream, const std::string& key,
+                                        const std::string& why, const std::string& row_json);
 
   // Fatal stop shared by all roles
   void set_fatal(const std::string& message);

@@ -7,31 +7,19 @@
 
 #include "common/budget.h"
 #include "common/log.h"
-#include "common/messaging.h"
 #include "common/metrics.h"
+#include "common/protocol.h"
 
 namespace etp2s {
 
-std::vector<Partition> plan_partitions(const PlanOptions& o) {
+std::vector<Partition> plan_partitions(const std::vector<std::string>& sources, const PlanWindow& window,
+                                       const Config& config) {
   std::vector<Partition> out;
-  const Micros window = static_cast<Micros>(o.backfill_days) * kMicrosPerDay;
-  const Micros start = o.now_us - window;
-  int types = std::max<int>(1, static_cast<int>(o.traffic_types.size()));
-  // Twice as many partitions as fetchers, at least one hour each, so that no fetcher idles while one drags.
-  int slices = std::clamp((2 * o.fetchers + types - 1) / types, 1, std::max(1, o.backfill_days * 24));
-  for (const auto& t : o.traffic_types) {
-    for (int i = 0; i < slices; ++i) {
-      Partition p;
-      char id[64];
-      std::snprintf(id, sizeof id, "%s-%02d", t.c_str(), i);
-      p.id = id;
-      p.traffic_type = t;
-      p.start_us = (start + window * i / slices) / 1000 * 1000;
-      if (i + 1 < slices) p.end_us = (start + window * (i + 1) / slices) / 1000 * 1000;
-      p.cursor = format_vendor(p.start_us);
-      p.state = "pending";
-      out.push_back(std::move(p));
-    }
+  for (const auto& name : sources) {
+    auto source =
+        make_source(name, SourceContext{config, nullptr, row_limits_for_mode(config.sentinel_mode)});
+    if (!source) continue;  // load_config refuses unknown sources; a test may plan for none
+    for (auto& p : source->plan(window)) out.push_back(std::move(p));
   }
   return out;
 }
@@ -42,16 +30,21 @@ nlohmann::json describe_progress(const std::vector<Partition>& parts, Micros pla
   for (const auto& p : parts) {
     Micros end = p.end_us ? *p.end_us : std::max(now_us, p.start_us + 1);
     auto cursor = parse_time(p.cursor).value_or(p.start_us);
-    double ratio = p.state == "done"
+    double ratio = p.state == PartitionState::Done
                        ? 1.0
                        : std::clamp(static_cast<double>(cursor - p.start_us) /
                                         static_cast<double>(std::max<Micros>(1, end - p.start_us)),
                                     0.0, 1.0);
     double rate = static_cast<double>(p.delivered) / elapsed_s;
-    nlohmann::json j = {
-        {"partition", p.id},  {"traffic_type", p.traffic_type}, {"state", p.state},     {"done_ratio", ratio},
-        {"cursor", p.cursor}, {"delivered", p.delivered},       {"alerts_per_s", rate}, {"epoch", p.epoch},
-        {"owner", p.owner}};
+    nlohmann::json j = {{"partition", p.id},
+                        {"traffic_type", p.traffic_type},
+                        {"state", state_name(p.state)},
+                        {"done_ratio", ratio},
+                        {"cursor", p.cursor},
+                        {"delivered", p.delivered},
+                        {"alerts_per_s", rate},
+                        {"epoch", p.epoch},
+                        {"owner", p.owner}};
     if (ratio > 0 && ratio < 1) j["eta_s"] = elapsed_s * (1 - ratio) / ratio;
     if (p.live()) {
       j["lag_s"] = static_cast<double>(now_us - cursor) / kMicrosPerSecond;
@@ -64,7 +57,7 @@ nlohmann::json describe_progress(const std::vector<Partition>& parts, Micros pla
 
 namespace {
 void publish_gauges(const std::vector<Partition>& parts, Micros plan_created, Micros now, Budget& budget,
-                    int limit, bool fatal) {
+                    const std::vector<std::string>& routes, int limit, bool fatal) {
   auto& m = Metrics::get();
   for (const auto& line : describe_progress(parts, plan_created, now)) {
     const std::string id = line["partition"];
@@ -74,11 +67,234 @@ void publish_gauges(const std::vector<Partition>& parts, Micros plan_created, Mi
       m.cursor_lag(line["traffic_type"].get<std::string>()).Set(line["lag_s"].get<double>());
     }
   }
-  long long used = budget.used("alerts");
-  if (used >= 0) m.budget_used("alerts").Set(static_cast<double>(used));
-  m.budget_limit("alerts").Set(limit);
+  for (const auto& route : routes) {
+    long long used = budget.used(route);
+    if (used >= 0) m.budget_used(route).Set(static_cast<double>(used));
+    m.budget_limit(route).Set(limit);
+  }
   m.fatal().Set(fatal ? 1 : 0);
 }
+
+constexpr auto kReceiveSlice = std::chrono::milliseconds(200);
+constexpr auto kRedisRetry = std::chrono::milliseconds(500);
+constexpr int kNoWorkRetryMs = 250;
+
+// The coordinator's loop, one named step at a time. All state is in Redis: this object only caches the
+// partitions for the duration of one message.
+class Scheduler {
+ public:
+  Scheduler(const Config& c, const CoordinatorOptions& o, const std::atomic<bool>& stop, Redis& redis)
+      : c_(c),
+        o_(o),
+        stop_(stop),
+        store_(redis),
+        budget_(redis, BudgetOptions{c.etp_rate_limit_per_min}, "coordinator"),
+        ttl_(static_cast<Micros>(o.lease_ttl_s) * kMicrosPerSecond),
+        router_(make_socket(zmq::socket_type::router)) {
+    for (const auto& name : c.sources) {
+      auto src = make_source(name, SourceContext{c, nullptr, row_limits_for_mode(c.sentinel_mode)});
+      if (src && std::find(routes_.begin(), routes_.end(), src->route()) == routes_.end())
+        routes_.push_back(src->route());
+    }
+  }
+
+  // Binds, plans (or resumes the plan in Redis), then serves until stop. Returns a process exit code.
+  int run(std::atomic<bool>& complete, std::atomic<long long>& expired) {
+    router_.bind(o_.endpoint);
+    log::info("coordinator.listening", {{"endpoint", o_.endpoint}});
+    if (!plan_or_resume()) return 0;
+    store_.clear_fatal();
+    grace_for_held_leases();
+    while (!stop_) {
+      auto m = receive(router_, kReceiveSlice, true);
+      auto parts = store_.partitions();
+      if (!parts) {
+        log::warn("coordinator.redis_unavailable", {{"error", parts.error()}});
+        std::this_thread::sleep_for(kRedisRetry);
+        continue;
+      }
+      Micros now = now_micros();
+      expired += expire_leases(parts.value(), now);
+      if (m) handle(*m, parts.value(), now);
+      complete = track_completion(parts.value());
+      report(parts.value(), now);
+    }
+    return 0;
+  }
+
+ private:
+  bool plan_or_resume() {
+    while (!stop_) {
+      auto exists = store_.plan_exists();
+      if (!exists) {
+        log::warn("coordinator.redis_unavailable", {{"error", exists.error()}});
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        continue;
+      }
+      if (!exists.value()) {
+        auto parts = plan_partitions(
+            c_.sources, {now_micros(), c_.etp_backfill_days, c_.fetchers, c_.etp_traffic_types}, c_);
+        if (!store_.create_plan(parts, now_micros())) continue;
+        log::info("coordinator.planned", {{"partitions", parts.size()}, {"days", c_.etp_backfill_days}});
+      }
+      plan_created_ = store_.plan_created().value_or(now_micros());
+      return true;
+    }
+    return false;
+  }
+
+  // Leases held when we (re)started get one full TTL of grace: their owners may simply not have reached us
+  // yet.
+  void grace_for_held_leases() {
+    auto parts = store_.partitions();
+    if (!parts) return;
+    for (auto& p : parts.value()) {
+      if (p.state != PartitionState::Leased) continue;
+      p.lease_expiry_us = now_micros() + ttl_;
+      (void)store_.save_lease(p);
+    }
+  }
+
+  long long expire_leases(std::vector<Partition>& parts, Micros now) {
+    long long n = 0;
+    for (auto& p : parts) {
+      if (p.state != PartitionState::Leased || p.lease_expiry_us >= now) continue;
+      log::warn("coordinator.lease_expired", {{"partition", p.id}, {"owner", p.owner}, {"epoch", p.epoch}});
+      Metrics::get().leases("expired").Increment();
+      p.state = p.unleased_state();
+      p.owner.clear();
+      p.epoch += 1;  // results of the expired epoch are refused from now on
+      (void)store_.save_lease(p);
+      ++n;
+    }
+    return n;
+  }
+
+  void handle(const Received& r, std::vector<Partition>& parts, Micros now) {
+    const Message& m = r.message;
+    switch (m.kind) {
+      case Kind::WantWork:
+        return grant(r.identity, std::get<WantWork>(m.body).worker, parts, now);
+      case Kind::Heartbeat:
+      case Kind::Done:
+      case Kind::Release:
+      case Kind::Abandon:
+        return on_lease_message(r.identity, m.kind, std::get<LeaseRef>(m.body), parts, now);
+      case Kind::Fatal:
+        store_.set_fatal(std::get<FatalReport>(m.body).message);
+        return;
+      default:
+        Metrics::get().protocol_refused("unexpected").Increment();
+        log::warn("coordinator.unexpected_message", {{"kind", kind_name(m.kind)}});
+    }
+  }
+
+  // Bounded partitions first, in plan order; live partitions when due, the most overdue first.
+  static Partition* pick(std::vector<Partition>& parts, Micros now) {
+    for (auto& p : parts) {
+      if (p.state == PartitionState::Pending) return &p;
+    }
+    Partition* best = nullptr;
+    for (auto& p : parts) {
+      if (p.state == PartitionState::Live && p.next_due_us <= now &&
+          (!best || p.next_due_us < best->next_due_us))
+        best = &p;
+    }
+    return best;
+  }
+
+  void grant(const std::string& identity, const std::string& worker, std::vector<Partition>& parts,
+             Micros now) {
+    Partition* p = pick(parts, now);
+    if (!p) {
+      send(router_, msg(NoWork{kNoWorkRetryMs}), identity);
+      return;
+    }
+    p->state = PartitionState::Leased;
+    p->owner = worker;
+    p->epoch += 1;
+    p->lease_expiry_us = now + ttl_;
+    if (!store_.save_lease(*p)) return;  // no answer: the fetcher asks again
+    Metrics::get().leases("granted").Increment();
+    send(router_,
+         msg(LeaseGrant{p->id, p->epoch, p->source, p->traffic_type, p->start_us, p->end_us, p->cursor,
+                        p->sweep_cursor, p->caught_up_us}),
+         identity);
+    log::debug("coordinator.leased", {{"partition", p->id}, {"worker", worker}, {"epoch", p->epoch}});
+  }
+
+  void on_lease_message(const std::string& identity, Kind kind, const LeaseRef& ref,
+                        std::vector<Partition>& parts, Micros now) {
+    Partition* p = nullptr;
+    for (auto& q : parts) {
+      if (q.id == ref.partition) p = &q;
+    }
+    // Only the lease holder, with the current epoch, may renew or end a lease.
+    if (!p || p->epoch != ref.epoch || p->state != PartitionState::Leased || p->owner != ref.worker) {
+      if (kind == Kind::Heartbeat) send(router_, msg(Kind::LeaseLost, ref), identity);
+      return;
+    }
+    if (kind == Kind::Heartbeat) {
+      p->lease_expiry_us = now + ttl_;
+    } else if (kind == Kind::Abandon) {
+      Metrics::get().leases("abandoned").Increment();
+      // Given back unfinished (stopping, or a page not delivered): redone from its committed cursor, at once.
+      p->epoch += 1;
+      p->state = p->unleased_state();
+      p->next_due_us = now;
+    } else {
+      Metrics::get().leases(kind == Kind::Done ? "done" : "released").Increment();
+      p->state = kind == Kind::Done ? PartitionState::Done : PartitionState::Live;
+      p->next_due_us = now + o_.poll_interval_us;
+    }
+    if (kind != Kind::Heartbeat) p->owner.clear();
+    (void)store_.save_lease(*p);
+  }
+
+  bool track_completion(const std::vector<Partition>& parts) {
+    Progress pr;
+    for (const auto& p : parts) {
+      pr.delivered += p.delivered;
+      if (p.live()) {
+        ++pr.live_total;
+        if (p.caught_up_us > 0) ++pr.live_caught_up;
+      } else {
+        ++pr.bounded_total;
+        if (p.state == PartitionState::Done) ++pr.bounded_done;
+      }
+    }
+    bool complete = pr.backfill_complete();
+    if (complete && !was_complete_)
+      log::info("coordinator.backfill_complete", {{"delivered", pr.delivered}, {"partitions", parts.size()}});
+    was_complete_ = was_complete_ || complete;
+    return complete;
+  }
+
+  void report(const std::vector<Partition>& parts, Micros now) {
+    if (now >= next_gauges_) {
+      next_gauges_ = now + kMicrosPerSecond;
+      publish_gauges(parts, plan_created_, now, budget_, routes_, c_.etp_rate_limit_per_min,
+                     store_.fatal().has_value());
+    }
+    if (now < next_progress_) return;
+    next_progress_ = now + o_.progress_every_s * kMicrosPerSecond;
+    for (const auto& line : describe_progress(parts, plan_created_, now)) {
+      if (line["state"] != "done" || !was_complete_) log::info("progress", line);
+    }
+  }
+
+  const Config& c_;
+  const CoordinatorOptions& o_;
+  const std::atomic<bool>& stop_;
+  StateStore store_;
+  Budget budget_;
+  Micros ttl_;
+  zmq::socket_t router_;
+  std::vector<std::string> routes_;
+  Micros plan_created_ = 0, next_progress_ = 0, next_gauges_ = 0;
+  bool was_complete_ = false;
+};
+
 }  // namespace
 
 Coordinator::Coordinator(const Config& config, CoordinatorOptions options)
@@ -91,178 +307,7 @@ int Coordinator::run(const std::atomic<bool>& stop) {
     return 2;
   }
   Redis redis(addr.value());
-  StateStore store(redis);
-  zmq::socket_t router(zmq_context(), zmq::socket_type::router);
-  router.set(zmq::sockopt::linger, 0);
-  router.bind(opt_.endpoint);
-  log::info("coordinator.listening", {{"endpoint", opt_.endpoint}});
-
-  // Plan once; a restarted coordinator finds it in Redis and resumes.
-  Micros plan_created = 0;
-  for (;;) {
-    if (stop) return 0;
-    auto exists = store.plan_exists();
-    if (!exists) {
-      log::warn("coordinator.redis_unavailable", {{"error", exists.error()}});
-      std::this_thread::sleep_for(std::chrono::seconds(1));
-      continue;
-    }
-    if (!exists.value()) {
-      auto parts = plan_partitions(
-          {config_.etp_traffic_types, config_.etp_backfill_days, config_.fetchers, now_micros()});
-      auto ok = store.create_plan(parts, now_micros());
-      if (!ok) continue;
-      log::info("coordinator.planned", {{"partitions", parts.size()}, {"days", config_.etp_backfill_days}});
-    }
-    plan_created = store.plan_created().value_or(now_micros());
-    break;
-  }
-  store.clear_fatal();
-
-  const Micros ttl = static_cast<Micros>(opt_.lease_ttl_s) * kMicrosPerSecond;
-  // Leases held when we (re)started get one full TTL of grace: their owners may simply not have reached us
-  // yet.
-  if (auto parts = store.partitions()) {
-    for (auto& p : parts.value()) {
-      if (p.state == "leased") {
-        p.lease_expiry_us = now_micros() + ttl;
-        (void)store.save_lease(p);
-      }
-    }
-  }
-
-  Micros next_progress = 0, next_gauges = 0;
-  Budget budget(redis, BudgetOptions{config_.etp_rate_limit_per_min, 61'000, "etp:budget:"}, "coordinator");
-  bool was_complete = false;
-  while (!stop) {
-    auto msg = receive_message(router, std::chrono::milliseconds(200), true);
-    auto parts_r = store.partitions();
-    if (!parts_r) {
-      log::warn("coordinator.redis_unavailable", {{"error", parts_r.error()}});
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
-      continue;
-    }
-    auto& parts = parts_r.value();
-    Micros now = now_micros();
-
-    for (auto& p : parts) {
-      if (p.state == "leased" && p.lease_expiry_us < now) {
-        log::warn("coordinator.lease_expired", {{"partition", p.id}, {"owner", p.owner}, {"epoch", p.epoch}});
-        ++expired_;
-        Metrics::get().leases("expired").Increment();
-        p.state = p.live() && p.caught_up_us > 0 ? "live" : "pending";
-        p.owner.clear();
-        p.epoch += 1;  // results of the expired epoch are refused from now on
-        (void)store.save_lease(p);
-      }
-    }
-
-    if (msg) {
-      const auto& b = msg->body;
-      std::string worker = b.value("worker", std::string());
-      auto find = [&](const std::string& id) -> Partition* {
-        for (auto& p : parts) {
-          if (p.id == id) return &p;
-        }
-        return nullptr;
-      };
-      if (msg->type == "want_work") {
-        // Bounded partitions first, in time order; live partitions when due.
-        Partition* pick = nullptr;
-        for (auto& p : parts) {
-          if (p.state == "pending") {
-            pick = &p;
-            break;
-          }
-        }
-        if (!pick) {
-          for (auto& p : parts) {
-            if (p.state == "live" && p.next_due_us <= now && (!pick || p.next_due_us < pick->next_due_us))
-              pick = &p;
-          }
-        }
-        if (pick) {
-          pick->state = "leased";
-          pick->owner = worker;
-          pick->epoch += 1;
-          pick->lease_expiry_us = now + ttl;
-          if (store.save_lease(*pick)) {
-            Metrics::get().leases("granted").Increment();
-            nlohmann::json lease = {{"partition", pick->id},
-                                    {"epoch", pick->epoch},
-                                    {"traffic_type", pick->traffic_type},
-                                    {"start_us", pick->start_us},
-                                    {"cursor", pick->cursor},
-                                    {"live", pick->live()},
-                                    {"caught_up_us", pick->caught_up_us},
-                                    {"sweep_cursor", pick->sweep_cursor}};
-            if (pick->end_us) lease["end_us"] = *pick->end_us;
-            send_message(router, "lease", lease, msg->identity);
-            log::debug("coordinator.leased",
-                       {{"partition", pick->id}, {"worker", worker}, {"epoch", pick->epoch}});
-          }
-        } else {
-          send_message(router, "no_work", {{"retry_ms", 250}}, msg->identity);
-        }
-      } else if (msg->type == "heartbeat" || msg->type == "release" || msg->type == "done" ||
-                 msg->type == "abandon") {
-        Partition* p = find(b.value("partition", std::string()));
-        long long epoch = b.value("epoch", -1LL);
-        if (!p || p->epoch != epoch || p->state != "leased") {
-          if (msg->type == "heartbeat")
-            send_message(router, "lease_lost", {{"partition", b.value("partition", "")}}, msg->identity);
-        } else if (msg->type == "heartbeat") {
-          p->lease_expiry_us = now + ttl;
-          (void)store.save_lease(*p);
-        } else if (msg->type == "abandon") {
-          Metrics::get().leases("abandoned").Increment();
-          // Given back unfinished (stopping, or a page not delivered): redone from its committed cursor.
-          p->owner.clear();
-          p->epoch += 1;
-          p->state = p->live() && p->caught_up_us > 0 ? "live" : "pending";
-          p->next_due_us = now;
-          (void)store.save_lease(*p);
-        } else {
-          Metrics::get().leases(msg->type == "done" ? "done" : "released").Increment();
-          p->owner.clear();
-          p->state = msg->type == "done" ? "done" : "live";
-          p->next_due_us = now + opt_.poll_interval_us;
-          (void)store.save_lease(*p);
-        }
-      } else if (msg->type == "fatal") {
-        store.set_fatal(b.value("message", std::string("unknown fatal error")));
-      }
-    }
-
-    Progress pr;
-    for (const auto& p : parts) {
-      pr.delivered += p.delivered;
-      if (p.live()) {
-        ++pr.live_total;
-        if (p.caught_up_us > 0) ++pr.live_caught_up;
-      } else {
-        ++pr.bounded_total;
-        if (p.state == "done") ++pr.bounded_done;
-      }
-    }
-    complete_ = pr.backfill_complete();
-    if (complete_ && !was_complete) {
-      log::info("coordinator.backfill_complete", {{"delivered", pr.delivered}, {"partitions", parts.size()}});
-      was_complete = true;
-    }
-    if (now >= next_gauges) {
-      next_gauges = now + kMicrosPerSecond;
-      publish_gauges(parts, plan_created, now, budget, config_.etp_rate_limit_per_min,
-                     store.fatal().has_value());
-    }
-    if (now >= next_progress) {
-      next_progress = now + opt_.progress_every_s * kMicrosPerSecond;
-      for (const auto& line : describe_progress(parts, plan_created, now)) {
-        if (line["state"] != "done" || !was_complete) log::info("progress", line);
-      }
-    }
-  }
-  return 0;
+  return Scheduler(config_, opt_, stop, redis).run(complete_, expired_);
 }
 
 }  // namespace etp2s

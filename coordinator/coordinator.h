@@ -1,5 +1,5 @@
 #pragma once
-// The coordinator: plans the partitions once (time × traffic type), hands out leases with epochs over a
+// The coordinator: plans the partitions once (each source plans its own), hands out leases with epochs over a
 // ZeroMQ ROUTER, renews them on heartbeats, expires them when heartbeats stop, schedules the live partitions
 // every second in steady state, and logs progress. All of its state is in Redis, so a restarted coordinator
 // resumes.
@@ -9,17 +9,13 @@
 
 #include "common/config.h"
 #include "common/state.h"
+#include "sources/source.h"
 
 namespace etp2s {
 
-struct PlanOptions {
-  std::vector<std::string> traffic_types;
-  int backfill_days = 7;
-  int fetchers = 4;
-  Micros now_us = 0;
-};
-// Partitions: per traffic type, the window cut into slices so the fetchers stay busy; the last is open-ended.
-std::vector<Partition> plan_partitions(const PlanOptions& o);
+// Every enabled source's partitions for the window (each source plans its own; see sources/source.h).
+std::vector<Partition> plan_partitions(const std::vector<std::string>& sources, const PlanWindow& window,
+                                       const Config& config);
 
 struct CoordinatorOptions {
   std::string endpoint;

@@ -2,53 +2,81 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
 
 #include "common/backoff.h"
 #include "common/budget.h"
-#include "common/etp_client.h"
 #include "common/log.h"
-#include "common/messaging.h"
 #include "common/metrics.h"
-#include "common/pager.h"
+#include "common/protocol.h"
 #include "common/state.h"
+#include "sources/source.h"
 
 namespace etp2s {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
 
-struct Lease {
-  std::string partition, traffic_type, cursor, sweep_cursor;
-  long long epoch = 0;
-  Micros start_us = 0, caught_up_us = 0;
-  std::optional<Micros> end_us;
-  bool live = false;
+constexpr milliseconds kLeaseWait{2000};  // how long to wait for the coordinator's answer
+constexpr milliseconds kRedisRetry{500};  // Redis unreachable: look again after
+constexpr auto kShipperLivenessCheck = std::chrono::seconds(2);
+constexpr int kHeadPollPages = 10;      // steady state: pages per one-second head poll
+constexpr int kSweepPages = 2;          // steady state: pages per late-arrival sweep
+constexpr double kDefaultPauseS = 5.0;  // a 429 without Retry-After pauses the route this long
+
+// How a lease ends, and what the coordinator is told.
+enum class LeaseEnd {
+  Done,      // bounded partition read to its end: "done"
+  Release,   // live partition polled: "release" (due again in a second)
+  GiveBack,  // stopping, or a page not delivered: "abandon" (redone at once from the committed cursor)
+  Lost,      // the coordinator moved the lease on: nothing to say
+  Fatal,     // the operator must act: recorded, every role stops
 };
 
-struct Batch {
-  std::string id;
-  std::vector<DeliveredVersion> versions;
-  nlohmann::json message;    // the ship message (kept for resending)
-  std::string cursor;        // committed once this batch and all before it are delivered
-  std::string sweep_cursor;  // for sweep batches
+// A batch of rows handed to a shipper and not yet committed.
+struct InFlight {
+  Message message;                         // the row batch (kept for resending)
+  std::vector<DeliveredVersion> versions;  // its rows' keys and times
+  bool carries_position = false;           // the page's last batch: commits cursor / sweep cursor
+  std::string cursor, sweep_cursor;
   bool caught_up = false;
   bool reported = false;
   bool failed = false;  // not (fully) delivered: never commit past it
   std::string acked_by;
-  Clock::time_point sent_at;
-  Clock::time_point last_liveness_check;
+  Clock::time_point sent_at, last_liveness_check;
+  const std::string& id() const { return std::get<RowBatch>(message.body).batch; }
 };
-
-enum class Outcome { Finished, Released, LeaseLost, Stopped, Fatal };
 
 std::shared_ptr<EtpAuth> make_auth(const Config& c) {
   if (!c.etp_uses_oauth()) return std::make_shared<ApiKeyAuth>(c.etp_api_key);
   return std::make_shared<OAuthClientCredentials>(
       OAuthSettings{c.etp_token_url, c.etp_client_id, c.etp_client_secret, c.etp_scopes,
                     HttpOptions{c.etp_connect_timeout_s * 1000L, c.etp_timeout_s * 1000L, c.etp_ca_bundle}});
+}
+
+// Rows of one page grouped by stream and cut into batches that fit a frame.
+std::vector<std::pair<std::string, std::vector<Row>>> cut_batches(
+    std::map<std::string, std::vector<Row>> by_stream) {
+  std::vector<std::pair<std::string, std::vector<Row>>> out;
+  for (auto& [stream, rows] : by_stream) {
+    std::vector<Row> cur;
+    std::size_t bytes = 0;
+    for (auto& r : rows) {
+      if (!cur.empty() && bytes + r.json.size() > kMaxBatchPayloadBytes) {
+        out.emplace_back(stream, std::move(cur));
+        cur.clear();
+        bytes = 0;
+      }
+      bytes += r.json.size() + 1;
+      cur.push_back(std::move(r));
+    }
+    if (!cur.empty()) out.emplace_back(stream, std::move(cur));
+  }
+  return out;
 }
 
 class Worker {
@@ -59,13 +87,13 @@ class Worker {
         stop_(stop),
         redis_(parse_redis_url(c.redis_url, c.redis_ca_bundle).value()),
         store_(redis_),
-        budget_(redis_, BudgetOptions{c.etp_rate_limit_per_min, 61'000, "etp:budget:"}, o.worker_id),
-        client_({c.etp_base_url,
-                 HttpOptions{c.etp_connect_timeout_s * 1000L, c.etp_timeout_s * 1000L, c.etp_ca_bundle}},
-                make_auth(c)),
-        coord_(zmq_context(), zmq::socket_type::dealer),
-        ship_(zmq_context(), zmq::socket_type::dealer) {
-    for (auto* s : {&coord_, &ship_}) s->set(zmq::sockopt::linger, 0);
+        budget_(redis_, BudgetOptions{c.etp_rate_limit_per_min}, o.worker_id),
+        client_(std::make_shared<EtpClient>(
+            EtpClientOptions{c.etp_base_url, HttpOptions{c.etp_connect_timeout_s * 1000L,
+                                                         c.etp_timeout_s * 1000L, c.etp_ca_bundle}},
+            make_auth(c))),
+        coord_(make_socket(zmq::socket_type::dealer)),
+        ship_(make_socket(zmq::socket_type::dealer)) {
     coord_.set(zmq::sockopt::routing_id, o.worker_id);
     coord_.connect(c.coordinator_endpoint);
     ship_.set(zmq::sockopt::routing_id, o.worker_id);
@@ -78,290 +106,336 @@ class Worker {
   }
 
   int run() {
-    Backoff idle(0.2, 2);
     while (!stop_) {
-      if (auto f = store_.fatal()) {
-        log::error("fetcher.stopping_on_fatal", {{"worker", o_.worker_id}, {"error", *f}});
-        return 3;
-      }
-      send_message(coord_, "want_work", {{"worker", o_.worker_id}});
-      auto m = receive_message(coord_, std::chrono::milliseconds(2000), false);
-      if (!m || m->type != "lease") {
-        int ms = m && m->type == "no_work" ? m->body.value("retry_ms", 250) : 1000;
-        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-        continue;
-      }
-      Lease l = parse_lease(m->body);
-      {
-        std::lock_guard lock(mu_);
-        current_ = l;
-        lease_lost_ = false;
-      }
-      Outcome out = work(l);
-      {
-        std::lock_guard lock(mu_);
-        current_.reset();
-      }
-      if (out == Outcome::Fatal) return 3;
-      std::string type = out == Outcome::Finished ? "done" : out == Outcome::Released ? "release" : "abandon";
-      if (out != Outcome::LeaseLost) {
-        send_message(coord_, type,
-                     {{"worker", o_.worker_id}, {"partition", l.partition}, {"epoch", l.epoch}});
-      }
+      if (fatal_recorded()) return 3;
+      auto lease = ask_for_lease();
+      if (!lease) continue;
+      set_current(*lease);
+      LeaseEnd end = work(*lease);
+      clear_current();
+      if (end == LeaseEnd::Fatal) return 3;
+      tell_coordinator(*lease, end);
     }
     return 0;
   }
 
  private:
-  static Lease parse_lease(const nlohmann::json& b) {
-    Lease l;
-    l.partition = b.value("partition", "");
-    l.traffic_type = b.value("traffic_type", "inbound");
-    l.cursor = b.value("cursor", "");
-    l.sweep_cursor = b.value("sweep_cursor", "");
-    l.epoch = b.value("epoch", 0LL);
-    l.start_us = b.value("start_us", 0LL);
-    l.caught_up_us = b.value("caught_up_us", 0LL);
-    if (b.contains("end_us")) l.end_us = b["end_us"].get<long long>();
-    l.live = b.value("live", false);
-    return l;
+  // --- leases ---------------------------------------------------------------------------------------------
+  std::optional<LeaseGrant> ask_for_lease() {
+    send(coord_, msg(WantWork{o_.worker_id}));
+    auto r = receive(coord_, kLeaseWait, false);
+    if (r && r->message.kind == Kind::Lease) return std::get<LeaseGrant>(r->message.body);
+    int wait_ms = r && r->message.kind == Kind::NoWork ? std::get<NoWork>(r->message.body).retry_ms : 1000;
+    std::this_thread::sleep_for(milliseconds(wait_ms));
+    return std::nullopt;
   }
 
-  void heartbeat_loop() {
-    zmq::socket_t hb(zmq_context(), zmq::socket_type::dealer);
-    hb.set(zmq::sockopt::linger, 0);
-    hb.set(zmq::sockopt::routing_id, o_.worker_id + "/hb");
-    hb.connect(c_.coordinator_endpoint);
-    while (!hb_stop_) {
-      std::optional<Lease> l;
-      {
-        std::lock_guard lock(mu_);
-        l = current_;
-      }
-      if (l)
-        send_message(hb, "heartbeat",
-                     {{"worker", o_.worker_id}, {"partition", l->partition}, {"epoch", l->epoch}});
-      if (auto m = receive_message(hb, std::chrono::milliseconds(1000), false);
-          m && m->type == "lease_lost") {
-        std::lock_guard lock(mu_);
-        if (current_ && current_->partition == m->body.value("partition", "")) lease_lost_ = true;
-      }
-    }
+  void tell_coordinator(const LeaseGrant& l, LeaseEnd end) {
+    static const std::map<LeaseEnd, Kind> kSay{{LeaseEnd::Done, Kind::Done},
+                                               {LeaseEnd::Release, Kind::Release},
+                                               {LeaseEnd::GiveBack, Kind::Abandon}};
+    auto it = kSay.find(end);
+    if (it != kSay.end()) send(coord_, msg(it->second, LeaseRef{o_.worker_id, l.partition, l.epoch}));
   }
 
+  void set_current(const LeaseGrant& l) {
+    std::lock_guard lock(mu_);
+    current_ = l;
+    lease_lost_ = false;
+  }
+  void clear_current() {
+    std::lock_guard lock(mu_);
+    current_.reset();
+  }
+  void mark_lost() {
+    std::lock_guard lock(mu_);
+    lease_lost_ = true;
+  }
   bool lost() {
     std::lock_guard lock(mu_);
     return lease_lost_;
   }
 
-  Outcome work(const Lease& l) {
+  void heartbeat_loop() {
+    zmq::socket_t hb = make_socket(zmq::socket_type::dealer);
+    hb.set(zmq::sockopt::routing_id, o_.worker_id + "/hb");
+    hb.connect(c_.coordinator_endpoint);
+    while (!hb_stop_) {
+      std::optional<LeaseGrant> l;
+      {
+        std::lock_guard lock(mu_);
+        l = current_;
+      }
+      if (l) send(hb, msg(Kind::Heartbeat, LeaseRef{o_.worker_id, l->partition, l->epoch}));
+      auto m = receive(hb, milliseconds(1000), false);
+      if (!m || m->message.kind != Kind::LeaseLost) continue;
+      const auto& ref = std::get<LeaseRef>(m->message.body);
+      std::lock_guard lock(mu_);
+      if (current_ && current_->partition == ref.partition) lease_lost_ = true;
+    }
+  }
+
+  bool fatal_recorded() {
+    auto f = store_.fatal();
+    if (f) log::error("fetcher.stopping_on_fatal", {{"worker", o_.worker_id}, {"error", *f}});
+    return f.has_value();
+  }
+
+  // --- one lease ------------------------------------------------------------------------------------------
+  Source* source_for(const LeaseGrant& l) {
+    auto& s = sources_[l.source];
+    if (!s) s = make_source(l.source, SourceContext{c_, client_, row_limits_for_mode(c_.sentinel_mode)});
+    return s.get();
+  }
+
+  LeaseEnd work(const LeaseGrant& l) {
     in_flight_.clear();
     committed_cursor_ = l.cursor;
-    bool head_cycle = l.live && l.caught_up_us > 0;
-    PagerOptions po;
-    po.traffic_type = l.traffic_type;
-    po.size = c_.etp_page_size;
-    po.end_us = l.end_us;
-    CursorPager pager(po, l.cursor);
+    Source* source = source_for(l);
+    if (!source)
+      return fail("no source named '" + l.source + "' in this build (partition " + l.partition + ")", l);
+    steps_ = make_enrichments(l.source);
+    bool head_poll = l.live() && l.caught_up_us > 0;
+    auto reader = source->open(ReadScope{l.traffic_type, l.cursor, l.end_us});
     // Steady state: a short head poll (the customer's one-second polling); the backfill pages to the end.
-    int max_pages = head_cycle ? 10 : 1 << 30;
-    Outcome out = page_through(l, pager, max_pages, false);
-    if (out == Outcome::Finished && head_cycle && l.epoch % o_.sweep_every == 0 && c_.etp_overlap_s > 0) {
-      out = sweep(l);
+    LeaseEnd end = read_pages(l, *source, *reader, head_poll ? kHeadPollPages : 1 << 30, false);
+    if (end == LeaseEnd::Done && head_poll && l.epoch % o_.sweep_every == 0) end = sweep(l, *source);
+    if (end == LeaseEnd::Done || end == LeaseEnd::GiveBack) {
+      if (!drain_in_flight(l)) return lost() ? LeaseEnd::Lost : LeaseEnd::GiveBack;
     }
-    if (out == Outcome::Finished || out == Outcome::Stopped) {
-      if (!drain_in_flight(l)) return lost() ? Outcome::LeaseLost : Outcome::Stopped;
-    }
-    if (out == Outcome::Finished) return l.live ? Outcome::Released : Outcome::Finished;
-    return out;
+    if (end == LeaseEnd::Done && l.live()) return LeaseEnd::Release;
+    return end;
   }
 
-  // The late-arrival sweep: re-read [head - overlap, head) and ship what was never delivered.
-  Outcome sweep(const Lease& l) {
-    auto head = parse_time(committed_cursor_.empty() ? l.cursor : committed_cursor_);
-    if (!head) return Outcome::Finished;
-    PagerOptions po;
-    po.traffic_type = l.traffic_type;
-    po.size = c_.etp_page_size;
-    po.end_us = *head;
-    std::string from = l.sweep_cursor;
-    auto from_t = parse_time(from);
-    Micros window_start = *head - static_cast<Micros>(c_.etp_overlap_s) * kMicrosPerSecond;
-    if (!from_t || *from_t < window_start || *from_t >= *head) from = format_vendor(window_start);
-    CursorPager pager(po, from);
-    return page_through(l, pager, 2, true);
+  LeaseEnd sweep(const LeaseGrant& l, Source& source) {
+    auto scope = source.sweep_scope(l.traffic_type, committed_cursor_, l.sweep_cursor, c_.etp_overlap_s);
+    if (!scope) return LeaseEnd::Done;
+    auto reader = source.open(*scope);
+    return read_pages(l, source, *reader, kSweepPages, true);
   }
 
-  Outcome page_through(const Lease& l, CursorPager& pager, int max_pages, bool sweeping) {
+  LeaseEnd read_pages(const LeaseGrant& l, Source& source, PageReader& reader, int max_pages, bool sweeping) {
     Backoff backoff(0.5, 30);
     for (int pages = 0; pages < max_pages;) {
-      if (stop_) return Outcome::Stopped;
-      if (lost()) return Outcome::LeaseLost;
-      if (!pump(l, std::chrono::milliseconds(0))) return lost() ? Outcome::LeaseLost : Outcome::Fatal;
-      while (in_flight_.size() >= static_cast<std::size_t>(o_.max_in_flight)) {
-        if (stop_) return Outcome::Stopped;
-        if (!pump(l, std::chrono::milliseconds(200))) return lost() ? Outcome::LeaseLost : Outcome::Fatal;
-      }
-      if (!budget_.acquire("alerts", Priority::Paging, [&] { return stop_.load() || lost(); })) {
-        return stop_ ? Outcome::Stopped : Outcome::LeaseLost;
-      }
-      auto call_start = Clock::now();
-      auto page = client_.summary(pager.next_query());
-      auto& m = Metrics::get();
-      m.page_seconds().Observe(std::chrono::duration<double>(Clock::now() - call_start).count());
-      m.etp_requests("alerts", std::to_string(page ? 200 : page.error().http_status)).Increment();
+      if (auto end = wait_for_room(l)) return *end;
+      if (!budget_.acquire(source.route(), Priority::Paging, [&] { return stop_.load() || lost(); }))
+        return stop_ ? LeaseEnd::GiveBack : LeaseEnd::Lost;
+      auto page = timed_read(source, reader);
       if (!page) {
-        const EtpError& e = page.error();
-        if (e.fatal()) {
-          log::error("fetcher.fatal",
-                     {{"worker", o_.worker_id}, {"partition", l.partition}, {"error", e.message}});
-          store_.set_fatal(e.message);
-          send_message(coord_, "fatal", {{"worker", o_.worker_id}, {"message", e.message}});
-          return Outcome::Fatal;
-        }
-        if (e.rate_limited) budget_.pause("alerts", e.retry_after_s.value_or(5.0));
-        double wait = backoff.next(e.rate_limited ? std::nullopt : e.retry_after_s);
-        log::warn(
-            "fetcher.retry",
-            {{"worker", o_.worker_id}, {"partition", l.partition}, {"error", e.message}, {"wait_s", wait}});
-        sleep_pumping(l, wait);
+        if (page.error().fatal()) return fail(page.error().message, l);
+        wait_to_retry(l, source, page.error(), backoff);
         continue;
       }
       backoff.reset();
       ++pages;
-      for (const auto& r : page->rejected) {
-        log::error("fetcher.rejected_record",
-                   {{"partition", l.partition}, {"reason", r.reason}, {"excerpt", r.excerpt}});
-      }
-      PageResult res = pager.accept(page.value());
-      if (res.stuck) {
-        log::error("fetcher.stuck_cursor", {{"partition", l.partition},
-                                            {"at", res.stuck->at},
-                                            {"seen", res.stuck->seen},
-                                            {"resumed_from", res.stuck->resumed_from}});
-        store_.record_gap(l.partition, res.stuck->at, res.stuck->seen);
-        m.stuck_cursors().Increment();
-      }
-      if (!hand_on(l, pager, res, sweeping)) return lost() ? Outcome::LeaseLost : Outcome::Stopped;
-      if (res.finished()) return Outcome::Finished;
+      report_problems(l, page.value());
+      if (!hand_on(l, source, page.value(), sweeping)) return lost() ? LeaseEnd::Lost : LeaseEnd::GiveBack;
+      if (page->finished()) return LeaseEnd::Done;
     }
-    return Outcome::Finished;
+    return LeaseEnd::Done;
   }
 
-  bool hand_on(const Lease& l, const CursorPager& pager, PageResult& res, bool sweeping) {
+  // Stops, a lost lease, a fatal error elsewhere, or too many pages in flight: wait or say how the lease
+  // ends.
+  std::optional<LeaseEnd> wait_for_room(const LeaseGrant& l) {
+    if (stop_) return LeaseEnd::GiveBack;
+    if (lost()) return LeaseEnd::Lost;
+    if (!pump(l, milliseconds(0))) return lease_end_after_pump();
+    while (in_flight_.size() >= static_cast<std::size_t>(o_.max_in_flight)) {
+      if (stop_) return LeaseEnd::GiveBack;
+      if (!pump(l, milliseconds(200))) return lease_end_after_pump();
+    }
+    return std::nullopt;
+  }
+  LeaseEnd lease_end_after_pump() {
+    if (fatal_stop_) return LeaseEnd::Fatal;
+    return lost() ? LeaseEnd::Lost : LeaseEnd::GiveBack;
+  }
+
+  Result<SourcePage, EtpError> timed_read(Source& source, PageReader& reader) {
+    auto start = Clock::now();
+    auto page = reader.read_page();
+    auto& m = Metrics::get();
+    m.page_seconds().Observe(std::chrono::duration<double>(Clock::now() - start).count());
+    m.etp_requests(source.route(), std::to_string(page ? 200 : page.error().http_status)).Increment();
+    return page;
+  }
+
+  LeaseEnd fail(const std::string& message, const LeaseGrant& l) {
+    log::error("fetcher.fatal", {{"worker", o_.worker_id}, {"partition", l.partition}, {"error", message}});
+    store_.set_fatal(message);
+    send(coord_, msg(FatalReport{o_.worker_id, message}));
+    return LeaseEnd::Fatal;
+  }
+
+  void wait_to_retry(const LeaseGrant& l, Source& source, const EtpError& e, Backoff& backoff) {
+    if (e.rate_limited) budget_.pause(source.route(), e.retry_after_s.value_or(kDefaultPauseS));
+    double wait = backoff.next(e.rate_limited ? std::nullopt : e.retry_after_s);
+    log::warn("fetcher.retry",
+              {{"worker", o_.worker_id}, {"partition", l.partition}, {"error", e.message}, {"wait_s", wait}});
+    sleep_pumping(l, wait);
+  }
+
+  void report_problems(const LeaseGrant& l, const SourcePage& page) {
+    for (const auto& r : page.rejected)
+      log::error("fetcher.rejected_record", {{"partition", l.partition}, {"record", r}});
+    if (!page.gap) return;
+    log::error("fetcher.gap", {{"partition", l.partition},
+                               {"at", page.gap->at},
+                               {"count", page.gap->count},
+                               {"detail", page.gap->detail}});
+    store_.record_gap(l.partition, page.gap->at, page.gap->count);
+    Metrics::get().stuck_cursors().Increment();
+  }
+
+  // --- handing rows on ------------------------------------------------------------------------------------
+  // Drops rows already delivered, runs the enrichment steps, sends the rest as row batches (one per stream).
+  bool hand_on(const LeaseGrant& l, const Source& source, SourcePage& page, bool sweeping) {
+    if (!drop_delivered(page.rows)) return false;
+    Metrics::get().alerts_fetched(l.traffic_type).Increment(static_cast<double>(page.rows.size()));
+    std::map<std::string, std::vector<Row>> by_stream;
+    for (auto& step : steps_) {
+      step->apply(page.rows,
+                  [&](const std::string& stream, Row r) { by_stream[stream].push_back(std::move(r)); });
+    }
+    auto& own = by_stream[source.stream()];
+    own.insert(own.begin(), std::make_move_iterator(page.rows.begin()),
+               std::make_move_iterator(page.rows.end()));
+    auto batches = cut_batches(std::move(by_stream));
+    if (batches.empty()) batches.emplace_back(source.stream(), std::vector<Row>{});  // carries the position
+    for (std::size_t i = 0; i < batches.size(); ++i) {
+      bool last = i + 1 == batches.size();
+      send_batch(l, std::move(batches[i].first), std::move(batches[i].second), last ? &page : nullptr,
+                 sweeping);
+    }
+    return commit_ready(l);
+  }
+
+  bool drop_delivered(std::vector<Row>& rows) {
     std::vector<DeliveredVersion> versions;
-    for (const auto& a : res.alerts) versions.push_back({version_key(a), a.last_modified_us});
+    versions.reserve(rows.size());
+    for (const auto& r : rows) versions.push_back({r.key, r.time_us});
     auto seen = store_.delivered(versions);
     while (!seen) {  // Redis down: we cannot know; wait rather than ship duplicates or lose the page
       log::warn("fetcher.redis_unavailable", {{"error", seen.error()}});
       if (stop_) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      std::this_thread::sleep_for(kRedisRetry);
       seen = store_.delivered(versions);
     }
-    std::size_t already =
-        static_cast<std::size_t>(std::count(seen.value().begin(), seen.value().end(), true));
-    Metrics::get().duplicates_dropped().Increment(static_cast<double>(already));
-    Metrics::get().alerts_fetched(l.traffic_type).Increment(static_cast<double>(res.alerts.size() - already));
-    Batch b;
-    b.id = o_.worker_id + ":" + std::to_string(++batch_seq_);
-    nlohmann::json alerts = nlohmann::json::array();
-    for (std::size_t i = 0; i < res.alerts.size(); ++i) {
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
       if (seen.value()[i]) continue;
-      const Alert& a = res.alerts[i];
-      b.versions.push_back(versions[i]);
-      alerts.push_back({{"key", versions[i].key},
-                        {"traffic_type", a.traffic_type},
-                        {"raw", a.raw.dump(-1, ' ', false, OrderedJson::error_handler_t::replace)}});
+      if (kept != i) rows[kept] = std::move(rows[i]);
+      ++kept;
     }
-    if (sweeping) {
-      b.sweep_cursor =
-          res.finished() ? "-" : pager.cursor();  // "-": the sweep reached the head; restart next time
-    } else {
-      b.cursor = pager.cursor();
-      b.caught_up = res.caught_up;
+    Metrics::get().duplicates_dropped().Increment(static_cast<double>(rows.size() - kept));
+    rows.resize(kept);
+    return true;
+  }
+
+  // position: the page, for its last batch (which carries the page's cursor to commit), else nullptr.
+  void send_batch(const LeaseGrant& l, std::string stream, std::vector<Row> rows, const SourcePage* position,
+                  bool sweeping) {
+    InFlight b;
+    for (const auto& r : rows) b.versions.push_back({r.key, r.time_us});
+    if (position) {
+      b.carries_position = true;
+      // Sweep positions: "-" means the sweep reached the head (restart at the window's start next time).
+      if (sweeping) b.sweep_cursor = position->finished() ? "-" : position->cursor;
+      if (!sweeping) b.cursor = position->cursor;
+      b.caught_up = !sweeping && position->caught_up;
     }
-    b.message = {{"batch", b.id}, {"partition", l.partition}, {"epoch", l.epoch}, {"alerts", alerts}};
+    std::string id = o_.worker_id + ":" + std::to_string(++batch_seq_);
+    b.message = msg(RowBatch{id, l.partition, l.epoch, std::move(stream), std::move(rows)});
     if (b.versions.empty()) {
-      b.reported = true;
+      b.reported = true;  // nothing to ship: only the position to commit
     } else {
-      send_message(ship_, "ship", b.message);
+      send(ship_, b.message);
       b.sent_at = b.last_liveness_check = Clock::now();
     }
     in_flight_.push_back(std::move(b));
-    return commit_ready(l);
   }
 
+  // --- delivery reports and commits -----------------------------------------------------------------------
   // Reads shipper messages for up to `wait`, resends what no live shipper holds, commits what is ready.
-  bool pump(const Lease& l, std::chrono::milliseconds wait) {
-    auto deadline = Clock::now() + wait;
-    // Read everything already queued before judging any page unacknowledged: acks wait in the socket while
-    // this fetcher waits for the budget or the vendor.
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      auto m = receive_message(
-          ship_, std::max(std::chrono::milliseconds(0), std::min(left, std::chrono::milliseconds(50))),
-          false);
-      if (m) {
-        on_shipper_message(*m);
-        continue;
-      }
-      if (Clock::now() >= deadline) break;
-    }
-    for (auto& b : in_flight_) {
-      if (b.reported) continue;
-      auto now = Clock::now();
-      bool unacked = b.acked_by.empty() && now - b.sent_at > std::chrono::milliseconds(o_.ack_timeout_ms);
-      bool orphaned = false;
-      if (!b.acked_by.empty() && now - b.last_liveness_check > std::chrono::seconds(2)) {
-        b.last_liveness_check = now;
-        orphaned = !store_.shipper_is_alive(b.acked_by);
-      }
-      if (unacked || orphaned) {
-        log::warn("fetcher.resend",
-                  {{"batch", b.id}, {"reason", unacked ? "not acknowledged" : "shipper gone"}});
-        b.acked_by.clear();
-        b.sent_at = now;
-        send_message(ship_, "ship", b.message);
-      }
-    }
-    if (auto f = store_.fatal()) {
-      log::error("fetcher.stopping_on_fatal", {{"worker", o_.worker_id}, {"error", *f}});
+  bool pump(const LeaseGrant& l, milliseconds wait) {
+    read_shipper_messages(wait);
+    resend_unacknowledged();
+    if (store_.fatal()) {
+      log::error("fetcher.stopping_on_fatal", {{"worker", o_.worker_id}});
+      fatal_stop_ = true;
       return false;
     }
     return commit_ready(l);
   }
 
-  void on_shipper_message(const Message& m) {
-    std::string id = m.body.value("batch", "");
-    for (auto& b : in_flight_) {
-      if (b.id != id || b.reported) continue;
-      if (m.type == "accepted") {
-        b.acked_by = m.body.value("shipper", "");
-      } else if (m.type == "report") {
-        std::set<std::string> ok;
-        for (const auto& k : m.body.value("delivered", nlohmann::json::array()))
-          ok.insert(k.get<std::string>());
-        for (const auto& k : m.body.value("dead_lettered", nlohmann::json::array()))
-          ok.insert(k.get<std::string>());
-        b.reported = true;
-        for (const auto& v : b.versions) b.failed = b.failed || !ok.count(v.key);
-        if (b.failed) {
-          log::warn("fetcher.batch_not_delivered", {{"batch", id}, {"fatal", m.body.value("fatal", "")}});
-        }
+  // Reads everything already queued before judging any batch unacknowledged: acks wait in the socket while
+  // this fetcher waits for the budget or the vendor.
+  void read_shipper_messages(milliseconds wait) {
+    auto deadline = Clock::now() + wait;
+    for (;;) {
+      auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+      auto m = receive(ship_, std::clamp(left, milliseconds(0), milliseconds(50)), false);
+      if (m) {
+        on_shipper_message(m->message);
+        continue;
       }
+      if (Clock::now() >= deadline) break;
     }
   }
 
-  // Commits the reported prefix of the in-flight queue, in order.
-  bool commit_ready(const Lease& l) {
+  void resend_unacknowledged() {
+    auto now = Clock::now();
+    for (auto& b : in_flight_) {
+      if (b.reported) continue;
+      bool unacked = b.acked_by.empty() && now - b.sent_at > milliseconds(o_.ack_timeout_ms);
+      bool orphaned = false;
+      if (!b.acked_by.empty() && now - b.last_liveness_check > kShipperLivenessCheck) {
+        b.last_liveness_check = now;
+        orphaned = !store_.shipper_is_alive(b.acked_by);
+      }
+      if (!unacked && !orphaned) continue;
+      log::warn("fetcher.resend",
+                {{"batch", b.id()}, {"reason", unacked ? "not acknowledged" : "shipper gone"}});
+      b.acked_by.clear();
+      b.sent_at = now;
+      send(ship_, b.message);
+    }
+  }
+
+  void on_shipper_message(const Message& m) {
+    if (const auto* a = std::get_if<Accepted>(&m.body)) {
+      if (InFlight* b = find_batch(a->batch)) b->acked_by = a->shipper;
+      return;
+    }
+    const auto* r = std::get_if<DeliveryReport>(&m.body);
+    InFlight* b = r ? find_batch(r->batch) : nullptr;
+    if (!b) return;
+    std::set<std::string> ok(r->delivered.begin(), r->delivered.end());
+    ok.insert(r->dead_lettered.begin(), r->dead_lettered.end());
+    b->reported = true;
+    for (const auto& v : b->versions) b->failed = b->failed || !ok.count(v.key);
+    if (b->failed) {
+      log::warn("fetcher.batch_not_delivered",
+                {{"batch", r->batch}, {"outcome", outcome_name(r->outcome)}, {"error", r->error}});
+    }
+  }
+
+  InFlight* find_batch(const std::string& id) {
+    for (auto& b : in_flight_) {
+      if (b.id() == id && !b.reported) return &b;
+    }
+    return nullptr;
+  }
+
+  // Commits the reported prefix of the in-flight queue, in order. False: the lease cannot go on.
+  bool commit_ready(const LeaseGrant& l) {
     while (!in_flight_.empty() && in_flight_.front().reported) {
-      Batch& b = in_flight_.front();
+      InFlight& b = in_flight_.front();
       if (b.failed) {
-        // Never commit past an undelivered page: give the partition back; it is redone from the committed
-        // cursor.
+        // Never commit past an undelivered batch: give the partition back at once; it is redone from the
+        // committed cursor by whoever leases it next.
         in_flight_.clear();
-        std::lock_guard lock(mu_);
-        lease_lost_ = true;
         return false;
       }
       auto ok = store_.commit(l.partition, l.epoch, b.cursor, b.versions, b.caught_up, b.sweep_cursor);
@@ -371,8 +445,7 @@ class Worker {
       }
       if (!ok.value()) {
         log::warn("fetcher.stale_epoch", {{"partition", l.partition}, {"epoch", l.epoch}});
-        std::lock_guard lock(mu_);
-        lease_lost_ = true;
+        mark_lost();
         in_flight_.clear();
         return false;
       }
@@ -382,7 +455,7 @@ class Worker {
     return true;
   }
 
-  bool drain_in_flight(const Lease& l) {
+  bool drain_in_flight(const LeaseGrant& l) {
     auto deadline = Clock::now() + std::chrono::seconds(o_.drain_timeout_s);
     while (!in_flight_.empty()) {
       // Once asked to stop, wait a bounded time; otherwise as long as shippers are alive and working.
@@ -390,15 +463,15 @@ class Worker {
         log::warn("fetcher.drain_timeout", {{"uncommitted_batches", in_flight_.size()}});
         return false;
       }
-      if (!pump(l, std::chrono::milliseconds(100))) return false;
+      if (!pump(l, milliseconds(100))) return false;
     }
     return true;
   }
 
-  void sleep_pumping(const Lease& l, double seconds) {
+  void sleep_pumping(const LeaseGrant& l, double seconds) {
     auto until =
         Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-    while (Clock::now() < until && !stop_) (void)pump(l, std::chrono::milliseconds(100));
+    while (Clock::now() < until && !stop_) (void)pump(l, milliseconds(100));
   }
 
   const Config& c_;
@@ -407,14 +480,17 @@ class Worker {
   Redis redis_;
   StateStore store_;
   Budget budget_;
-  EtpClient client_;
+  std::shared_ptr<EtpClient> client_;
+  std::map<std::string, std::unique_ptr<Source>> sources_;
+  std::vector<std::unique_ptr<EnrichmentStep>> steps_;
   zmq::socket_t coord_, ship_;
   std::thread heartbeat_;
   std::atomic<bool> hb_stop_{false};
   std::mutex mu_;
-  std::optional<Lease> current_;
+  std::optional<LeaseGrant> current_;
   bool lease_lost_ = false;
-  std::deque<Batch> in_flight_;
+  bool fatal_stop_ = false;
+  std::deque<InFlight> in_flight_;
   std::string committed_cursor_;
   unsigned long long batch_seq_ = 0;
 };

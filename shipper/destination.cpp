@@ -14,28 +14,29 @@ PostResult classify_post(long status, const HttpResponse& r, std::string_view wh
   std::string detail = r.body.substr(0, 500);
   std::string prefix = std::string(what) + ": HTTP " + std::to_string(status);
   if (status >= 200 && status < 300) {
-    p.outcome = PostOutcome::Delivered;
+    p.outcome = Outcome::Delivered;
     p.message = prefix;
   } else if (status == 429 || status == 408 || status >= 500) {
-    p.outcome = PostOutcome::Retry;
+    p.outcome = Outcome::RetryLater;
     p.message = prefix + " (" + detail + "); will retry the same batch";
   } else if (status == 413) {
-    p.outcome = PostOutcome::TooLarge;
+    p.outcome = Outcome::Refused;
+    p.too_large = true;
     p.message = prefix + ": body too large; splitting";
   } else if (status == 403) {
-    p.outcome = PostOutcome::Fatal;
+    p.outcome = Outcome::Refused;
     p.message =
         prefix + " (" + detail +
         "): the identity lacks the 'Monitoring Metrics Publisher' role on the data collection rule, or a new "
         "role assignment has not propagated yet (up to 30 minutes); nothing was acknowledged";
   } else if (status == 404) {
-    p.outcome = PostOutcome::Fatal;
+    p.outcome = Outcome::Refused;
     p.message =
         prefix + " (" + detail +
         "): the endpoint, DCR immutable id or stream does not exist; check SENTINEL_DCE_URL, SENTINEL_DCR_ID "
         "and SENTINEL_STREAM; nothing was acknowledged";
   } else {
-    p.outcome = PostOutcome::Fatal;
+    p.outcome = Outcome::Refused;
     p.message = prefix + " (" + detail + "): Azure refused the request; nothing was acknowledged";
   }
   return p;
@@ -51,7 +52,7 @@ PostResult LogsIngestionDestination::post(const std::string& body) {
   auto token = credential_->token();
   if (!token) {
     PostResult p;
-    p.outcome = token.error().fatal ? PostOutcome::Fatal : PostOutcome::Retry;
+    p.outcome = token.error().fatal ? Outcome::Refused : Outcome::RetryLater;
     p.message = token.error().message;
     return p;
   }
@@ -68,7 +69,7 @@ PostResult LogsIngestionDestination::post(const std::string& body) {
   auto res = http_.send(req);
   if (!res) {
     PostResult p;
-    p.outcome = PostOutcome::Retry;
+    p.outcome = Outcome::RetryLater;
     p.message = "Logs Ingestion: " + std::string(res.error().timeout ? "timed out" : "transport error") +
                 " (" + res.error().message + "); will retry the same batch";
     return p;
@@ -77,13 +78,13 @@ PostResult LogsIngestionDestination::post(const std::string& body) {
   p.bytes_sent = req.body.size();
   if (res->status == 401) {
     credential_->invalidate();
-    p.outcome = refreshed_after_401_ ? PostOutcome::Fatal : PostOutcome::Retry;
+    p.outcome = refreshed_after_401_ ? Outcome::Refused : Outcome::RetryLater;
     p.message = refreshed_after_401_
                     ? "Logs Ingestion: HTTP 401 with a freshly issued token; check the identity "
                       "and the token audience (SENTINEL_SCOPE)"
                     : "Logs Ingestion: HTTP 401; refreshing the token once";
     refreshed_after_401_ = true;
-  } else if (p.outcome == PostOutcome::Delivered) {
+  } else if (p.outcome == Outcome::Delivered) {
     refreshed_after_401_ = false;
   }
   return p;
@@ -119,7 +120,7 @@ PostResult DataCollectorDestination::post(const std::string& body) {
   auto res = http_.send(req);
   if (!res) {
     PostResult p;
-    p.outcome = PostOutcome::Retry;
+    p.outcome = Outcome::RetryLater;
     p.message = "Data Collector: transport error (" + res.error().message + "); will retry the same batch";
     return p;
   }

@@ -6,21 +6,19 @@
 #include <string>
 
 #include "common/http.h"
+#include "common/protocol.h"
+#include "common/row.h"
 #include "common/secret.h"
 #include "shipper/azure_credentials.h"
-#include "shipper/row.h"
 
 namespace etp2s {
 
-enum class PostOutcome {
-  Delivered,  // 2xx: Azure accepted every row of the body
-  Retry,      // 429, 5xx, timeouts, resets, a refused token (once): same body again later
-  TooLarge,   // 413: split and retry
-  Fatal,      // 400/403/404 and other 4xx: the operator must act; nothing is acknowledged
-};
-
 struct PostResult {
-  PostOutcome outcome = PostOutcome::Retry;
+  // Delivered: 2xx, Azure accepted every row. RetryLater: 429, 5xx, timeouts, resets, a refused token (once).
+  // Refused: 413 (too_large: split and retry the halves) or 400/403/404 and other 4xx (the operator must
+  // act).
+  Outcome outcome = Outcome::RetryLater;
+  bool too_large = false;
   long status = 0;
   std::optional<double> retry_after_s;
   std::string request_id;  // x-ms-request-id (or client request id)

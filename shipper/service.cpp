@@ -6,51 +6,262 @@
 #include <mutex>
 #include <thread>
 
+#include "common/backoff.h"
 #include "common/log.h"
-#include "common/messaging.h"
 #include "common/metrics.h"
+#include "common/protocol.h"
 #include "common/state.h"
+#include "common/stream.h"
 #include "shipper/shipper.h"
 
 namespace etp2s {
 
-std::unique_ptr<Destination> destination_from_config(const Config& c) {
-  HttpOptions http{10'000, 120'000, c.sentinel_ca_bundle};
+namespace {
+
+constexpr std::size_t kMaxQueuedBatches = 64;  // beyond this, batches are not acknowledged (fetchers resend)
+constexpr int kAliveTtlS = 5;                  // the liveness key fetchers look at
+constexpr auto kAliveEvery = std::chrono::seconds(1);
+constexpr auto kReceiveSlice = std::chrono::milliseconds(50);
+constexpr auto kMarkRetryMax = 5.0;  // seconds between attempts to record delivered keys
+
+const HttpOptions kAzureHttp{10'000, 120'000, ""};
+
+}  // namespace
+
+std::unique_ptr<Destination> destination_for(const Config& c, const std::string& table,
+                                             std::shared_ptr<TokenCredential> credential) {
+  HttpOptions http = kAzureHttp;
+  http.ca_bundle = c.sentinel_ca_bundle;
+  auto lookup = [&](const std::map<std::string, std::string>& m, const std::string& fallback) {
+    auto it = m.find(table);
+    return it == m.end() ? fallback : it->second;
+  };
+  auto schema = find_stream(table);
+  if (!schema) return nullptr;
   if (c.sentinel_mode == "data-collector") {
-    log::warn("shipper.data_collector_retired",
-              {{"message",
-                "SENTINEL_MODE=data-collector uses the HTTP Data Collector API, which Microsoft retired on "
-                "2026-09-14; move to the Logs Ingestion API (SENTINEL_MODE=logs-ingestion) — see README"}});
     return std::make_unique<DataCollectorDestination>(
         DataCollectorSettings{c.sentinel_data_collector_url, c.sentinel_workspace_id, c.sentinel_shared_key,
-                              c.sentinel_log_type, http});
+                              lookup(c.sentinel_log_types, schema->log_type), http});
   }
-  auto cred = credential_from_config(c);
-  log::info("shipper.credential", {{"source", cred->name()}});
   return std::make_unique<LogsIngestionDestination>(
-      LogsIngestionSettings{c.sentinel_dce_url, c.sentinel_dcr_id, c.sentinel_stream, http, 1},
-      std::move(cred));
+      LogsIngestionSettings{c.sentinel_dce_url, c.sentinel_dcr_id, lookup(c.sentinel_streams, schema->stream),
+                            http, 1},
+      std::move(credential));
+}
+
+std::unique_ptr<Destination> destination_from_config(const Config& c) {
+  std::shared_ptr<TokenCredential> cred;
+  if (c.sentinel_mode != "data-collector") cred = credential_from_config(c);
+  return destination_for(c, "FireEyeETPAlerts_CL", std::move(cred));
 }
 
 namespace {
 
 struct Job {
   std::string identity;
-  nlohmann::json body;
+  RowBatch batch;
 };
 
-Alert alert_from(const nlohmann::json& item) {
-  Alert a;
-  a.raw_text = item.value("raw", "");
-  a.raw = OrderedJson::parse(a.raw_text, nullptr, false);
-  if (a.raw.is_discarded()) a.raw = OrderedJson::object();
-  a.id = string_at(a.raw, {"id"});
-  a.etp_message_id = string_at(a.raw, {"attributes", "email", "etp_message_id"});
-  a.last_modified_on = string_at(a.raw, {"attributes", "meta", "last_modified_on"});
-  a.last_modified_us = parse_time(a.last_modified_on).value_or(0);
-  a.traffic_type = item.value("traffic_type", "");
-  return a;
-}
+// Stream → destination, one per known stream; the credential (and its token) shared by all.
+class Destinations {
+ public:
+  explicit Destinations(const Config& c) {
+    if (c.sentinel_mode == "data-collector") {
+      log::warn("shipper.data_collector_retired",
+                {{"message",
+                  "SENTINEL_MODE=data-collector uses the HTTP Data Collector API, which Microsoft retired on "
+                  "2026-09-14; move to the Logs Ingestion API (SENTINEL_MODE=logs-ingestion) — see README"}});
+    } else {
+      credential_ = credential_from_config(c);
+      log::info("shipper.credential", {{"source", credential_->name()}});
+    }
+    for (const auto& s : streams()) by_stream_[s.table] = destination_for(c, s.table, credential_);
+  }
+  Destination* find(const std::string& stream) {
+    auto it = by_stream_.find(stream);
+    return it == by_stream_.end() ? nullptr : it->second.get();
+  }
+  std::string name() const { return by_stream_.empty() ? "" : by_stream_.begin()->second->name(); }
+
+ private:
+  std::shared_ptr<TokenCredential> credential_;
+  std::map<std::string, std::unique_ptr<Destination>> by_stream_;
+};
+
+// The delivery loop: takes one batch at a time, uploads it, records what Azure accepted, queues the report.
+class Delivery {
+ public:
+  Delivery(const Config& c, const std::string& id, const std::atomic<bool>& stop, std::atomic<bool>& halt)
+      : c_(c),
+        id_(id),
+        stop_(stop),
+        halt_(halt),
+        redis_(parse_redis_url(c.redis_url, c.redis_ca_bundle).value()),
+        store_(redis_),
+        destinations_(c) {}
+
+  std::string destination_name() const { return destinations_.name(); }
+
+  // Router side: false if the queue is full (the batch is then not acknowledged and will be sent again).
+  bool offer(Job job) {
+    std::lock_guard lock(mu_);
+    if (stalled_ || jobs_.size() >= kMaxQueuedBatches) return false;
+    jobs_.push_back(std::move(job));
+    Metrics::get().queue_depth("shipper_pages").Set(static_cast<double>(jobs_.size()));
+    cv_.notify_one();
+    return true;
+  }
+
+  std::deque<std::pair<std::string, DeliveryReport>> take_reports() {
+    std::lock_guard lock(mu_);
+    std::deque<std::pair<std::string, DeliveryReport>> out;
+    out.swap(reports_);
+    return out;
+  }
+
+  void wake() { cv_.notify_all(); }
+
+  void run() {
+    while (!stop_ && !halt_) {
+      auto job = next_job();
+      if (!job) continue;
+      DeliveryReport r = deliver(job->batch);
+      std::lock_guard lock(mu_);
+      reports_.emplace_back(job->identity, std::move(r));
+    }
+  }
+
+ private:
+  std::optional<Job> next_job() {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(200), [&] { return !jobs_.empty() || stop_ || halt_; });
+    if (jobs_.empty()) return std::nullopt;
+    Job job = std::move(jobs_.front());
+    jobs_.pop_front();
+    Metrics::get().queue_depth("shipper_pages").Set(static_cast<double>(jobs_.size()));
+    return job;
+  }
+
+  DeliveryReport deliver(const RowBatch& b) {
+    DeliveryReport report{b.batch, id_, Outcome::RetryLater, {}, {}, ""};
+    Destination* dest = destinations_.find(b.stream);
+    auto epoch = store_.epoch_of(b.partition);
+    if (!dest || (epoch && !epoch.value())) {
+      // Not ours to ship: no table for the stream, or no such partition (a forged or foreign batch).
+      report.outcome = Outcome::Refused;
+      report.error = !dest ? "unknown stream " + b.stream.substr(0, 100) : "unknown partition";
+      log::warn("shipper.batch_refused", {{"batch", b.batch.substr(0, 100)}, {"why", report.error}});
+      return report;
+    }
+    Shipment s = upload(*dest, b);
+    report.delivered = std::move(s.delivered);
+    report.dead_lettered = std::move(s.dead_lettered);
+    count_rows(report, b);
+    record_delivered(report, b);
+    if (!s.fatal.empty()) {
+      store_.set_fatal(s.fatal);
+      halt_ = true;
+      report.outcome = Outcome::Refused;
+      report.error = s.fatal;
+    } else if (report.delivered.size() + report.dead_lettered.size() == b.rows.size()) {
+      report.outcome = Outcome::Delivered;
+    }
+    return report;
+  }
+
+  Shipment upload(Destination& dest, const RowBatch& b) {
+    ShipperHooks hooks;
+    bool stale = false;
+    hooks.stop_requested = [&] {
+      if (stop_ || halt_) return true;
+      auto e = store_.epoch_of(b.partition);
+      stale = e && e.value() && *e.value() != b.epoch;  // the fetcher lost its lease: redone by another
+      return stale;
+    };
+    hooks.on_post = count_post;
+    hooks.dead_letter = [&](const Row& row, const std::string& why) {
+      auto ok = store_.dead_letter(b.stream, row.key, why, row.json);
+      if (ok) return true;
+      log::error("shipper.dead_letter_not_written", {{"key", row.key}, {"error", ok.error()}});
+      Metrics::get().state_write_failures("dead_letter").Increment();
+      return false;
+    };
+    Shipment s = Shipper(dest, hooks).deliver(b.rows);
+    if (stale) log::warn("shipper.stale_epoch", {{"partition", b.partition}, {"epoch", b.epoch}});
+    return s;
+  }
+
+  static void count_post(const PostResult& p, std::size_t rows, double seconds) {
+    const std::string outcome = p.too_large ? "too_large" : std::string(outcome_name(p.outcome));
+    auto& m = Metrics::get();
+    m.shipper_batches(outcome).Increment();
+    m.shipper_bytes(outcome).Increment(static_cast<double>(p.bytes_sent));
+    m.upload_seconds().Observe(seconds);
+    if (p.outcome == Outcome::RetryLater) {
+      m.shipper_retries().Increment();
+      m.shipper_rows("retried").Increment(static_cast<double>(rows));
+    }
+  }
+
+  static void count_rows(const DeliveryReport& r, const RowBatch& b) {
+    auto& m = Metrics::get();
+    m.shipper_rows("delivered").Increment(static_cast<double>(r.delivered.size()));
+    m.shipper_rows("dead_lettered").Increment(static_cast<double>(r.dead_lettered.size()));
+    std::map<std::string, Micros> times;
+    for (const auto& row : b.rows) times[row.key] = row.time_us;
+    for (const auto& k : r.delivered)
+      m.delivery_latency().Observe(static_cast<double>(now_micros() - times[k]) / kMicrosPerSecond);
+  }
+
+  // The marks of what Azure accepted, written the moment we know (a fetcher dying before its commit must not
+  // make the page's successor ship it again). Retried until Redis takes them; meanwhile no new work is taken.
+  void record_delivered(const DeliveryReport& r, const RowBatch& b) {
+    std::map<std::string, Micros> times;
+    for (const auto& row : b.rows) times[row.key] = row.time_us;
+    std::vector<DeliveredVersion> done;
+    for (const auto* keys : {&r.delivered, &r.dead_lettered}) {
+      for (const auto& k : *keys) done.push_back({k, times[k]});
+    }
+    Backoff backoff(0.25, kMarkRetryMax);
+    for (bool first = true; !done.empty(); first = false) {
+      auto marked = store_.mark_delivered(done);
+      if (marked) {
+        if (!first)
+          log::info("shipper.delivered_marks_recorded", {{"batch", b.batch}, {"rows", done.size()}});
+        stalled_ = false;
+        return;
+      }
+      stalled_ = true;
+      if (first) {
+        log::error("shipper.delivered_marks_failed",
+                   {{"batch", b.batch},
+                    {"error", marked.error()},
+                    {"message",
+                     "Azure accepted the rows but Redis did not record them; not taking new work "
+                     "until it does"}});
+        Metrics::get().state_write_failures("delivered_marks").Increment();
+      }
+      if (stop_ || halt_) {
+        stalled_ = false;
+        return;  // the fetcher's commit records them too, once Redis is back
+      }
+      std::this_thread::sleep_for(std::chrono::duration<double>(backoff.next()));
+    }
+  }
+
+  const Config& c_;
+  std::string id_;
+  const std::atomic<bool>& stop_;
+  std::atomic<bool>& halt_;
+  Redis redis_;
+  StateStore store_;
+  Destinations destinations_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> jobs_;
+  std::deque<std::pair<std::string, DeliveryReport>> reports_;
+  std::atomic<bool> stalled_{false};  // delivered keys not recorded yet: no new work is taken
+};
 
 }  // namespace
 
@@ -58,136 +269,42 @@ ShipperService::ShipperService(const Config& config, ShipperServiceOptions optio
     : config_(config), opt_(std::move(options)) {}
 
 int ShipperService::run(const std::atomic<bool>& stop) {
-  auto addr = parse_redis_url(config_.redis_url, config_.redis_ca_bundle);
-  if (!addr) return 2;
-  auto dest = destination_from_config(config_);
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<Job> jobs;
-  std::deque<Job> reports;
-  std::atomic<bool> fatal{false};
-
-  std::thread worker([&] {
-    Redis redis(addr.value());
-    StateStore store(redis);
-    while (!stop && !fatal) {
-      Job job;
-      {
-        std::unique_lock lock(mu);
-        cv.wait_for(lock, std::chrono::milliseconds(200), [&] { return !jobs.empty() || stop; });
-        if (jobs.empty()) continue;
-        job = std::move(jobs.front());
-        jobs.pop_front();
-        Metrics::get().queue_depth("shipper_pages").Set(static_cast<double>(jobs.size()));
-      }
-      const std::string partition = job.body.value("partition", "");
-      const long long epoch = job.body.value("epoch", -1LL);
-      ShipperHooks hooks;
-      bool stale = false;
-      hooks.stop_requested = [&] {
-        if (stop) return true;
-        auto e = store.epoch_of(partition);
-        stale = e && e.value() != epoch;  // the fetcher lost its lease: the page will be redone by another
-        return stale;
-      };
-      hooks.on_post = [](const PostResult& p, std::size_t rows, double seconds) {
-        static const char* kOutcome[] = {"delivered", "retry", "too_large", "fatal"};
-        const char* outcome = kOutcome[static_cast<int>(p.outcome)];
-        auto& m = Metrics::get();
-        m.shipper_batches(outcome).Increment();
-        m.shipper_bytes(outcome).Increment(static_cast<double>(p.bytes_sent));
-        m.upload_seconds().Observe(seconds);
-        if (p.outcome == PostOutcome::Retry) {
-          m.shipper_retries().Increment();
-          m.shipper_rows("retried").Increment(static_cast<double>(rows));
-        }
-      };
-      hooks.dead_letter = [&](const Row& row, const std::string& why) {
-        nlohmann::json dl = {{"version", row.version_key}, {"why", why}, {"row", row.json}};
-        (void)redis.command({"RPUSH", "etp:deadletter", dl.dump()});
-      };
-      std::vector<Row> rows;
-      std::map<std::string, Micros> times;
-      for (const auto& item : job.body.value("alerts", nlohmann::json::array())) {
-        Alert a = alert_from(item);
-        rows.push_back(row_for(a, nullptr, *dest));
-        rows.back().version_key = item.value("key", rows.back().version_key);
-        times[rows.back().version_key] = a.last_modified_us;
-      }
-      Shipper shipper(*dest, hooks);
-      DeliveryReport r = shipper.deliver(rows);
-      auto& metrics = Metrics::get();
-      metrics.shipper_rows("delivered").Increment(static_cast<double>(r.delivered.size()));
-      metrics.shipper_rows("dead_lettered").Increment(static_cast<double>(r.dead_lettered.size()));
-      for (const auto& k : r.delivered) {
-        metrics.delivery_latency().Observe(static_cast<double>(now_micros() - times[k]) / kMicrosPerSecond);
-      }
-      std::vector<DeliveredVersion> done;
-      for (const auto* keys : {&r.delivered, &r.dead_lettered}) {
-        for (const auto& k : *keys) done.push_back({k, times[k]});
-      }
-      for (int attempt = 0; !done.empty() && attempt < 20; ++attempt) {
-        auto marked = store.mark_delivered(done);
-        if (marked) break;
-        log::warn("shipper.redis_unavailable", {{"error", marked.error()}});
-        std::this_thread::sleep_for(std::chrono::milliseconds(250));
-      }
-      if (!r.fatal.empty()) {
-        store.set_fatal(r.fatal);
-        fatal = true;
-      }
-      if (stale) log::warn("shipper.stale_epoch", {{"partition", partition}, {"epoch", epoch}});
-      nlohmann::json report = {{"batch", job.body.value("batch", "")}, {"delivered", r.delivered},
-                               {"dead_lettered", r.dead_lettered},     {"fatal", r.fatal},
-                               {"interrupted", r.interrupted},         {"shipper", opt_.id}};
-      std::lock_guard lock(mu);
-      reports.push_back({job.identity, std::move(report)});
-    }
-  });
-
-  zmq::socket_t router(zmq_context(), zmq::socket_type::router);
-  router.set(zmq::sockopt::linger, 0);
+  if (!parse_redis_url(config_.redis_url, config_.redis_ca_bundle)) return 2;
+  std::atomic<bool> halt{false};  // a Sentinel refusal here, or a fatal error recorded by any role
+  Delivery delivery(config_, opt_.id, stop, halt);
+  std::thread worker([&] { delivery.run(); });
+  zmq::socket_t router = make_socket(zmq::socket_type::router);
   router.bind(opt_.endpoint);
-  Redis redis(addr.value());
+  Redis redis(parse_redis_url(config_.redis_url, config_.redis_ca_bundle).value());
   StateStore store(redis);
   log::info("shipper.listening",
-            {{"endpoint", opt_.endpoint}, {"id", opt_.id}, {"destination", dest->name()}});
+            {{"endpoint", opt_.endpoint}, {"id", opt_.id}, {"destination", delivery.destination_name()}});
   auto next_alive = std::chrono::steady_clock::now();
-  int rc = 0;
+  bool fatal_elsewhere = false;
   while (!stop) {
     if (std::chrono::steady_clock::now() >= next_alive) {
-      store.shipper_alive(opt_.id, 5);
-      next_alive = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-      if (auto f = store.fatal()) {
+      store.shipper_alive(opt_.id, kAliveTtlS);
+      next_alive = std::chrono::steady_clock::now() + kAliveEvery;
+      if (auto f = store.fatal(); f && !halt) {
         log::error("shipper.stopping_on_fatal", {{"error", *f}});
-        rc = 3;
-        break;
+        fatal_elsewhere = halt = true;
       }
     }
-    if (fatal) {
-      rc = 3;
+    if (auto m = receive(router, kReceiveSlice, true); m && m->message.kind == Kind::RowBatch) {
+      auto& batch = std::get<RowBatch>(m->message.body);
+      std::string id = batch.batch;
+      if (!halt && delivery.offer({m->identity, std::move(batch)}))
+        send(router, msg(Accepted{id, opt_.id}), m->identity);
     }
-    if (auto m = receive_message(router, std::chrono::milliseconds(50), true); m && m->type == "ship") {
-      send_message(router, "accepted", {{"batch", m->body.value("batch", "")}, {"shipper", opt_.id}},
-                   m->identity);
-      std::lock_guard lock(mu);
-      jobs.push_back({m->identity, std::move(m->body)});
-      Metrics::get().queue_depth("shipper_pages").Set(static_cast<double>(jobs.size()));
-      cv.notify_one();
-    }
-    std::deque<Job> out;
-    {
-      std::lock_guard lock(mu);
-      out.swap(reports);
-    }
-    for (auto& r : out) send_message(router, "report", r.body, r.identity);
-    if (fatal && out.empty()) break;
+    auto reports = delivery.take_reports();
+    for (auto& [identity, r] : reports) send(router, msg(std::move(r)), identity);
+    if (halt && reports.empty()) break;
   }
-  cv.notify_all();
+  delivery.wake();
   worker.join();
   // Reports finished while stopping still go out, so fetchers can commit them.
-  for (auto& r : reports) send_message(router, "report", r.body, r.identity);
-  return rc;
+  for (auto& [identity, r] : delivery.take_reports()) send(router, msg(std::move(r)), identity);
+  return halt || fatal_elsewhere ? 3 : 0;
 }
 
 }  // namespace etp2s

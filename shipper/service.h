@@ -1,8 +1,9 @@
 #pragma once
-// The shipper role: a ZeroMQ ROUTER that acknowledges each page on receipt, a worker thread that turns alerts
-// into rows and delivers them (shipper.h), and a delivery report back to the fetcher. Before every attempt it
-// checks that the page's lease epoch is still current, so a page whose fetcher lost its lease is not shipped
-// twice. It marks itself alive in Redis so fetchers can tell a slow shipper from a dead one.
+// The shipper role: a ZeroMQ ROUTER that acknowledges each row batch on receipt, a worker thread that
+// delivers it to its stream's destination (shipper.h), and a delivery report back to the fetcher. Before
+// every attempt it checks that the page's lease epoch is still current, so a page whose fetcher lost its
+// lease is not shipped twice. It marks itself alive in Redis so fetchers can tell a slow shipper from a dead
+// one.
 #include <atomic>
 #include <memory>
 #include <string>
@@ -17,7 +18,10 @@ struct ShipperServiceOptions {
   std::string endpoint;
 };
 
-// The destination SENTINEL_MODE selects (warns at start about the retired Data Collector API).
+// Where rows of `table` go, as SENTINEL_MODE and the stream variables say (nullptr: no such stream).
+std::unique_ptr<Destination> destination_for(const Config& c, const std::string& table,
+                                             std::shared_ptr<TokenCredential> credential);
+// The alert stream's destination (tests, the benchmark).
 std::unique_ptr<Destination> destination_from_config(const Config& c);
 
 class ShipperService {

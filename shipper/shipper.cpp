@@ -8,17 +8,6 @@
 
 namespace etp2s {
 
-Row row_for(const Alert& alert, const OrderedJson* details, const Destination& destination) {
-  Row row = build_row(alert, details, destination.row_limits());
-  // 29 columns of up to 64 KB could exceed one call: shrink every field further rather than fail.
-  std::size_t limit = destination.row_limits().field_bytes;
-  while (row.json.size() + 2 > destination.max_body_bytes() && limit > 1024) {
-    limit /= 4;
-    row = build_row(alert, details, RowLimits{limit});
-  }
-  return row;
-}
-
 Shipper::Shipper(Destination& destination, ShipperHooks hooks)
     : dest_(destination), hooks_(std::move(hooks)) {
   if (!hooks_.sleep) {
@@ -64,15 +53,15 @@ std::string Shipper::body(const std::vector<Row>& rows, std::size_t begin, std::
   return b;
 }
 
-DeliveryReport Shipper::deliver(const std::vector<Row>& rows) {
-  DeliveryReport report;
+Shipment Shipper::deliver(const std::vector<Row>& rows) {
+  Shipment report;
   for (auto [begin, end] : pack(rows, dest_.max_body_bytes())) {
     if (!send(rows, begin, end, report)) break;
   }
   return report;
 }
 
-bool Shipper::send(const std::vector<Row>& rows, std::size_t begin, std::size_t end, DeliveryReport& report) {
+bool Shipper::send(const std::vector<Row>& rows, std::size_t begin, std::size_t end, Shipment& report) {
   const std::string b = body(rows, begin, end);
   Backoff backoff(0.5, 60);
   for (;;) {
@@ -88,41 +77,41 @@ bool Shipper::send(const std::vector<Row>& rows, std::size_t begin, std::size_t 
     nlohmann::json fields = {{"destination", dest_.name()}, {"status", p.status},
                              {"rows", end - begin},         {"bytes", b.size()},
                              {"request_id", p.request_id},  {"seconds", secs}};
-    switch (p.outcome) {
-      case PostOutcome::Delivered:
-        log::debug("ship.delivered", fields);
-        for (std::size_t i = begin; i < end; ++i) report.delivered.push_back(rows[i].version_key);
-        return true;
-      case PostOutcome::TooLarge:
-        log::warn("ship.too_large", fields);
-        if (end - begin == 1) {
-          // One row Azure will never take: keep it aside (dead letter) so the pipe does not stall.
-          log::error("ship.dead_letter", {{"version", rows[begin].version_key}, {"why", p.message}});
-          if (hooks_.dead_letter) hooks_.dead_letter(rows[begin], p.message);
-          report.dead_lettered.push_back(rows[begin].version_key);
-          return true;
-        }
-        {
-          std::size_t mid = begin + (end - begin) / 2;
-          return send(rows, begin, mid, report) && send(rows, mid, end, report);
-        }
-      case PostOutcome::Fatal:
-        fields["error"] = p.message;
-        log::error("ship.fatal", fields);
-        report.fatal = p.message;
-        return false;
-      case PostOutcome::Retry: {
-        ++report.retries;
-        double wait = backoff.next(p.retry_after_s);
-        fields["error"] = p.message;
-        fields["wait_s"] = wait;
-        fields["attempt"] = backoff.attempts();
-        log::warn("ship.retry", fields);
-        hooks_.sleep(wait);
-        break;
-      }
+    if (p.outcome == Outcome::Delivered) {
+      log::debug("ship.delivered", fields);
+      for (std::size_t i = begin; i < end; ++i) report.delivered.push_back(rows[i].key);
+      return true;
     }
+    if (p.too_large) return split(rows, begin, end, report, p.message);
+    if (p.outcome == Outcome::Refused) {
+      fields["error"] = p.message;
+      log::error("ship.fatal", fields);
+      report.fatal = p.message;
+      return false;
+    }
+    ++report.retries;
+    double wait = backoff.next(p.retry_after_s);
+    fields["error"] = p.message;
+    fields["wait_s"] = wait;
+    fields["attempt"] = backoff.attempts();
+    log::warn("ship.retry", fields);
+    hooks_.sleep(wait);
   }
+}
+
+// 413: halves are sent on their own; a single row Azure will never take is set aside (dead letter) so the
+// pipe does not stall — if it can be kept; otherwise it stays undelivered and its page is redone later.
+bool Shipper::split(const std::vector<Row>& rows, std::size_t begin, std::size_t end, Shipment& report,
+                    const std::string& why) {
+  log::warn("ship.too_large", {{"destination", dest_.name()}, {"rows", end - begin}});
+  if (end - begin > 1) {
+    std::size_t mid = begin + (end - begin) / 2;
+    return send(rows, begin, mid, report) && send(rows, mid, end, report);
+  }
+  log::error("ship.dead_letter", {{"key", rows[begin].key}, {"why", why}});
+  if (hooks_.dead_letter && hooks_.dead_letter(rows[begin], why))
+    report.dead_lettered.push_back(rows[begin].key);
+  return true;
 }
 
 }  // namespace etp2s

@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 #include "sim/serve.h"
 
+#include <algorithm>
 #include <deque>
 #include <fstream>
 #include <map>
@@ -224,7 +225,8 @@ struct SentinelSim::Impl {
   }
 
   // Parses a JSON array body; stores the rows. Returns an error text or "".
-  std::string accept_rows(const std::string& body, std::size_t field_limit, const std::string& tag) {
+  std::string accept_rows(const std::string& body, std::size_t field_limit, const std::string& tag,
+                          const std::string& stream = "") {
     auto doc = json::parse(body, nullptr, false);
     if (doc.is_discarded() || !doc.is_array()) return "body is not a JSON array";
     std::lock_guard lock(mu);
@@ -237,6 +239,7 @@ struct SentinelSim::Impl {
         if (n > field_limit) counters["fields_over_limit"] = counters["fields_over_limit"].get<int>() + 1;
       }
       if (!tag.empty()) row["_LogType"] = tag;
+      if (!stream.empty() && stream != opt.stream) row["_Stream"] = stream;
       row["_ReceivedAt"] = format_iso_ms(now_micros());
       if (opt.keep_rows) rows.push_back(row.dump());
     }
@@ -271,7 +274,10 @@ struct SentinelSim::Impl {
     if (req.get_param_value("api-version") != "2023-01-01")
       return done(400, "InvalidApiVersion", "api-version must be 2023-01-01");
     if (req.matches[1] != opt.dcr_id) return done(404, "NotFound", "data collection rule not found");
-    if (req.matches[2] != opt.stream) return done(404, "InvalidStream", "stream not declared in the DCR");
+    const std::string stream = req.matches[2];
+    bool declared = stream == opt.stream || std::find(opt.extra_streams.begin(), opt.extra_streams.end(),
+                                                      stream) != opt.extra_streams.end();
+    if (!declared) return done(404, "InvalidStream", "stream not declared in the DCR");
     if (inject(res)) return count_status(res.status);
     // cpp-httplib inflates gzip request bodies itself; the wire size is the Content-Length.
     std::size_t wire = req.has_header("Content-Length") ? std::stoul(req.get_header_value("Content-Length"))
@@ -294,7 +300,7 @@ struct SentinelSim::Impl {
     if (req.get_header_value("Content-Type").rfind("application/json", 0) != 0) {
       return done(415, "UnsupportedMediaType", "Content-Type must be application/json");
     }
-    std::string why = accept_rows(body, kFieldLimit, "");
+    std::string why = accept_rows(body, kFieldLimit, "", stream);
     if (!why.empty()) return done(400, "InvalidPayload", why);
     res.status = 204;
     count_status(204);

@@ -5,6 +5,7 @@
 // injectable 429/5xx/outages/403 and short token lifetimes. Every accepted row is kept for assertions.
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -21,6 +22,7 @@ struct SentinelSimOptions {
   std::string identity_header = "sim-identity-header";
   std::string dcr_id = "dcr-00112233445566778899aabbccddeeff";
   std::string stream = "Custom-FireEyeETPAlerts_CL";
+  std::vector<std::string> extra_streams;  // more streams the DCR declares (rows carry "_Stream")
   std::string workspace_id = "00000000-1111-2222-3333-444444444444";
   std::string shared_key =
       "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==";

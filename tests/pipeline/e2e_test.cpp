@@ -82,7 +82,7 @@ struct Stack {
     auto parts = store.partitions();
     if (!parts || parts.value().empty()) return false;
     for (const auto& p : parts.value()) {
-      if (p.live() ? p.caught_up_us == 0 : p.state != "done") return false;
+      if (p.live() ? p.caught_up_us == 0 : p.state != PartitionState::Done) return false;
     }
     return true;
   }
@@ -189,8 +189,13 @@ TEST(EndToEnd, RolesAsProcessesSurviveSigkillAtRandomPointsAndARedisRestart) {
     start(v);
   }
   ASSERT_TRUE(wait_until([&] { return s.backfill_complete(); }, std::chrono::seconds(300)));
-  // Let the last reports commit, then stop everything gracefully.
-  std::this_thread::sleep_for(std::chrono::seconds(2));
+  // Wait for the last rows to arrive (a condition, not a fixed sleep), then stop everything gracefully.
+  wait_until(
+      [&] {
+        auto got = s.delivered();
+        return std::set<Version>(got.begin(), got.end()) == s.truth();
+      },
+      std::chrono::seconds(30));
   for (const auto& [name, port] : metrics_port) expect_promtool_accepts(port, s.dir, name);
   for (auto& [name, p] : roles) p.kill(SIGTERM);
   for (auto& [name, p] : roles) {
@@ -364,7 +369,14 @@ TEST(EndToEnd, MetricsAgreeWithWhatTheStandInsSaw) {
                    "metrics.log");
   ASSERT_TRUE(wait_until([&] { return s.backfill_complete(); }, std::chrono::seconds(120)))
       << s.log("metrics.log");
-  std::this_thread::sleep_for(std::chrono::seconds(3));
+  // Settled: every version delivered and counted (a condition, not a fixed sleep).
+  wait_until(
+      [&] {
+        double rows = s.sentinel->stats()["rows_accepted"].get<double>();
+        return rows == static_cast<double>(s.truth().size()) &&
+               metric_sum(scrape(port), "etp2s_shipper_rows_total", "outcome=\"delivered\"") == rows;
+      },
+      std::chrono::seconds(30));
   std::string before = scrape(port);
   double sim_requests = s.etp->stats()["routes"]["/alerts"]["requests"].get<double>();
   double sim_rows = s.sentinel->stats()["rows_accepted"].get<double>();

@@ -6,7 +6,7 @@ using namespace etp2s;
 
 TEST(Plan, SplitsTheWindowPerTrafficTypeWithAnOpenEndedLastPartition) {
   Micros now = 1795355100LL * kMicrosPerSecond;
-  auto parts = plan_partitions({{"inbound", "outbound"}, 7, 4, now});
+  auto parts = plan_partitions({"alerts-v1"}, {now, 7, 4, {"inbound", "outbound"}}, Config{});
   ASSERT_EQ(parts.size(), 8u);
   for (const std::string t : {"inbound", "outbound"}) {
     std::vector<Partition> mine;
@@ -22,13 +22,13 @@ TEST(Plan, SplitsTheWindowPerTrafficTypeWithAnOpenEndedLastPartition) {
     EXPECT_FALSE(mine.back().end_us.has_value());
     EXPECT_TRUE(mine.back().live());
   }
-  auto one = plan_partitions({{"inbound"}, 90, 1, now});
+  auto one = plan_partitions({"alerts-v1"}, {now, 90, 1, {"inbound"}}, Config{});
   EXPECT_EQ(one.size(), 2u);
 }
 
 TEST(Plan, ProgressReportsRatioLagAndEta) {
   Micros now = 1795355100LL * kMicrosPerSecond;
-  auto parts = plan_partitions({{"inbound"}, 2, 1, now - 100 * kMicrosPerSecond});
+  auto parts = plan_partitions({"alerts-v1"}, {now - 100 * kMicrosPerSecond, 2, 1, {"inbound"}}, Config{});
   parts[0].cursor = format_vendor(parts[0].start_us + (*parts[0].end_us - parts[0].start_us) / 2);
   parts[0].delivered = 500;
   auto d = describe_progress(parts, now - 100 * kMicrosPerSecond, now);

@@ -25,7 +25,7 @@ TEST(State, CommitsAreGuardedByTheLeaseEpochAndMarksAreWrittenOnlyOnCommit) {
   ASSERT_TRUE(store.create_plan({part("p1")}, 1));
   auto parts = store.partitions().value();
   parts[0].epoch = 2;
-  parts[0].state = "leased";
+  parts[0].state = PartitionState::Leased;
   ASSERT_TRUE(store.save_lease(parts[0]));
 
   const Micros recent = now_micros() - kMicrosPerDay;

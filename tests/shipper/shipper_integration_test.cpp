@@ -6,6 +6,7 @@
 
 #include "shipper/shipper.h"
 #include "sim/sentinel/sentinel_sim.h"
+#include "sources/v1_alerts.h"
 #include "tests/support/alerts.h"
 #include "tests/support/certs.h"
 
@@ -36,7 +37,7 @@ LogsIngestionSettings ingestion(const SentinelSim& sim, const SentinelSimOptions
 
 std::vector<Row> rows_for(const std::vector<Alert>& alerts, const Destination& d) {
   std::vector<Row> rows;
-  for (const auto& a : alerts) rows.push_back(row_for(a, nullptr, d));
+  for (const auto& a : alerts) rows.push_back(alert_row(a, d.row_limits()));
   return rows;
 }
 

@@ -1,7 +1,7 @@
 locals {
   # The one machine-readable source of the row schema, compiled into the shipper. The table and the DCR stream
   # below are generated from it, so they cannot drift from what the shipper sends.
-  schema = jsondecode(file("${path.module}/../../../shipper/schema/FireEyeETPAlerts_CL.json"))
+  schema = jsondecode(file("${path.module}/../../../sources/schema/FireEyeETPAlerts_CL.json"))
   stream = local.schema.stream
   table  = local.schema.table
   # DCR stream declarations spell types in lower case (datetime); the tables API says dateTime.

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
-// The row schema has one machine-readable source, shipper/schema/FireEyeETPAlerts_CL.json (compiled into the
-// shipper). This checks that every Azure template carries exactly that schema:
+// The row schema has one machine-readable source, sources/schema/FireEyeETPAlerts_CL.json (compiled into
+// the connector). This checks that every Azure template carries exactly that schema:
 // - the ARM template's table columns and DCR stream declaration: same names, same order, same types;
 // - Terraform: the table and the DCR stream are generated from that very file (the file() path resolves to it and
 //   the generating expressions map name and type unchanged), and name the schema's table and stream;
@@ -14,7 +14,7 @@ const { Workspace } = require('./kusto');
 const { parseDir, merged } = require('./terraform');
 
 const root = path.resolve(process.argv[2] || path.join(__dirname, '../../..'));
-const schemaFile = path.join(root, 'shipper/schema/FireEyeETPAlerts_CL.json');
+const schemaFile = path.join(root, 'sources/schema/FireEyeETPAlerts_CL.json');
 const schema = JSON.parse(fs.readFileSync(schemaFile, 'utf8'));
 const expected = schema.columns.map((c) => ({ name: c.name, type: c.type }));
 const problems = [];
@@ -120,7 +120,7 @@ async function checkTerraform() {
   }
   const target = path.resolve(dir, m[1]);
   if (!fs.existsSync(target) || fs.realpathSync(target) !== fs.realpathSync(schemaFile)) {
-    problems.push(`${where}: local.schema reads ${path.relative(root, target)}, not shipper/schema/FireEyeETPAlerts_CL.json`);
+    problems.push(`${where}: local.schema reads ${path.relative(root, target)}, not sources/schema/FireEyeETPAlerts_CL.json`);
     return;
   }
   const want = {

@@ -10,7 +10,7 @@ const YAML = require('yaml');
 const { Workspace } = require('./kusto');
 
 const root = path.resolve(process.argv[2] || path.join(__dirname, '../../..'));
-const schema = JSON.parse(fs.readFileSync(path.join(root, 'shipper/schema/FireEyeETPAlerts_CL.json'), 'utf8'));
+const schema = JSON.parse(fs.readFileSync(path.join(root, 'sources/schema/FireEyeETPAlerts_CL.json'), 'utf8'));
 const sentinel = path.join(root, 'deploy/sentinel');
 const problems = [];
 const counts = { parser: 0, analytics: 0, hunting: 0, workbook: 0, dataconnector: 0 };

@@ -10,8 +10,8 @@ r=$tmp/r
 
 fresh() {
   rm -rf "$r"
-  mkdir -p "$r/shipper" "$r/common"
-  cp -r "$src/shipper/schema" "$r/shipper/"
+  mkdir -p "$r/sources" "$r/common"
+  cp -r "$src/sources/schema" "$r/sources/"
   cp "$src/common/config.cpp" "$r/common/"
   cp -r "$src/deploy" "$r/"
 }
@@ -66,7 +66,7 @@ expect_fail check_sentinel.js "names FireEyeETP, which deploy/sentinel/dataconne
 fresh; edit deploy/sentinel/dataconnectors/Etp2Sentinel_DataConnector.json 's.replace("by bin(EventEndTime, 1d), Direction", "by bin(EventEndTime, 1d), Direktion")'
 expect_fail check_sentinel.js "'Direktion' does not refer to any known column" "a wrong column in a data connector sample query"
 
-fresh; edit shipper/schema/FireEyeETPAlerts_CL.json 's.replace("\"EmailStatus\"", "\"DeliveryStatus\"")'
+fresh; edit sources/schema/FireEyeETPAlerts_CL.json 's.replace("\"EmailStatus\"", "\"DeliveryStatus\"")'
 expect_fail check_sentinel.js "'EmailStatus' does not refer to any known column" "queries after the shipper renamed a column"
 expect_fail check_schema.js "column 9 is EmailStatus, the shipper sends DeliveryStatus" "an ARM template behind the shipper's schema"
 
@@ -82,7 +82,7 @@ expect_fail check_schema.js "uses now()" "a DCR transform that replaces the vend
 fresh; edit deploy/azure/arm/azuredeploy.json 's.replace("parameters(\x27workspaceName\x27), variables(\x27tableName\x27))]", "parameters(\x27workspace\x27), variables(\x27tableName\x27))]", 1)'
 expect_fail check_schema.js "parameters('workspace') is not defined" "an ARM expression naming an undefined parameter"
 
-fresh; edit deploy/azure/terraform/locals.tf 's.replace("shipper/schema/FireEyeETPAlerts_CL.json", "deploy/azure/arm/azuredeploy.json")'
+fresh; edit deploy/azure/terraform/locals.tf 's.replace("sources/schema/FireEyeETPAlerts_CL.json", "deploy/azure/arm/azuredeploy.json")'
 expect_fail check_schema.js "local.schema reads deploy/azure/arm/azuredeploy.json" "Terraform reading another schema"
 
 fresh; edit deploy/azure/terraform/locals.tf 's.replace("{ name = c.name, type = c.type }", "{ name = c.name, type = \"string\" }")'

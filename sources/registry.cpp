@@ -1,0 +1,56 @@
+#include <map>
+#include <mutex>
+
+#include "sources/source.h"
+#include "sources/v1_alerts.h"
+
+namespace etp2s {
+namespace {
+
+struct Registry {
+  std::mutex mu;
+  std::map<std::string, SourceFactory> sources{
+      {kV1AlertsSource, [](const SourceContext& c) { return std::make_unique<V1AlertsSource>(c); }}};
+  std::map<std::string, std::vector<std::function<std::unique_ptr<EnrichmentStep>()>>> steps;
+};
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+}  // namespace
+
+void register_source(const std::string& name, SourceFactory factory) {
+  std::lock_guard lock(registry().mu);
+  registry().sources[name] = std::move(factory);
+}
+
+std::unique_ptr<Source> make_source(const std::string& name, const SourceContext& ctx) {
+  SourceFactory f;
+  {
+    std::lock_guard lock(registry().mu);
+    auto it = registry().sources.find(name);
+    if (it == registry().sources.end()) return nullptr;
+    f = it->second;
+  }
+  return f(ctx);
+}
+
+std::vector<std::string> enabled_sources(const Config& c) {
+  return c.sources;
+}
+
+void register_enrichment(const std::string& source,
+                         std::function<std::unique_ptr<EnrichmentStep>()> factory) {
+  std::lock_guard lock(registry().mu);
+  registry().steps[source].push_back(std::move(factory));
+}
+
+std::vector<std::unique_ptr<EnrichmentStep>> make_enrichments(const std::string& source) {
+  std::vector<std::unique_ptr<EnrichmentStep>> out;
+  std::lock_guard lock(registry().mu);
+  for (const auto& f : registry().steps[source]) out.push_back(f());
+  return out;
+}
+
+}  // namespace etp2s

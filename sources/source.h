@@ -1,0 +1,102 @@
+#pragma once
+// A source: one kind of vendor data read page by page into rows of one stream (a Sentinel table).
+// This is the whole contract between the pipeline and the vendor; the coordinator, the fetcher and the
+// shipper know no vendor field name. To add a stream: write a Source, a schema file in sources/schema/,
+// and add the source to sources/registry.cpp (see docs/design.md, "Adding a stream").
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/etp_client.h"
+#include "common/row.h"
+#include "common/state.h"
+
+namespace etp2s {
+
+// The window the coordinator plans: what every source's partitions must cover together.
+struct PlanWindow {
+  Micros now_us = 0;
+  int backfill_days = 7;
+  int fetchers = 4;
+  std::vector<std::string> traffic_types;
+};
+
+// Where one read starts and stops: a lease's committed cursor, or a late-arrival sweep.
+struct ReadScope {
+  std::string traffic_type;
+  std::string cursor;            // the source's own cursor format; empty: from the source's default
+  std::optional<Micros> end_us;  // exclusive end; none: up to the head
+};
+
+struct Gap {
+  std::string at;  // where the source knowingly skipped records (recorded in Redis, reported)
+  std::size_t count = 0;
+  std::string detail;
+};
+
+// One page, read and turned into rows.
+struct SourcePage {
+  std::vector<Row> rows;   // new rows, in read order
+  std::string cursor;      // the read position after this page (committed once its rows are delivered)
+  bool caught_up = false;  // nothing more is visible now
+  bool reached_end = false;
+  std::size_t records = 0;            // records read (before dedupe), for metrics
+  std::vector<std::string> rejected;  // records that could not be read (logged by the fetcher)
+  std::optional<Gap> gap;
+  bool finished() const { return caught_up || reached_end; }
+};
+
+// Reads one scope page by page. read_page() makes exactly one vendor request (the caller holds a budget
+// permit for it) and never retries: a failure is returned classified (EtpError: Fatal or Retry).
+class PageReader {
+ public:
+  virtual ~PageReader() = default;
+  virtual Result<SourcePage, EtpError> read_page() = 0;
+};
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  virtual std::string name() const = 0;    // e.g. "alerts-v1"; partitions name their source
+  virtual std::string stream() const = 0;  // the table its rows go to, e.g. "FireEyeETPAlerts_CL"
+  virtual std::string route() const = 0;   // the vendor route whose budget it spends ("alerts", ...)
+  // The partitions covering the window; the last one of each scope is open-ended (steady state).
+  virtual std::vector<Partition> plan(const PlanWindow& window) const = 0;
+  virtual std::unique_ptr<PageReader> open(const ReadScope& scope) = 0;
+  // Steady state: the scope that re-reads the last `overlap_s` before `head_cursor` for late arrivals,
+  // resuming at `sweep_cursor` if it lies inside that range. None: the source needs no sweep.
+  virtual std::optional<ReadScope> sweep_scope(const std::string& traffic_type,
+                                               const std::string& head_cursor,
+                                               const std::string& sweep_cursor, int overlap_s) const = 0;
+};
+
+// An enrichment step: sits between a source and its rows; may add columns to the rows of a page or emit rows
+// of other streams (`emit(stream, row)`), which are delivered and committed with the page.
+class EnrichmentStep {
+ public:
+  virtual ~EnrichmentStep() = default;
+  virtual void apply(std::vector<Row>& rows, const std::function<void(const std::string&, Row)>& emit) = 0;
+};
+
+// What a source needs from the process: the vendor client and the row limits of the destination in use.
+struct SourceContext {
+  const Config& config;
+  std::shared_ptr<EtpClient> client;
+  RowLimits limits;
+};
+
+using SourceFactory = std::function<std::unique_ptr<Source>(const SourceContext&)>;
+
+// The sources this build knows, by name; tests may add their own.
+void register_source(const std::string& name, SourceFactory factory);
+std::unique_ptr<Source> make_source(const std::string& name, const SourceContext& ctx);
+// The sources the configuration turns on (today: the v1 alert summary).
+std::vector<std::string> enabled_sources(const Config& c);
+// The enrichment steps the configuration puts after `source` (none yet by default; tests add their own).
+void register_enrichment(const std::string& source, std::function<std::unique_ptr<EnrichmentStep>()> factory);
+std::vector<std::unique_ptr<EnrichmentStep>> make_enrichments(const std::string& source);
+
+}  // namespace etp2s
