@@ -1,5 +1,6 @@
 #include "common/state.h"
 
+#include <array>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -46,24 +47,18 @@ long long to_ll(const std::string& s) {
 
 }  // namespace
 
+namespace {
+constexpr std::array<std::string_view, 4> kStateNames{"pending", "leased", "done", "live"};  // enum order
+}  // namespace
+
 std::string_view state_name(PartitionState s) {
-  switch (s) {
-    case PartitionState::Pending:
-      return "pending";
-    case PartitionState::Leased:
-      return "leased";
-    case PartitionState::Done:
-      return "done";
-    case PartitionState::Live:
-      return "live";
-  }
-  return "pending";
+  return kStateNames[static_cast<std::size_t>(s)];
 }
 
 PartitionState state_from_name(std::string_view s) {
-  if (s == "leased") return PartitionState::Leased;
-  if (s == "done") return PartitionState::Done;
-  if (s == "live") return PartitionState::Live;
+  for (std::size_t i = 0; i < kStateNames.size(); ++i) {
+    if (kStateNames[i] == s) return static_cast<PartitionState>(i);
+  }
   return PartitionState::Pending;
 }
 

@@ -369,14 +369,22 @@ TEST(EndToEnd, MetricsAgreeWithWhatTheStandInsSaw) {
                    "metrics.log");
   ASSERT_TRUE(wait_until([&] { return s.backfill_complete(); }, std::chrono::seconds(120)))
       << s.log("metrics.log");
-  // Settled: every version delivered and counted (a condition, not a fixed sleep).
-  wait_until(
-      [&] {
-        double rows = s.sentinel->stats()["rows_accepted"].get<double>();
-        return rows == static_cast<double>(s.truth().size()) &&
-               metric_sum(scrape(port), "etp2s_shipper_rows_total", "outcome=\"delivered\"") == rows;
-      },
-      std::chrono::seconds(30));
+  // Settled (conditions, not a fixed sleep): every version delivered and counted, the coordinator's gauges
+  // published since completion (every progress ratio at 1), and the live partitions polled in steady state.
+  auto settled = [&] {
+    std::string m = scrape(port);
+    double rows = s.sentinel->stats()["rows_accepted"].get<double>();
+    std::istringstream in(m);
+    std::string l;
+    while (std::getline(in, l)) {
+      if (l.rfind("etp2s_partition_progress_ratio{", 0) == 0 && std::stod(l.substr(l.rfind(' ') + 1)) < 0.99)
+        return false;
+    }
+    return rows == static_cast<double>(s.truth().size()) &&
+           metric_sum(m, "etp2s_shipper_rows_total", "outcome=\"delivered\"") == rows &&
+           metric_sum(m, "etp2s_leases_total", "event=\"granted\"") >= 8;
+  };
+  wait_until(settled, std::chrono::seconds(30));
   std::string before = scrape(port);
   double sim_requests = s.etp->stats()["routes"]["/alerts"]["requests"].get<double>();
   double sim_rows = s.sentinel->stats()["rows_accepted"].get<double>();
