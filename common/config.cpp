@@ -273,6 +273,39 @@ void load_sentinel(Loader& L, Config& c) {
   load_stream_destinations(L, c);
 }
 
+// CURVE keys between the roles: a public key is derived from its secret (and must match it when given too).
+void load_zmq_security(Loader& L, Config& c) {
+  ZmqSecurity& z = c.zmq;
+  auto pair = [&](const std::string& side, std::string& pub, Secret& secret) {
+    L.secret("ZMQ_" + side + "_SECRET_KEY", secret);
+    L.text("ZMQ_" + side + "_PUBLIC_KEY", pub);
+    if (!pub.empty() && !is_z85_key(pub))
+      L.fail("ZMQ_" + side + "_PUBLIC_KEY", "is not a CURVE key (40 characters of Z85)");
+    if (secret.empty()) return;
+    auto derived = public_key_of(secret.reveal());
+    if (!derived) {
+      L.fail("ZMQ_" + side + "_SECRET_KEY", derived.error());
+    } else if (!pub.empty() && pub != derived.value()) {
+      L.fail("ZMQ_" + side + "_PUBLIC_KEY", "does not belong to ZMQ_" + side + "_SECRET_KEY");
+    } else {
+      pub = derived.value();
+    }
+  };
+  pair("SERVER", z.server_public, z.server_secret);
+  pair("CLIENT", z.client_public, z.client_secret);
+  std::string allowed;
+  L.text("ZMQ_ALLOWED_CLIENT_KEYS", allowed);
+  for (const auto& k : split_list(allowed)) {
+    if (!is_z85_key(k)) L.fail("ZMQ_ALLOWED_CLIENT_KEYS", "holds something that is not a CURVE public key");
+    z.allowed_clients.insert(k);
+  }
+  if (!z.client_public.empty()) z.allowed_clients.insert(z.client_public);
+  std::string insecure;
+  L.text("ZMQ_INSECURE", insecure);
+  if (!insecure.empty() && insecure != "0" && insecure != "1") L.fail("ZMQ_INSECURE", "must be 0 or 1");
+  z.insecure = insecure == "1";
+}
+
 }  // namespace
 
 Result<Config, std::string> load_config(const EnvLookup& env, ConfigNeeds needs) {
@@ -303,6 +336,7 @@ Result<Config, std::string> load_config(const EnvLookup& env, ConfigNeeds needs)
   L.integer("METRICS_PORT", c.metrics_port, 0, 65535);
   L.text("METRICS_ADDRESS", c.metrics_address);
   L.integer("LEASE_TTL_S", c.lease_ttl_s, 2, 600);
+  load_zmq_security(L, c);
   if (needs.sentinel) load_sentinel(L, c);
   if (!L.errors().empty()) {
     std::string msg = "invalid configuration (" + std::to_string(L.errors().size()) + " problem" +

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/result.h"
 #include "common/secret.h"
+#include "common/zmq_security.h"
 
 namespace etp2s {
 
@@ -52,6 +53,7 @@ struct Config {
   int metrics_port = 0;  // 0: no metrics endpoint
   std::string metrics_address = "0.0.0.0";
   int lease_ttl_s = 5;
+  ZmqSecurity zmq;  // CURVE keys between the roles (docs/security.md)
   // The source adapters to run (sources/registry.cpp). Not a variable yet: only the v1 alert summary exists.
   std::vector<std::string> sources = {"alerts-v1"};
   // Sentinel

@@ -100,8 +100,11 @@ class Scheduler {
 
   // Binds, plans (or resumes the plan in Redis), then serves until stop. Returns a process exit code.
   int run(std::atomic<bool>& complete, std::atomic<long long>& expired) {
-    router_.bind(o_.endpoint);
-    log::info("coordinator.listening", {{"endpoint", o_.endpoint}});
+    if (auto bound = bind_secured(router_, o_.endpoint, c_.zmq, zap_); !bound) {
+      log::error("coordinator.cannot_listen", {{"error", bound.error()}});
+      return 2;
+    }
+    log::info("coordinator.listening", {{"endpoint", o_.endpoint}, {"curve", c_.zmq.server_keys()}});
     if (!plan_or_resume()) return 0;
     store_.clear_fatal();
     grace_for_held_leases();
@@ -289,6 +292,7 @@ class Scheduler {
   StateStore store_;
   Budget budget_;
   Micros ttl_;
+  std::shared_ptr<ZapHandler> zap_;  // before router_: the ZAP handler outlives the socket it vets for
   zmq::socket_t router_;
   std::vector<std::string> routes_;
   Micros plan_created_ = 0, next_progress_ = 0, next_gauges_ = 0;

@@ -13,6 +13,7 @@
 #include "common/metrics.h"
 #include "common/protocol.h"
 #include "common/state.h"
+#include "common/zmq_security.h"
 #include "sources/source.h"
 
 namespace etp2s {
@@ -95,10 +96,17 @@ class Worker {
         coord_(make_socket(zmq::socket_type::dealer)),
         ship_(make_socket(zmq::socket_type::dealer)) {
     coord_.set(zmq::sockopt::routing_id, o.worker_id);
-    coord_.connect(c.coordinator_endpoint);
     ship_.set(zmq::sockopt::routing_id, o.worker_id);
-    ship_.connect(c.shipper_endpoint);
+  }
+
+  // Err: an endpoint this fetcher may not use as configured (e.g. beyond loopback without CURVE keys).
+  Result<Unit, std::string> connect() {
+    for (auto [socket, endpoint] :
+         {std::pair{&coord_, &c_.coordinator_endpoint}, {&ship_, &c_.shipper_endpoint}}) {
+      if (auto ok = connect_secured(*socket, *endpoint, c_.zmq); !ok) return ok;
+    }
     heartbeat_ = std::thread([this] { heartbeat_loop(); });
+    return Unit{};
   }
   ~Worker() {
     hb_stop_ = true;
@@ -159,7 +167,7 @@ class Worker {
   void heartbeat_loop() {
     zmq::socket_t hb = make_socket(zmq::socket_type::dealer);
     hb.set(zmq::sockopt::routing_id, o_.worker_id + "/hb");
-    hb.connect(c_.coordinator_endpoint);
+    (void)connect_secured(hb, c_.coordinator_endpoint, c_.zmq);  // the same endpoint connect() accepted
     while (!hb_stop_) {
       std::optional<LeaseGrant> l;
       {
@@ -505,6 +513,10 @@ int Fetcher::run(const std::atomic<bool>& stop) {
     return 2;
   }
   Worker w(config_, opt_, stop);
+  if (auto ok = w.connect(); !ok) {
+    log::error("fetcher.cannot_connect", {{"error", ok.error()}});
+    return 2;
+  }
   log::info("fetcher.started", {{"worker", opt_.worker_id}});
   int rc = w.run();
   log::info("fetcher.stopped", {{"worker", opt_.worker_id}, {"exit_code", rc}});

@@ -12,6 +12,7 @@
 #include "common/protocol.h"
 #include "common/state.h"
 #include "common/stream.h"
+#include "common/zmq_security.h"
 #include "shipper/shipper.h"
 
 namespace etp2s {
@@ -273,8 +274,15 @@ int ShipperService::run(const std::atomic<bool>& stop) {
   std::atomic<bool> halt{false};  // a Sentinel refusal here, or a fatal error recorded by any role
   Delivery delivery(config_, opt_.id, stop, halt);
   std::thread worker([&] { delivery.run(); });
+  std::shared_ptr<ZapHandler> zap;
   zmq::socket_t router = make_socket(zmq::socket_type::router);
-  router.bind(opt_.endpoint);
+  if (auto bound = bind_secured(router, opt_.endpoint, config_.zmq, zap); !bound) {
+    log::error("shipper.cannot_listen", {{"error", bound.error()}});
+    halt = true;
+    delivery.wake();
+    worker.join();
+    return 2;
+  }
   Redis redis(parse_redis_url(config_.redis_url, config_.redis_ca_bundle).value());
   StateStore store(redis);
   log::info("shipper.listening",
