@@ -81,36 +81,37 @@ Result<std::pair<std::string, std::string>, EtpError> ApiKeyAuth::header() {
 }
 
 OAuthClientCredentials::OAuthClientCredentials(OAuthSettings settings, Clock clock)
-    : s_(std::move(settings)), clock_(std::move(clock)), http_(s_.http) {}
+    : s_(std::move(settings)), clock_(std::move(clock)), http_(s_.http), cache_(clock_) {}
 
-Result<Unit, EtpError> OAuthClientCredentials::fetch_token() {
+EtpError OAuthClientCredentials::refused(const HttpResponse& r) const {
+  EtpError e;
+  e.disposition = Disposition::Fatal;
+  e.auth = true;
+  e.http_status = static_cast<int>(r.status);
+  auto doc = nlohmann::json::parse(r.body, nullptr, false);
+  std::string why = doc.is_object() && doc.contains("error") && doc["error"].is_string()
+                        ? doc["error"].get<std::string>()
+                        : std::string();
+  e.message =
+      "ETP token request: HTTP " + std::to_string(r.status) + (why.empty() ? "" : " (" + why + ")") +
+      ": Trellix IAM refused client '" + s_.client_id +
+      "'; check ETP_CLIENT_ID / ETP_CLIENT_SECRET, the scopes (ETP_SCOPES) and that the client's role "
+      "has API access (a role without API access gets HTTP 400 even with a correct secret)";
+  return e;
+}
+
+Result<FreshToken, EtpError> OAuthClientCredentials::fetch_token() {
   HttpRequest req;
   req.method = "POST";
   req.url = s_.token_url;
   req.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}};
   req.body = "grant_type=client_credentials&scope=" + url_encode(s_.scopes);
   req.basic_auth = std::make_pair(s_.client_id, s_.client_secret);
-  ++fetches_;
   Metrics::get().token_refreshes("etp").Increment();
   auto res = http_.send(req);
   if (!res) return err(classify_transport(res.error(), "ETP token request"));
   const HttpResponse& r = res.value();
-  if (r.status == 400 || r.status == 401 || r.status == 403) {
-    EtpError e;
-    e.disposition = Disposition::Fatal;
-    e.auth = true;
-    e.http_status = static_cast<int>(r.status);
-    auto doc = nlohmann::json::parse(r.body, nullptr, false);
-    std::string why = doc.is_object() && doc.contains("error") && doc["error"].is_string()
-                          ? doc["error"].get<std::string>()
-                          : std::string();
-    e.message =
-        "ETP token request: HTTP " + std::to_string(r.status) + (why.empty() ? "" : " (" + why + ")") +
-        ": Trellix IAM refused client '" + s_.client_id +
-        "'; check ETP_CLIENT_ID / ETP_CLIENT_SECRET, the scopes (ETP_SCOPES) and that the client's role "
-        "has API access (a role without API access gets HTTP 400 even with a correct secret)";
-    return err(std::move(e));
-  }
+  if (r.status == 400 || r.status == 401 || r.status == 403) return err(refused(r));
   if (r.status != 200) {
     return err(classify_http(r.status, r.body, r.header("retry-after"), "ETP token request",
                              clock_() / kMicrosPerSecond));
@@ -130,36 +131,14 @@ Result<Unit, EtpError> OAuthClientCredentials::fetch_token() {
       lifetime = std::atof(doc["expires_in"].get<std::string>().c_str());
   }
   if (lifetime <= 0) lifetime = 60;
-  Micros now = clock_();
-  token_ = Secret(doc["access_token"].get<std::string>());
-  expires_at_ = now + static_cast<Micros>(lifetime * kMicrosPerSecond);
-  // Refresh at the earlier of 2 minutes before expiry and half the lifetime.
-  Micros margin =
-      std::min<Micros>(120 * kMicrosPerSecond, static_cast<Micros>(lifetime * kMicrosPerSecond / 2));
-  refresh_at_ = expires_at_ - margin;
-  return Unit{};
+  return FreshToken{Secret(doc["access_token"].get<std::string>()),
+                    clock_() + static_cast<Micros>(lifetime * kMicrosPerSecond)};
 }
 
 Result<std::pair<std::string, std::string>, EtpError> OAuthClientCredentials::header() {
-  std::lock_guard lock(mu_);
-  if (token_.empty() || clock_() >= refresh_at_) {
-    auto r = fetch_token();
-    if (!r) return err(r.error());
-  }
-  return std::make_pair(std::string("Authorization"), "Bearer " + token_.reveal());
-}
-
-bool OAuthClientCredentials::on_unauthorized() {
-  std::lock_guard lock(mu_);
-  if (refreshed_after_401_) return false;  // a brand-new token was refused too: a real credential problem
-  refreshed_after_401_ = true;
-  token_ = Secret();
-  return true;
-}
-
-void OAuthClientCredentials::on_success() {
-  std::lock_guard lock(mu_);
-  refreshed_after_401_ = false;
+  auto token = cache_.get([this] { return fetch_token(); });
+  if (!token) return err(std::move(token.error()));
+  return std::make_pair(std::string("Authorization"), bearer_authorization(token.value()));
 }
 
 Result<std::string, std::string> build_summary_body(const SummaryQuery& q) {

@@ -3,7 +3,6 @@
 // budget, so it returns a classified error and the caller decides (after acquiring a budget permit).
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +11,7 @@
 #include "common/http.h"
 #include "common/result.h"
 #include "common/secret.h"
+#include "common/token_cache.h"
 
 namespace etp2s {
 
@@ -68,22 +68,18 @@ class OAuthClientCredentials final : public EtpAuth {
  public:
   explicit OAuthClientCredentials(OAuthSettings settings, Clock clock = now_micros);
   Result<std::pair<std::string, std::string>, EtpError> header() override;
-  bool on_unauthorized() override;
-  void on_success() override;
+  bool on_unauthorized() override { return cache_.refresh_after_unauthorized(); }
+  void on_success() override { cache_.accepted(); }
   std::string scheme() const override { return "oauth"; }
-  int token_fetches() const { return fetches_; }
+  int token_fetches() const { return cache_.fetches(); }
 
  private:
-  Result<Unit, EtpError> fetch_token();
+  Result<FreshToken, EtpError> fetch_token();
+  EtpError refused(const HttpResponse& r) const;
   OAuthSettings s_;
   Clock clock_;
   HttpClient http_;
-  std::mutex mu_;
-  Secret token_;
-  Micros expires_at_ = 0;
-  Micros refresh_at_ = 0;
-  bool refreshed_after_401_ = false;
-  int fetches_ = 0;
+  TokenCache cache_;
 };
 
 struct SummaryQuery {

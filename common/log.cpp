@@ -1,9 +1,10 @@
 #include "common/log.h"
 
+#include <array>
 #include <atomic>
 #include <cstdio>
+#include <map>
 #include <mutex>
-#include <set>
 
 #include "common/secret.h"
 #include "common/timefmt.h"
@@ -11,16 +12,53 @@
 namespace etp2s {
 
 Secret::Secret(std::string value) : value_(std::move(value)) {
-  log::register_secret(value_);
+  log::hold_secret(value_);
+}
+
+Secret::Secret(const Secret& other) : value_(other.value_) {
+  log::hold_secret(value_);
+}
+
+Secret::Secret(Secret&& other) noexcept : value_(std::move(other.value_)) {
+  other.value_.clear();  // the hold moved with the value; the source must not release it
+}
+
+Secret& Secret::operator=(const Secret& other) {
+  if (this == &other) return *this;
+  log::hold_secret(other.value_);  // before the release: a shared value must never drop to zero holds
+  log::release_secret(value_);
+  value_ = other.value_;
+  return *this;
+}
+
+Secret& Secret::operator=(Secret&& other) noexcept {
+  if (this == &other) return *this;
+  log::release_secret(value_);
+  value_ = std::move(other.value_);
+  other.value_.clear();
+  return *this;
+}
+
+Secret::~Secret() {
+  log::release_secret(value_);
 }
 
 namespace log {
 namespace {
 
+// Set when the registry is destroyed at exit: a Secret with static storage that outlives it must not
+// touch it any more. An atomic<bool> is trivially destructible, so reading it then is still defined.
+std::atomic<bool> g_state_gone{false};
+
 struct State {
   std::mutex mu;
-  std::set<std::string, std::greater<>> secrets;  // longest-first is not needed: each is replaced fully
+  // Value -> number of holds. Reverse order puts a value before its own prefixes, so the longer is masked.
+  std::map<std::string, int, std::greater<>> secrets;
   std::function<void(const std::string&)> sink;
+  State() = default;
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+  ~State() { g_state_gone = true; }
 };
 State& state() {
   static State s;
@@ -52,8 +90,19 @@ void replace_all(std::string& text, const std::string& needle) {
 }
 
 std::string redact_locked(std::string text, const State& s) {
-  for (const auto& secret : s.secrets) replace_all(text, secret);
+  for (const auto& [secret, holds] : s.secrets) replace_all(text, secret);
   return text;
+}
+
+// Very short values would mask innocent text; config validation rejects secrets this short anyway.
+bool redactable(std::string_view secret) {
+  return secret.size() >= 4;
+}
+
+// The value itself and its JSON-escaped spelling, which is what a log line would contain.
+std::array<std::string, 2> spellings(std::string_view secret) {
+  std::string escaped = nlohmann::json(std::string(secret)).dump();
+  return {std::string(secret), escaped.substr(1, escaped.size() - 2)};
 }
 
 }  // namespace
@@ -79,15 +128,29 @@ Level level() {
   return static_cast<Level>(g_level.load());
 }
 
-void register_secret(std::string_view secret) {
-  // Very short values would mask innocent text; config validation rejects secrets this short anyway.
-  if (secret.size() < 4) return;
+void hold_secret(std::string_view secret) {
+  if (!redactable(secret) || g_state_gone) return;
+  auto names = spellings(secret);
   auto& s = state();
   std::lock_guard lock(s.mu);
-  s.secrets.emplace(secret);
-  // The JSON-escaped spelling is what a log line would contain.
-  std::string escaped = nlohmann::json(std::string(secret)).dump();
-  s.secrets.emplace(escaped.substr(1, escaped.size() - 2));
+  for (auto& name : names) ++s.secrets[std::move(name)];
+}
+
+void release_secret(std::string_view secret) {
+  if (!redactable(secret) || g_state_gone) return;
+  auto names = spellings(secret);
+  auto& s = state();
+  std::lock_guard lock(s.mu);
+  for (const auto& name : names) {
+    auto it = s.secrets.find(name);
+    if (it != s.secrets.end() && --it->second == 0) s.secrets.erase(it);
+  }
+}
+
+std::size_t registered_secret_count() {
+  auto& s = state();
+  std::lock_guard lock(s.mu);
+  return s.secrets.size();
 }
 
 std::string redact(std::string text) {

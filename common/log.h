@@ -1,5 +1,6 @@
 #pragma once
 // Structured logs: one JSON object per line on stderr. Every line passes through the redactor.
+#include <cstddef>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -14,8 +15,13 @@ bool parse_level(std::string_view text, Level& out);
 void set_level(Level level);
 Level level();
 
-// Secrets registered here are replaced by "[REDACTED]" in every log line and in redact().
-void register_secret(std::string_view secret);
+// Secrets held here are replaced by "[REDACTED]" in every log line and in redact(). Holds are counted per
+// value: a value stays redacted until every hold on it is released. Secret (common/secret.h) holds its
+// value for its lifetime; use it rather than these two calls.
+void hold_secret(std::string_view secret);
+void release_secret(std::string_view secret);
+// How many distinct spellings are redacted now (a value and its JSON-escaped form may be two).
+std::size_t registered_secret_count();
 std::string redact(std::string text);
 
 // Tests capture lines; nullptr restores stderr.

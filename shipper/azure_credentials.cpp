@@ -106,29 +106,21 @@ std::string trim_ws(std::string s) {
 
 }  // namespace
 
-Result<Secret, CredentialError> TokenCredential::token() {
-  std::lock_guard lock(mu_);
-  Micros now = clock_();
-  if (cached_ && now < refresh_at_) return cached_->token;
-  ++fetches_;
+Result<AccessToken, CredentialError> TokenCredential::fetch_counted() {
   Metrics::get().token_refreshes("azure").Increment();
   auto t = fetch();
-  if (!t) {
-    // An unreachable endpoint while the old token is still valid: keep using it.
-    if (!t.error().fatal && cached_ && now < cached_->expires_at) return cached_->token;
-    return err(t.error());
-  }
-  Micros lifetime = std::max<Micros>(t->expires_at - now, kMicrosPerSecond);
-  refresh_at_ = t->expires_at - std::min<Micros>(120 * kMicrosPerSecond, lifetime / 2);
-  cached_ = std::move(t.value());
-  log::debug("azure.token_refreshed",
-             {{"credential", name()}, {"expires_at", format_iso_ms(cached_->expires_at)}});
-  return cached_->token;
+  if (t)
+    log::debug("azure.token_refreshed",
+               {{"credential", name()}, {"expires_at", format_iso_ms(t->expires_at)}});
+  return t;
 }
 
-void TokenCredential::invalidate() {
-  std::lock_guard lock(mu_);
-  cached_.reset();
+Result<Secret, CredentialError> TokenCredential::token() {
+  auto fresh = cache_.get([this] { return fetch_counted(); });
+  if (fresh || fresh.error().fatal) return fresh;
+  // An unreachable endpoint while the old token is still valid: keep using it.
+  if (auto still_valid = cache_.unexpired()) return std::move(*still_valid);
+  return fresh;
 }
 
 ClientSecretCredential::ClientSecretCredential(EntraSettings s, Secret secret, Clock clock)

@@ -3,7 +3,6 @@
 // client secret, client certificate, workload identity, then managed identity (App Service / Container Apps
 // endpoint, else IMDS). One token is reused until shortly before expiry and refreshed after a 401.
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
@@ -12,6 +11,7 @@
 #include "common/result.h"
 #include "common/secret.h"
 #include "common/timefmt.h"
+#include "common/token_cache.h"
 
 namespace etp2s {
 
@@ -20,30 +20,27 @@ struct CredentialError {
   std::string message;
 };
 
-struct AccessToken {
-  Secret token;
-  Micros expires_at = 0;
-};
+// What a token endpoint answered (kept under its old name for the credentials' fetch()).
+using AccessToken = FreshToken;
 
 class TokenCredential {
  public:
   virtual ~TokenCredential() = default;
-  // A cached token, refreshed when within min(2 min, half its lifetime) of expiry.
+  // A cached token, refreshed when within min(2 min, half its lifetime) of expiry (see TokenCache).
   Result<Secret, CredentialError> token();
-  void invalidate();
+  // Called after a 401: the next token() fetches a new token.
+  void invalidate() { cache_.invalidate(); }
   virtual std::string name() const = 0;
-  int fetches() const { return fetches_; }
+  int fetches() const { return cache_.fetches(); }
 
  protected:
-  explicit TokenCredential(Clock clock) : clock_(std::move(clock)) {}
+  explicit TokenCredential(Clock clock) : clock_(std::move(clock)), cache_(clock_) {}
   virtual Result<AccessToken, CredentialError> fetch() = 0;
   Clock clock_;
 
  private:
-  std::mutex mu_;
-  std::optional<AccessToken> cached_;
-  Micros refresh_at_ = 0;
-  int fetches_ = 0;
+  Result<AccessToken, CredentialError> fetch_counted();
+  TokenCache cache_;
 };
 
 struct EntraSettings {

@@ -64,7 +64,7 @@ PostResult LogsIngestionDestination::post(const std::string& body) {
       s_.dce_url + "/dataCollectionRules/" + s_.dcr_id + "/streams/" + s_.stream + "?api-version=2023-01-01";
   req.headers = {{"Content-Type", "application/json"},
                  {"Content-Encoding", "gzip"},
-                 {"Authorization", "Bearer " + token.value().reveal()}};
+                 {"Authorization", bearer_authorization(token.value())}};
   req.body = std::move(compressed);
   auto res = http_.send(req);
   if (!res) {
