@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configures and builds one flavour: build.sh [release|asan|fuzz]. Used by CI, the demo and the Dockerfile.
-# Every flavour treats warnings as errors (ETP2S_WERROR=ON); a user's plain cmake build does not.
+# Every flavour treats warnings as errors (ETP2S_WERROR=ON); a user's plain cmake build does not
+# (scripts/check-plain-build.sh checks that one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 flavour=${1:-release}
