@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, checks formatting, builds (warnings as errors), runs every test
 # in a Release build, checks that a user's plain `cmake -DCMAKE_BUILD_TYPE=Release` build (no project flags)
-# builds, runs every test again under AddressSanitizer + UndefinedBehaviorSanitizer, then fuzzes the response
-# parser for a bounded time. Exit status 0 only if all of it passed.
+# builds, runs every test again under AddressSanitizer + UndefinedBehaviorSanitizer, runs the concurrency tests
+# under ThreadSanitizer, then fuzzes the response parser for a bounded time. Exit status 0 only if all of it
+# passed. docs/testing.md describes the flavours and passes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/.."
 ./scripts/build.sh asan
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
    ctest --output-on-failure -j 2 --timeout 900)
+./scripts/tsan-tests.sh
 ./scripts/build.sh fuzz
 ./scripts/fuzz.sh 60
 echo "test.sh: all checks passed"
