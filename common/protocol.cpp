@@ -365,12 +365,13 @@ bool send(zmq::socket_t& socket, const Message& m, const std::string& identity) 
 
 namespace {
 
-bool read_frames(zmq::socket_t& socket, std::vector<zmq::message_t>& frames) {
+// Frames are copied out of libzmq's buffers once, here (message_t::to_string), and decoded from our copies.
+bool read_frames(zmq::socket_t& socket, std::vector<std::string>& frames) {
   for (;;) {
     zmq::message_t part;
     if (!socket.recv(part, zmq::recv_flags::dontwait)) return false;
     bool more = part.more();
-    if (frames.size() < 6) frames.push_back(std::move(part));  // more frames than any message has: drained
+    if (frames.size() < 6) frames.push_back(part.to_string());  // more frames than any message has: drained
     if (!more) return true;
   }
 }
@@ -385,26 +386,26 @@ void refuse(const Refusal& r) {
 std::optional<Received> receive(zmq::socket_t& socket, std::chrono::milliseconds timeout, bool router) {
   zmq::pollitem_t item{static_cast<void*>(socket), 0, ZMQ_POLLIN, 0};
   if (zmq::poll(&item, 1, timeout) <= 0 || !(item.revents & ZMQ_POLLIN)) return std::nullopt;
-  std::vector<zmq::message_t> frames;
+  std::vector<std::string> frames;
   if (!read_frames(socket, frames)) return std::nullopt;
   std::size_t base = router ? 1 : 0;
   if (frames.size() < base + 3 || frames.size() > base + 4) {
     refuse({"frames", std::to_string(frames.size()) + " frames"});
     return std::nullopt;
   }
-  if (frames[base].to_string_view() != kProtocolVersion) {
-    refuse({"version", std::string(frames[base].to_string_view().substr(0, 40))});
+  if (frames[base] != kProtocolVersion) {
+    refuse({"version", frames[base].substr(0, 40)});
     return std::nullopt;
   }
   std::optional<std::string_view> payload;
-  if (frames.size() == base + 4) payload = frames[base + 3].to_string_view();
-  auto d = decode(frames[base + 1].to_string_view(), frames[base + 2].to_string_view(), payload);
+  if (frames.size() == base + 4) payload = frames[base + 3];
+  auto d = decode(frames[base + 1], frames[base + 2], payload);
   if (auto* r = std::get_if<Refusal>(&d)) {
     refuse(*r);
     return std::nullopt;
   }
   Received out;
-  if (router) out.identity = frames[0].to_string();
+  if (router) out.identity = frames[0];
   out.message = std::move(std::get<Message>(d));
   return out;
 }

@@ -12,8 +12,10 @@ cd "$(dirname "$0")/.."
 
 # GoogleTest suites (ctest names are Suite.Test) run under TSan.
 suites=(
-  Budget State Plan EndToEnd                   # tests/pipeline
-  Row SharedKey ShipperIntegration             # tests/shipper
+  Budget State Plan EndToEnd ToyStream Fetcher Security   # tests/pipeline
+  SharedKey ShipperIntegration ShipperService AzureTokenRefresh  # tests/shipper
+  Protocol                                     # tests/common/protocol_test.cpp: real sockets
+  TokenCache                                   # tests/common/token_cache_test.cpp: concurrent callers
   RedisTls                                     # tests/common/redis_tls_test.cpp: the TLS pump thread
   FunctionHost                                 # tests/app/function_host_test.cpp
   EtpClientIntegration                         # etp-sim serves from its own threads in the test process

@@ -4,6 +4,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "common/backoff.h"
@@ -107,6 +108,9 @@ class Delivery {
   bool offer(Job job) {
     std::lock_guard lock(mu_);
     if (stalled_ || jobs_.size() >= kMaxQueuedBatches) return false;
+    // A resend of a batch this shipper already holds (its fetcher grew impatient): acknowledged, not queued
+    // twice.
+    if (!holding_.insert(job.batch.batch).second) return true;
     jobs_.push_back(std::move(job));
     Metrics::get().queue_depth("shipper_pages").Set(static_cast<double>(jobs_.size()));
     cv_.notify_one();
@@ -128,6 +132,7 @@ class Delivery {
       if (!job) continue;
       DeliveryReport r = deliver(job->batch);
       std::lock_guard lock(mu_);
+      holding_.erase(job->batch.batch);
       reports_.emplace_back(job->identity, std::move(r));
     }
   }
@@ -154,10 +159,11 @@ class Delivery {
       log::warn("shipper.batch_refused", {{"batch", b.batch.substr(0, 100)}, {"why", report.error}});
       return report;
     }
-    Shipment s = upload(*dest, b);
-    report.delivered = std::move(s.delivered);
+    RowBatch fresh = without_delivered(b, report);
+    Shipment s = upload(*dest, fresh);
+    count_rows(s, fresh);
+    report.delivered.insert(report.delivered.end(), s.delivered.begin(), s.delivered.end());
     report.dead_lettered = std::move(s.dead_lettered);
-    count_rows(report, b);
     record_delivered(report, b);
     if (!s.fatal.empty()) {
       store_.set_fatal(s.fatal);
@@ -168,6 +174,25 @@ class Delivery {
       report.outcome = Outcome::Delivered;
     }
     return report;
+  }
+
+  // Rows whose keys are already marked delivered (a resend whose first copy got through) are reported as
+  // delivered without a second upload. If Redis cannot say, every row is uploaded: a duplicate beats a loss.
+  RowBatch without_delivered(const RowBatch& b, DeliveryReport& report) {
+    std::vector<DeliveredVersion> keys;
+    for (const auto& r : b.rows) keys.push_back({r.key, r.time_us});
+    auto seen = store_.delivered(keys);
+    if (!seen) return b;
+    RowBatch out{b.batch, b.partition, b.epoch, b.stream, {}};
+    for (std::size_t i = 0; i < b.rows.size(); ++i) {
+      if (seen.value()[i])
+        report.delivered.push_back(b.rows[i].key);
+      else
+        out.rows.push_back(b.rows[i]);
+    }
+    if (out.rows.size() < b.rows.size())
+      log::info("shipper.already_delivered", {{"batch", b.batch}, {"rows", b.rows.size() - out.rows.size()}});
+    return out;
   }
 
   Shipment upload(Destination& dest, const RowBatch& b) {
@@ -204,7 +229,7 @@ class Delivery {
     }
   }
 
-  static void count_rows(const DeliveryReport& r, const RowBatch& b) {
+  static void count_rows(const Shipment& r, const RowBatch& b) {
     auto& m = Metrics::get();
     m.shipper_rows("delivered").Increment(static_cast<double>(r.delivered.size()));
     m.shipper_rows("dead_lettered").Increment(static_cast<double>(r.dead_lettered.size()));
@@ -260,6 +285,7 @@ class Delivery {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> jobs_;
+  std::set<std::string> holding_;  // batch ids queued or being delivered
   std::deque<std::pair<std::string, DeliveryReport>> reports_;
   std::atomic<bool> stalled_{false};  // delivered keys not recorded yet: no new work is taken
 };

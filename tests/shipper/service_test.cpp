@@ -181,3 +181,21 @@ TEST(ShipperService, ForgedAndMalformedBatchesUploadNothingAndTheShipperKeepsWor
   EXPECT_EQ(ok->outcome, Outcome::Delivered);
   EXPECT_EQ(s.sentinel.rows().size(), 2u);
 }
+
+TEST(ShipperService, ABatchSentAgainByAnImpatientFetcherIsUploadedOnce) {
+  ShipperStack s;
+  s.sentinel.set_faults({{"script", {"503", "503"}}});  // the first upload takes a while (two retries)
+  RowBatch b = s.batch(3);
+  ASSERT_TRUE(send(s.fetcher, msg(b)));
+  ASSERT_TRUE(send(s.fetcher, msg(b)));  // resent while the first copy is still being delivered
+  auto r = s.report(b.batch, std::chrono::seconds(20));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->delivered.size(), 3u);
+  // Resent once more after it got through (its report was lost, say): answered from the marks, not uploaded.
+  ASSERT_TRUE(send(s.fetcher, msg(b)));
+  auto again = s.report(b.batch, std::chrono::seconds(20));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->outcome, Outcome::Delivered);
+  EXPECT_EQ(again->delivered.size(), 3u);
+  EXPECT_EQ(s.sentinel.rows().size(), 3u) << "a resent batch was uploaded twice";
+}
