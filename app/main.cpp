@@ -1,6 +1,7 @@
 // etp2sentinel: one binary, one subcommand per role.
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -19,6 +20,7 @@
 #include "shipper/service.h"
 #include "sources/source.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 #include <atomic>
 #include <csignal>
@@ -235,6 +237,28 @@ int cmd_status(const Config& c) {
   return 0;
 }
 
+// `keygen [PREFIX]`: a CURVE key pair for the roles (docs/security.md). With PREFIX: PREFIX.secret (mode
+// 0600) and PREFIX.public, the public key also printed; without: both printed, as curve_keygen does.
+int cmd_keygen(int argc, char** argv) {
+  KeyPair k = generate_keypair();
+  if (argc < 3) {
+    std::cout << "public " << k.public_key << "\nsecret " << k.secret_key.reveal() << "\n";
+    return 0;
+  }
+  const std::string prefix = argv[2];
+  umask(077);
+  std::ofstream secret(prefix + ".secret", std::ios::trunc);
+  secret << k.secret_key.reveal() << "\n";
+  std::ofstream pub(prefix + ".public", std::ios::trunc);
+  pub << k.public_key << "\n";
+  if (!secret || !pub) {
+    std::cerr << "keygen: cannot write " << prefix << ".secret / .public\n";
+    return 1;
+  }
+  std::cout << k.public_key << "\n";
+  return 0;
+}
+
 int usage() {
   std::cerr
       << "usage: etp2sentinel <command>\n"
@@ -246,7 +270,8 @@ int usage() {
          "  fetcher      one fetcher (connects COORDINATOR_ENDPOINT and SHIPPER_ENDPOINT)\n"
          "  shipper      one shipper (binds SHIPPER_ENDPOINT)\n"
          "  status       progress read from Redis\n"
-         "  fetch        page the ETP alert summary over the window and print alert versions (no Redis)\n"
+         "  fetch        read the window through every enabled source and print the rows (no Redis)\n"
+         "  keygen [PREFIX]  a CURVE key pair for the roles (PREFIX.secret, PREFIX.public; else printed)\n"
          "configuration: environment variables (see README), optionally ETP2S_CONFIG_FILE=<KEY=VALUE file>\n";
   return 2;
 }
@@ -256,6 +281,7 @@ int usage() {
 int main(int argc, char** argv) {
   if (argc < 2) return usage();
   std::string cmd = argv[1];
+  if (cmd == "keygen") return cmd_keygen(argc, argv);
   ConfigNeeds needs;
   if (cmd == "fetch")
     needs = {true, false, false};

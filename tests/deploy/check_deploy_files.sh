@@ -12,6 +12,8 @@ for svc in redis coordinator shipper fetcher prometheus grafana; do
   grep -q "^  $svc:" "$tmp/compose.yml" || { echo "compose: service $svc missing"; exit 1; }
 done
 grep -q -- "--appendonly" "$tmp/compose.yml" || { echo "compose: redis without AOF"; exit 1; }
+grep -q "internal: true" "$tmp/compose.yml" || { echo "compose: Redis is not on an internal network"; exit 1; }
+grep -q "ZMQ_SERVER_SECRET_KEY_FILE" "$tmp/compose.yml" || { echo "compose: roles without CURVE keys"; exit 1; }
 promtool check config deploy/prometheus/prometheus.yml
 promtool check rules deploy/prometheus/rules/etp2sentinel.rules.yml
 
