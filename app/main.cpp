@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -20,6 +21,8 @@
 #include "shipper/service.h"
 #include "sources/source.h"
 
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <atomic>
@@ -91,6 +94,30 @@ std::string host_id() {
   return std::string(host) + ":" + std::to_string(getpid());
 }
 
+// A role's run at a thread boundary: an exception (a broken invariant) becomes a recorded fatal error with a
+// clear message and exit code 3 — never std::terminate with the other roles still running.
+int guarded(const char* role, const Config& c, const std::function<int()>& run) {
+  try {
+    return run();
+  } catch (const std::exception& e) {
+    std::string message = std::string("internal error in the ") + role + ": " + e.what();
+    log::error("role.crashed", {{"role", role}, {"error", message}});
+    if (auto addr = parse_redis_url(c.redis_url, c.redis_ca_bundle)) {
+      Redis redis(addr.value());
+      StateStore(redis).set_fatal(message);
+    }
+    return 3;
+  }
+}
+
+// Core dumps would hold every secret in clear (tokens, keys): none are written, and the process is not
+// dumpable.
+void no_core_dumps() {
+  rlimit none{0, 0};
+  setrlimit(RLIMIT_CORE, &none);
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 // This process's own view of the state store (the roles open their own connections). One connection, kept:
 // with rediss:// every new one is a TLS handshake.
 struct StateConnection {
@@ -115,9 +142,12 @@ int cmd_embedded(Config c, bool backfill_only) {
   std::atomic<bool> stop_roles{false}, stop_fetchers{false};
   Coordinator coordinator(c, {c.coordinator_endpoint, c.lease_ttl_s, kMicrosPerSecond, 5});
   int coord_rc = 0, ship_rc = 0;
-  std::thread coord([&] { coord_rc = coordinator.run(stop_roles); });
+  std::thread coord(
+      [&] { coord_rc = guarded("coordinator", c, [&] { return coordinator.run(stop_roles); }); });
   std::thread ship([&] {
-    ship_rc = ShipperService(c, {host_id() + ":shipper", c.shipper_endpoint}).run(stop_roles);
+    ship_rc = guarded("shipper", c, [&] {
+      return ShipperService(c, {host_id() + ":shipper", c.shipper_endpoint}).run(stop_roles);
+    });
   });
   std::vector<std::thread> fetchers;
   std::vector<int> fetch_rc(static_cast<std::size_t>(c.fetchers), 0);
@@ -125,7 +155,7 @@ int cmd_embedded(Config c, bool backfill_only) {
   for (int i = 0; i < c.fetchers; ++i) fopts.push_back({host_id() + ":fetcher-" + std::to_string(i)});
   for (int i = 0; i < c.fetchers; ++i) {
     fetchers.emplace_back([&, i] {
-      fetch_rc[i] = Fetcher(c, fopts[i]).run(stop_fetchers);
+      fetch_rc[i] = guarded("fetcher", c, [&] { return Fetcher(c, fopts[i]).run(stop_fetchers); });
       --fetchers_running;
     });
   }
@@ -280,6 +310,7 @@ int usage() {
 
 int main(int argc, char** argv) {
   if (argc < 2) return usage();
+  no_core_dumps();
   std::string cmd = argv[1];
   if (cmd == "keygen") return cmd_keygen(argc, argv);
   ConfigNeeds needs;
@@ -309,8 +340,15 @@ int main(int argc, char** argv) {
   if (cmd == "status") return cmd_status(c);
   if (cmd == "run" || cmd == "backfill") return cmd_embedded(c, cmd == "backfill");
   if (cmd == "function-host") return cmd_function_host(c);
-  if (cmd == "coordinator")
-    return Coordinator(c, {c.coordinator_endpoint, c.lease_ttl_s, kMicrosPerSecond, 5}).run(g_stop);
-  if (cmd == "shipper") return ShipperService(c, {host_id() + ":shipper", c.shipper_endpoint}).run(g_stop);
-  return Fetcher(c, {host_id() + ":fetcher"}).run(g_stop);
+  if (cmd == "coordinator") {
+    return guarded("coordinator", c, [&] {
+      return Coordinator(c, {c.coordinator_endpoint, c.lease_ttl_s, kMicrosPerSecond, 5}).run(g_stop);
+    });
+  }
+  if (cmd == "shipper") {
+    return guarded("shipper", c, [&] {
+      return ShipperService(c, {host_id() + ":shipper", c.shipper_endpoint}).run(g_stop);
+    });
+  }
+  return guarded("fetcher", c, [&] { return Fetcher(c, {host_id() + ":fetcher"}).run(g_stop); });
 }

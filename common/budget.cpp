@@ -1,5 +1,7 @@
 #include "common/budget.h"
 
+#include <algorithm>
+
 #include <chrono>
 #include <thread>
 
@@ -88,8 +90,13 @@ bool Budget::acquire(const std::string& route, Priority priority, const std::fun
 }
 
 void Budget::pause(const std::string& route, double seconds) {
+  // The pause holds every process on this route and survives restarts: a hostile or broken Retry-After
+  // (999999999 s) must not stop collection for decades. Clamped, and the applied pause is logged.
+  double applied = std::clamp(seconds, 0.0, kMaxPauseS);
+  if (applied != seconds)
+    log::warn("budget.retry_after_clamped", {{"route", route}, {"asked_s", seconds}, {"applied_s", applied}});
   auto r = redis_.eval(kPause, {opt_.prefix + route + ":pause"},
-                       {std::to_string(static_cast<long long>(seconds * 1000))});
+                       {std::to_string(static_cast<long long>(applied * 1000))});
   if (!r) log::warn("budget.redis_error", {{"error", r.error()}});
 }
 

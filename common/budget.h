@@ -11,6 +11,8 @@ namespace etp2s {
 
 enum class Priority { Paging = 0, Enrichment = 1 };
 
+inline constexpr double kMaxPauseS = 300;  // the longest a vendor's Retry-After may pause a route
+
 struct BudgetOptions {
   int limit_per_window = 60;
   long long window_ms = 61'000;  // 60 s plus a 1 s margin for the jitter between our clock and the vendor's
@@ -24,7 +26,7 @@ class Budget {
   bool acquire(const std::string& route, Priority priority, const std::function<bool()>& stop);
   // One attempt: 0 = granted, else milliseconds to wait; -1 = Redis error.
   long long try_acquire(const std::string& route, Priority priority);
-  // The vendor said 429: no grant on this route for `seconds`.
+  // The vendor said 429: no grant on this route for `seconds` (at most kMaxPauseS).
   void pause(const std::string& route, double seconds);
   long long spacing_ms() const { return spacing_ms_; }
   // Permits granted in the current window (for metrics and status).

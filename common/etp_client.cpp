@@ -236,7 +236,9 @@ Result<std::optional<OrderedJson>, EtpError> EtpClient::details(const std::strin
   req.url = options_.base_url + "/api/v1/alerts/" + url_encode(alert_id);
   auto r = call(std::move(req), "ETP alert details");
   if (!r) return err(r.error());
-  OrderedJson doc = OrderedJson::parse(r->body, nullptr, false);
+  std::size_t repaired = 0;
+  std::string why;
+  OrderedJson doc = parse_vendor_json(r->body, repaired, why);
   if (doc.is_discarded() || !doc.is_object()) {
     EtpError e;
     e.http_status = 200;

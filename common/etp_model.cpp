@@ -1,5 +1,7 @@
 #include "common/etp_model.h"
 
+#include "common/json_guard.h"
+
 namespace etp2s {
 
 std::string version_key(std::string_view etp_message_id, std::string_view id, Micros last_modified_us) {
@@ -58,14 +60,34 @@ RejectedRecord reject(const OrderedJson& rec, std::string reason) {
 
 }  // namespace
 
-Result<SummaryPage, std::string> parse_summary(std::string_view body, std::string_view traffic_type) {
+// Parses vendor JSON: refused if nested deeper than any real answer; invalid UTF-8 and lone surrogates are
+// repaired (U+FFFD) rather than making the whole page unreadable forever. `repaired`: places fixed.
+OrderedJson parse_vendor_json(std::string_view body, std::size_t& repaired, std::string& why) {
+  repaired = 0;
+  if (!json_depth_within(body, kMaxVendorJsonDepth)) {
+    why = "response nests deeper than " + std::to_string(kMaxVendorJsonDepth) + " levels";
+    return OrderedJson(nlohmann::detail::value_t::discarded);
+  }
   OrderedJson doc = OrderedJson::parse(body, nullptr, false);
-  if (doc.is_discarded()) return err(std::string("response is not valid JSON"));
+  if (!doc.is_discarded()) return doc;
+  std::string text(body);
+  repaired = repair_json_text(text);
+  if (repaired > 0) doc = OrderedJson::parse(text, nullptr, false);
+  if (doc.is_discarded()) why = "response is not valid JSON";
+  return doc;
+}
+
+Result<SummaryPage, std::string> parse_summary(std::string_view body, std::string_view traffic_type) {
+  std::size_t repaired = 0;
+  std::string why;
+  OrderedJson doc = parse_vendor_json(body, repaired, why);
+  if (doc.is_discarded()) return err(why);
   if (!doc.is_object()) return err(std::string("response is not a JSON object"));
   auto data = doc.find("data");
   if (data == doc.end() || !data->is_array()) return err(std::string("response has no data array"));
 
   SummaryPage page;
+  page.repaired = repaired;
   page.total = int_at(doc, {"meta", "total"});
   page.meta_size = int_at(doc, {"meta", "size"});
   page.cursor_start = string_at(doc, {"meta", "fromLastModifiedOn", "start"});
@@ -99,7 +121,9 @@ Result<SummaryPage, std::string> parse_summary(std::string_view body, std::strin
 
 std::vector<VendorError> parse_vendor_errors(std::string_view body) {
   std::vector<VendorError> out;
-  OrderedJson doc = OrderedJson::parse(body, nullptr, false);
+  std::size_t repaired = 0;
+  std::string why;
+  OrderedJson doc = parse_vendor_json(body, repaired, why);
   if (doc.is_discarded() || !doc.is_object()) return out;
   auto errors = doc.find("errors");
   if (errors == doc.end() || !errors->is_array()) return out;

@@ -45,7 +45,11 @@ struct SummaryPage {
   std::optional<std::int64_t> total;
   std::optional<std::int64_t> meta_size;  // may disagree with alerts.size(): never trusted for paging
   std::string cursor_start, cursor_end;   // meta.fromLastModifiedOn
+  std::size_t repaired = 0;  // invalid UTF-8 / lone surrogates replaced by U+FFFD (counted, logged)
 };
+
+// Vendor JSON, defended (common/json_guard.h): discarded with `why` if too deep or unreadable after repair.
+OrderedJson parse_vendor_json(std::string_view body, std::size_t& repaired, std::string& why);
 
 // Fails (with a reason) only if the body is not a JSON object with a "data" array.
 Result<SummaryPage, std::string> parse_summary(std::string_view body, std::string_view traffic_type = "");

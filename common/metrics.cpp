@@ -111,6 +111,11 @@ struct Metrics::Impl {
           .Help(
               "Writes to Redis that failed after Azure accepted rows, by what (dead_letter, delivered_marks)")
           .Register(*registry);
+  prometheus::Family<prometheus::Counter>& anomalies =
+      BuildCounter()
+          .Name("etp2s_vendor_anomalies_total")
+          .Help("Vendor data met defensively, by kind (text_repaired, future_record)")
+          .Register(*registry);
   prometheus::Family<prometheus::Gauge>& build =
       BuildGauge().Name("etp2s_build_info").Help("Build information").Register(*registry);
 };
@@ -213,6 +218,9 @@ prometheus::Counter& Metrics::protocol_refused(const std::string& reason) {
 }
 prometheus::Counter& Metrics::state_write_failures(const std::string& what) {
   return impl_->state_failures.Add({{"what", what}});
+}
+prometheus::Counter& Metrics::vendor_anomalies(const std::string& kind) {
+  return impl_->anomalies.Add({{"kind", kind}});
 }
 prometheus::Gauge& Metrics::fatal() {
   return impl_->fatal.Add({});

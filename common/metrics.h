@@ -39,6 +39,7 @@ class Metrics {
   prometheus::Counter& leases(const std::string& event);
   prometheus::Counter& protocol_refused(const std::string& reason);
   prometheus::Counter& state_write_failures(const std::string& what);
+  prometheus::Counter& vendor_anomalies(const std::string& kind);
   prometheus::Gauge& fatal();
 
  private:

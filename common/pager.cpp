@@ -41,7 +41,13 @@ PageResult CursorPager::accept(const SummaryPage& page) {
 
   Micros newest = cursor_.empty() ? std::numeric_limits<Micros>::min() : cursor_us_;
   bool all_at_cursor = !recs.empty() && !cursor_.empty();
+  const Micros latest_allowed = opt_.clock() + opt_.future_allowance_us;
   for (const auto& a : recs) {
+    if (a.last_modified_us > latest_allowed) {  // handed on below, but never a reason to move the cursor
+      ++out.future;
+      all_at_cursor = false;
+      continue;
+    }
     if (opt_.end_us && a.last_modified_us >= *opt_.end_us) {
       ++out.beyond_end;
       out.reached_end = true;

@@ -16,6 +16,10 @@ struct PagerOptions {
   int size = 200;
   OrderedJson attributes = OrderedJson::object();
   std::optional<Micros> end_us;  // exclusive partition end: alerts at or after it are not handed on
+  // Clock skew allowance: an alert stamped later than now + this is handed on, but the cursor never moves
+  // past now + this (one alert stamped 2099 must not make every later alert invisible).
+  Micros future_allowance_us = 5 * 60 * kMicrosPerSecond;
+  Clock clock = now_micros;
 };
 
 struct StuckCursor {
@@ -28,6 +32,7 @@ struct PageResult {
   std::vector<Alert> alerts;  // new alerts, in page order, all before end_us
   std::size_t boundary_repeats = 0;
   std::size_t beyond_end = 0;  // alerts at or after end_us (left for the next partition)
+  std::size_t future = 0;      // alerts stamped beyond now + the skew allowance (handed on, cursor not moved)
   bool caught_up = false;      // fewer records than requested: nothing more is visible now
   bool reached_end = false;    // saw an alert at or after end_us
   std::optional<StuckCursor> stuck;

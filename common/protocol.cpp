@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_guard.h"
 #include "common/log.h"
 #include "common/metrics.h"
 
@@ -77,30 +78,6 @@ struct Reader {
     ok = false;
   }
 };
-
-// Nesting depth of a JSON text without parsing it (deep nesting is refused before any recursive code sees
-// it).
-bool depth_within(std::string_view text, int max_depth) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > max_depth) return false;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return true;
-}
 
 json header_of(const LeaseGrant& g) {
   json j = {{"partition", g.partition},
@@ -303,7 +280,7 @@ std::variant<Message, Refusal> decode(std::string_view kind, std::string_view he
                                       std::optional<std::string_view> payload) {
   auto k = kind_from_name(kind);
   if (!k) return Refusal{"kind", std::string(kind.substr(0, 40))};
-  if (header.size() > kMaxFrameBytes || !depth_within(header, kMaxHeaderDepth))
+  if (header.size() > kMaxFrameBytes || !json_depth_within(header, kMaxHeaderDepth))
     return Refusal{"malformed", "header too deep or too large"};
   json h = json::parse(header, nullptr, false);
   if (h.is_discarded() || !h.is_object())

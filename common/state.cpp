@@ -242,7 +242,9 @@ void StateStore::record_gap(const std::string& partition, const std::string& at,
 }
 
 void StateStore::set_fatal(const std::string& message) {
-  auto r = redis_.command({"SET", prefix_ + "fatal", message});
+  // Vendor and Azure error texts can echo a credential: only the redacted text is ever stored (and so written
+  // to the AOF file, shown by `status` and read by other roles).
+  auto r = redis_.command({"SET", prefix_ + "fatal", log::redact(message)});
   if (!r) log::error("state.fatal_not_recorded", {{"error", r.error()}});
 }
 

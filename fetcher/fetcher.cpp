@@ -285,6 +285,19 @@ class Worker {
   }
 
   void report_problems(const LeaseGrant& l, const SourcePage& page) {
+    auto& m = Metrics::get();
+    if (page.repaired > 0) {
+      log::warn("fetcher.vendor_text_repaired", {{"partition", l.partition}, {"places", page.repaired}});
+      m.vendor_anomalies("text_repaired").Increment(static_cast<double>(page.repaired));
+    }
+    if (page.future_records > 0) {
+      log::warn("fetcher.future_records", {{"partition", l.partition},
+                                           {"records", page.future_records},
+                                           {"message",
+                                            "records stamped beyond now + 5 min: delivered, but they "
+                                            "do not move the cursor"}});
+      m.vendor_anomalies("future_record").Increment(static_cast<double>(page.future_records));
+    }
     for (const auto& r : page.rejected)
       log::error("fetcher.rejected_record", {{"partition", l.partition}, {"record", r}});
     if (!page.gap) return;
@@ -293,7 +306,7 @@ class Worker {
                                {"count", page.gap->count},
                                {"detail", page.gap->detail}});
     store_.record_gap(l.partition, page.gap->at, page.gap->count);
-    Metrics::get().stuck_cursors().Increment();
+    m.stuck_cursors().Increment();
   }
 
   // --- handing rows on ------------------------------------------------------------------------------------

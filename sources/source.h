@@ -45,6 +45,8 @@ struct SourcePage {
   bool reached_end = false;
   std::size_t records = 0;            // records read (before dedupe), for metrics
   std::vector<std::string> rejected;  // records that could not be read (logged by the fetcher)
+  std::size_t repaired = 0;           // places in the page's text repaired (invalid UTF-8, lone surrogates)
+  std::size_t future_records = 0;     // records stamped beyond now + the clock-skew allowance
   std::optional<Gap> gap;
   bool finished() const { return caught_up || reached_end; }
 };

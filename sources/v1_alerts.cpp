@@ -84,6 +84,7 @@ class V1Reader final : public PageReader {
     if (!page) return err(page.error());
     SourcePage out;
     out.records = page->alerts.size();
+    out.repaired = page->repaired;
     for (const auto& r : page->rejected) out.rejected.push_back(r.reason + ": " + r.excerpt);
     PageResult res = pager_.accept(page.value());
     if (res.stuck) {
@@ -95,6 +96,7 @@ class V1Reader final : public PageReader {
     for (const auto& a : res.alerts) out.rows.push_back(alert_row(a, limits_));
     out.cursor = pager_.cursor();
     out.caught_up = res.caught_up;
+    out.future_records = res.future;
     out.reached_end = res.reached_end;
     return out;
   }
