@@ -19,7 +19,7 @@ until redis-cli -p "$rport" ping >/dev/null 2>&1; do sleep 0.05; done
 etp="http://127.0.0.1:$(cat "$work/etp.port")"; az="http://127.0.0.1:$(cat "$work/az.port")"
 printf 'sim-api-key-0123456789' >"$work/k"; printf 'sim-azure-client-secret' >"$work/s"
 export ETP_BASE_URL=$etp ETP_API_KEY_FILE=$work/k REDIS_URL=redis://127.0.0.1:$rport/0 ETP_BACKFILL_DAYS=30 \
-  ETP_RATE_LIMIT_PER_MIN=100000 FETCHERS=$fetchers \
+  ETP_RATE_LIMIT_PER_MIN=100000 ETP_RATE_LIMIT_OVERRIDE=1 FETCHERS=$fetchers \
   COORDINATOR_ENDPOINT=tcp://127.0.0.1:$(free_port) SHIPPER_ENDPOINT=tcp://127.0.0.1:$(free_port) \
   SENTINEL_DCE_URL=$az SENTINEL_DCR_ID=dcr-00112233445566778899aabbccddeeff AZURE_AUTHORITY_HOST=$az \
   AZURE_TENANT_ID=11111111-2222-3333-4444-555555555555 AZURE_CLIENT_ID=aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee \

@@ -1,16 +1,20 @@
 #include "common/config.h"
 
-#include "common/stream.h"
-
-#include "common/redis.h"
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <sstream>
 
+#include "common/encoding.h"
 #include "common/http.h"
+#include "common/redis.h"
+#include "common/stream.h"
 
 namespace etp2s {
 
@@ -39,6 +43,108 @@ std::string trim(std::string s) {
   return s;
 }
 
+// CR, LF and the other control characters: in a header value they start a new header (or end the request).
+bool has_control(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; });
+}
+
+// A value as echoed in a message: bounded (a 40,000-character value would flood the log), control characters
+// replaced. Never used for secrets.
+std::string shown(std::string_view s) {
+  constexpr std::size_t kMax = 80;
+  std::string out(s.substr(0, kMax));
+  for (char& c : out) {
+    if (has_control(std::string_view(&c, 1))) c = '?';
+  }
+  if (s.size() > kMax) out += "... (" + std::to_string(s.size()) + " characters)";
+  return out;
+}
+
+template <typename Pred>
+bool all_chars(std::string_view s, Pred pred) {
+  return std::all_of(s.begin(), s.end(), [&](char c) { return pred(static_cast<unsigned char>(c)); });
+}
+
+// Hand-written checks instead of std::regex: libstdc++'s regex recurses per character and aborts on long
+// input (a 40,000-character ETP_DOMAINS entry did).
+bool is_label(std::string_view l) {
+  if (l.empty() || l.size() > 63 || l.front() == '-' || l.back() == '-') return false;
+  return all_chars(l, [](unsigned char c) { return std::isalnum(c) || c == '-'; });
+}
+
+// At least two labels of 1-63 letters, digits or hyphens (not at either end), 253 characters in all.
+bool is_domain(std::string_view d) {
+  if (d.size() > 253 || d.find('.') == std::string_view::npos) return false;
+  for (;;) {
+    auto dot = d.find('.');
+    if (!is_label(d.substr(0, dot))) return false;
+    if (dot == std::string_view::npos) return true;
+    d.remove_prefix(dot + 1);
+  }
+}
+
+bool is_log_type(std::string_view s) {
+  return !s.empty() && s.size() <= 100 &&
+         all_chars(s, [](unsigned char c) { return std::isalnum(c) || c == '_'; });
+}
+
+// dcr- followed by 32 hex digits.
+bool is_dcr_id(std::string_view s) {
+  return s.size() == 36 && s.rfind("dcr-", 0) == 0 &&
+         all_chars(s.substr(4), [](unsigned char c) { return std::isxdigit(c); });
+}
+
+// 8-4-4-4-12 hex digits.
+bool is_guid(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+  }
+  return true;
+}
+
+constexpr off_t kMaxSecretFile = 64 * 1024;
+
+struct FdCloser {
+  int fd;
+  ~FdCloser() { ::close(fd); }
+};
+
+// Up to max bytes from fd; nullopt on a read error.
+std::optional<std::string> read_at_most(int fd, std::size_t max) {
+  std::string data(max, '\0');
+  std::size_t got = 0;
+  while (got < max) {
+    ssize_t n = ::read(fd, data.data() + got, max - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  data.resize(got);
+  return data;
+}
+
+// A secret file is a small regular file. A FIFO would block the read forever and /dev/zero never ends, so the
+// type and size are checked before opening, and again on the opened descriptor (the path may change between).
+Result<std::string, std::string> read_secret_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return err("names a file that cannot be read: " + path);
+  if (!S_ISREG(st.st_mode)) return err("names something that is not a regular file: " + path);
+  if (st.st_size > kMaxSecretFile) return err("names a file larger than 64 KiB: " + path);
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return err("names a file that cannot be read: " + path);
+  FdCloser closer{fd};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > kMaxSecretFile)
+    return err("names a file that changed while being read: " + path);
+  auto data = read_at_most(fd, static_cast<std::size_t>(kMaxSecretFile) + 1);
+  if (!data) return err("names a file that cannot be read: " + path);
+  if (data->size() > static_cast<std::size_t>(kMaxSecretFile))
+    return err("names a file larger than 64 KiB: " + path);
+  return std::move(*data);
+}
+
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream ss(s);
@@ -63,8 +169,16 @@ class Loader {
     if (v && trim(*v).empty()) return std::nullopt;  // set but empty = unset (compose passes empty values)
     return v;
   }
+  // Values end up in URLs, headers and logs: control characters are refused, and not echoed.
   void text(const std::string& name, std::string& out) {
-    if (auto v = raw(name)) out = trim(*v);
+    auto v = raw(name);
+    if (!v) return;
+    std::string t = trim(*v);
+    if (has_control(t)) {
+      fail(name, "contains a control character (CR, LF, tab, ...)");
+      return;
+    }
+    out = std::move(t);
   }
   void integer(const std::string& name, int& out, int lo, int hi) {
     auto v = raw(name);
@@ -74,7 +188,7 @@ class Loader {
     long n = std::strtol(t.c_str(), &end, 10);
     if (t.empty() || *end != '\0' || n < lo || n > hi) {
       fail(name, "must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) +
-                     ", got '" + t + "'");
+                     ", got '" + shown(t) + "'");
       return;
     }
     out = static_cast<int>(n);
@@ -87,29 +201,32 @@ class Loader {
       fail(name, "is set both directly and through " + name + "_FILE; set only one");
       return;
     }
+    std::string source = direct ? name : name + "_FILE";
+    std::string value;
     if (direct) {
-      out = Secret(trim(*direct));
+      value = trim(*direct);
     } else if (file) {
-      std::ifstream in(trim(*file), std::ios::binary);
-      if (!in) {
-        fail(name + "_FILE", "names a file that cannot be read: " + trim(*file));
-        return;
-      }
-      std::stringstream ss;
-      ss << in.rdbuf();
-      out = Secret(trim(ss.str()));
-      if (out.empty()) fail(name + "_FILE", "names an empty file: " + trim(*file));
+      auto read = read_secret_file(trim(*file));
+      if (!read) return fail(source, read.error());
+      value = trim(read.value());
+      if (value.empty()) return fail(source, "names an empty file: " + trim(*file));
+    } else {
+      return;
     }
-    if (!out.empty() && out.size() < 8)
-      fail(name, "is too short to be a real secret (fewer than 8 characters)");
+    // A secret with "\r\n" would add a header of its own choosing to every request that carries it.
+    if (has_control(value)) return fail(source, "holds a control character (CR, LF, tab, ...); refused");
+    out = Secret(std::move(value));
+    if (out.size() < 8) fail(name, "is too short to be a real secret (fewer than 8 characters)");
   }
-  void url(const std::string& name, std::string& out, bool required) {
+  void url(const std::string& name, std::string& out, bool required, AllowImds imds = AllowImds::No) {
     text(name, out);
     if (out.empty()) {
       if (required) fail(name, "is required");
       return;
     }
-    if (auto why = check_url_allowed(out)) fail(name, *why + ": '" + out + "'");
+    // A refused URL is echoed unless it may carry credentials (user:password@).
+    if (auto why = check_url_allowed(out, imds))
+      fail(name, *why + (out.find('@') == std::string::npos ? ": '" + shown(out) + "'" : std::string()));
   }
   void fail(const std::string& name, const std::string& why) { errors_.push_back(name + " " + why); }
   const std::vector<std::string>& errors() const { return errors_; }
@@ -166,6 +283,20 @@ void load_etp(Loader& L, Config& c) {
   L.integer("ETP_TIMEOUT_S", c.etp_timeout_s, 1, 600);
 }
 
+// The vendor allows 60 requests per minute per route; a higher budget only gets 429s and can lock the
+// customer out, so it needs ETP_RATE_LIMIT_OVERRIDE=1 (stand-ins, tests, or a limit agreed with the vendor).
+void load_rate_limit(Loader& L, Config& c) {
+  L.integer("ETP_RATE_LIMIT_PER_MIN", c.etp_rate_limit_per_min, 1, 100000);
+  std::string override_flag;
+  L.text("ETP_RATE_LIMIT_OVERRIDE", override_flag);
+  if (!override_flag.empty() && override_flag != "0" && override_flag != "1")
+    L.fail("ETP_RATE_LIMIT_OVERRIDE", "must be 0 or 1");
+  if (c.etp_rate_limit_per_min > 60 && override_flag != "1") {
+    L.fail("ETP_RATE_LIMIT_PER_MIN",
+           "is above the vendor's 60 per minute; a higher value needs ETP_RATE_LIMIT_OVERRIDE=1");
+  }
+}
+
 // What every role must agree on (the coordinator plans with it, fetchers page with it), credentials or not.
 void load_shared_etp(Loader& L, Config& c) {
   if (auto v = L.raw("ETP_TRAFFIC_TYPES")) {
@@ -173,18 +304,16 @@ void load_shared_etp(Loader& L, Config& c) {
     bool ok = !c.etp_traffic_types.empty();
     for (const auto& t : c.etp_traffic_types) ok = ok && (t == "inbound" || t == "outbound");
     if (!ok)
-      L.fail("ETP_TRAFFIC_TYPES", "must be a comma-separated list of inbound and outbound, got '" + *v + "'");
+      L.fail("ETP_TRAFFIC_TYPES",
+             "must be a comma-separated list of inbound and outbound, got '" + shown(*v) + "'");
   }
   L.integer("ETP_PAGE_SIZE", c.etp_page_size, 1, 200);
-  L.integer("ETP_RATE_LIMIT_PER_MIN", c.etp_rate_limit_per_min, 1, 100000);
+  load_rate_limit(L, c);
   L.integer("ETP_BACKFILL_DAYS", c.etp_backfill_days, 1, 90);
   if (auto v = L.raw("ETP_DOMAINS")) {
-    static const std::regex kDomain(
-        R"(^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$)");
     c.etp_domains = split_list(*v);
     for (const auto& d : c.etp_domains) {
-      if (!std::regex_match(d, kDomain))
-        L.fail("ETP_DOMAINS", "contains '" + d + "', which is not a domain name");
+      if (!is_domain(d)) L.fail("ETP_DOMAINS", "contains '" + shown(d) + "', which is not a domain name");
     }
   }
   L.integer("ETP_OVERLAP_S", c.etp_overlap_s, 0, 86400);
@@ -194,7 +323,6 @@ void load_shared_etp(Loader& L, Config& c) {
 // every other stream has SENTINEL_STREAM_<TABLE> and SENTINEL_LOG_TYPE_<TABLE> (TABLE: its table name in
 // upper case without _CL), defaulting to what its schema file says.
 void load_stream_destinations(Loader& L, Config& c) {
-  static const std::regex kLogType("^[A-Za-z0-9_]{1,100}$");
   for (const auto& s : streams()) {
     std::string stream = s.stream, log_type = s.log_type;
     if (s.table == "FireEyeETPAlerts_CL") {
@@ -206,7 +334,7 @@ void load_stream_destinations(Loader& L, Config& c) {
       L.text("SENTINEL_STREAM_" + suffix, stream);
       if (stream.rfind("Custom-", 0) != 0) L.fail("SENTINEL_STREAM_" + suffix, "must start with Custom-");
       L.text("SENTINEL_LOG_TYPE_" + suffix, log_type);
-      if (!std::regex_match(log_type, kLogType))
+      if (!is_log_type(log_type))
         L.fail("SENTINEL_LOG_TYPE_" + suffix, "must be letters, digits and underscores, at most 100");
     }
     c.sentinel_streams[s.table] = stream;
@@ -220,12 +348,11 @@ void load_sentinel(Loader& L, Config& c) {
   if (c.sentinel_mode == "logs-ingestion") {
     L.url("SENTINEL_DCE_URL", c.sentinel_dce_url, true);
     L.text("SENTINEL_DCR_ID", c.sentinel_dcr_id);
-    static const std::regex kDcr("^dcr-[0-9a-fA-F]{32}$");
     if (c.sentinel_dcr_id.empty())
       L.fail("SENTINEL_DCR_ID", "is required (the DCR's immutable id, dcr-<32 hex>)");
-    else if (!std::regex_match(c.sentinel_dcr_id, kDcr)) {
+    else if (!is_dcr_id(c.sentinel_dcr_id)) {
       L.fail("SENTINEL_DCR_ID", "must be the DCR's immutable id, dcr- followed by 32 hex digits, got '" +
-                                    c.sentinel_dcr_id + "'");
+                                    shown(c.sentinel_dcr_id) + "'");
     }
     L.text("SENTINEL_STREAM", c.sentinel_stream);
     if (c.sentinel_stream.rfind("Custom-", 0) != 0) L.fail("SENTINEL_STREAM", "must start with Custom-");
@@ -236,9 +363,10 @@ void load_sentinel(Loader& L, Config& c) {
     L.text("AZURE_CLIENT_CERTIFICATE_PATH", c.azure_client_certificate_path);
     L.text("AZURE_FEDERATED_TOKEN_FILE", c.azure_federated_token_file);
     L.url("AZURE_AUTHORITY_HOST", c.azure_authority_host, false);
-    L.url("IDENTITY_ENDPOINT", c.identity_endpoint, false);
+    // Only the identity variables may name IMDS (169.254.169.254) over plain http.
+    L.url("IDENTITY_ENDPOINT", c.identity_endpoint, false, AllowImds::Yes);
     L.secret("IDENTITY_HEADER", c.identity_header);
-    L.url("AZURE_IMDS_ENDPOINT", c.imds_endpoint, false);
+    L.url("AZURE_IMDS_ENDPOINT", c.imds_endpoint, false, AllowImds::Yes);
     bool app_credential = !c.azure_client_secret.empty() || !c.azure_client_certificate_path.empty() ||
                           !c.azure_federated_token_file.empty();
     if (app_credential && c.azure_tenant_id.empty())
@@ -250,17 +378,18 @@ void load_sentinel(Loader& L, Config& c) {
     }
   } else if (c.sentinel_mode == "data-collector") {
     L.text("SENTINEL_WORKSPACE_ID", c.sentinel_workspace_id);
-    static const std::regex kGuid(
-        "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
-    if (!std::regex_match(c.sentinel_workspace_id, kGuid)) {
+    if (!is_guid(c.sentinel_workspace_id)) {
       L.fail("SENTINEL_WORKSPACE_ID", "must be the workspace id (a GUID)");
     }
     L.secret("SENTINEL_SHARED_KEY", c.sentinel_shared_key);
-    if (c.sentinel_shared_key.empty())
+    if (c.sentinel_shared_key.empty()) {
       L.fail("SENTINEL_SHARED_KEY", "(or SENTINEL_SHARED_KEY_FILE) is required");
+    } else if (auto key = base64_decode(c.sentinel_shared_key.reveal()); !key || key->empty()) {
+      // Signing with what an invalid key decodes to (nothing) only fails every upload later.
+      L.fail("SENTINEL_SHARED_KEY", "is not valid base64 (the workspace's primary or secondary key)");
+    }
     L.text("SENTINEL_LOG_TYPE", c.sentinel_log_type);
-    static const std::regex kLogType("^[A-Za-z0-9_]{1,100}$");
-    if (!std::regex_match(c.sentinel_log_type, kLogType)) {
+    if (!is_log_type(c.sentinel_log_type)) {
       L.fail("SENTINEL_LOG_TYPE", "must be letters, digits and underscores, at most 100");
     }
     L.url("SENTINEL_DATA_COLLECTOR_URL", c.sentinel_data_collector_url, false);
@@ -268,7 +397,7 @@ void load_sentinel(Loader& L, Config& c) {
       c.sentinel_data_collector_url = "https://" + c.sentinel_workspace_id + ".ods.opinsights.azure.com";
     }
   } else {
-    L.fail("SENTINEL_MODE", "must be logs-ingestion or data-collector, got '" + c.sentinel_mode + "'");
+    L.fail("SENTINEL_MODE", "must be logs-ingestion or data-collector, got '" + shown(c.sentinel_mode) + "'");
   }
   load_stream_destinations(L, c);
 }
@@ -325,9 +454,11 @@ Result<Config, std::string> load_config(const EnvLookup& env, ConfigNeeds needs)
   if (needs.redis) {
     L.text("REDIS_URL", c.redis_url);
     L.text("REDIS_CA_BUNDLE", c.redis_ca_bundle);
+    // The parser's message names REDIS_URL and never shows the URL (it may hold a password).
     if (auto a = parse_redis_url(c.redis_url); !a) {
       L.fail("REDIS_URL",
-             "must look like redis://[:password@]host:port/db, rediss://... (TLS) or unix:///path");
+             a.error().substr(a.error().rfind("REDIS_URL ", 0) == 0 ? 10 : 0) +
+                 " (redis://[[user]:password@]host[:port][/db], rediss://... for TLS, or unix:///path)");
     }
   }
   L.integer("FETCHERS", c.fetchers, 1, 64);

@@ -4,6 +4,7 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include <cctype>
 #include <vector>
 
 namespace etp2s {
@@ -29,23 +30,34 @@ std::string base64url_encode(std::string_view bytes) {
   return s;
 }
 
+namespace {
+bool is_base64_char(unsigned char c) {
+  return std::isalnum(c) || c == '+' || c == '/' || c == '-' || c == '_';
+}
+}  // namespace
+
+// Standard or URL-safe alphabet, padding optional but only at the end (at most two '='). Anything else is
+// nullopt: "========" once underflowed the length computation below and aborted.
 std::optional<std::string> base64_decode(std::string_view text) {
   std::string in(text);
+  std::size_t pad = 0;
+  while (!in.empty() && in.back() == '=') in.pop_back(), ++pad;
+  if (pad > 2 || in.size() % 4 == 1 || (pad > 0 && (in.size() + pad) % 4 != 0)) return std::nullopt;
   for (char& c : in) {
+    if (!is_base64_char(static_cast<unsigned char>(c))) return std::nullopt;
     if (c == '-')
       c = '+';
     else if (c == '_')
       c = '/';
   }
+  if (in.empty()) return pad == 0 ? std::optional<std::string>(std::string()) : std::nullopt;
+  std::size_t bytes = in.size() * 3 / 4;  // what the unpadded characters carry
   while (in.size() % 4) in.push_back('=');
-  if (in.empty()) return std::string();
   std::string out(in.size() / 4 * 3, '\0');
   int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                           reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
   if (n < 0) return std::nullopt;
-  std::size_t pad = 0;
-  for (std::size_t i = in.size(); i > 0 && in[i - 1] == '='; --i) ++pad;
-  out.resize(static_cast<std::size_t>(n) - pad);
+  out.resize(bytes);
   return out;
 }
 

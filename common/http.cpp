@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <mutex>
@@ -68,7 +69,88 @@ struct HttpClient::Handle {
   CurlPtr curl;
 };
 
+namespace {
+
+// Spaces and control characters are never part of a URL; curl would reject or mangle them at request time
+// (and retry forever), so they are refused when the URL is read.
+bool has_space_or_control(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](unsigned char c) { return c <= 0x20 || c == 0x7f; });
+}
+
+// A port is 1-65535 written in decimal; "99999" or "" would make every request fail, never the config.
+bool valid_port(std::string_view p) {
+  if (p.empty() || p.size() > 5) return false;
+  int n = 0;
+  for (char c : p) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + (c - '0');
+  }
+  return n >= 1 && n <= 65535;
+}
+
+// Host names: letters, digits, '-', '.', '_' (compose service names); bracketed IPv6: hex digits, ':', '.'.
+bool valid_host(std::string_view h, bool bracketed) {
+  auto ok = [bracketed](unsigned char c) {
+    if (bracketed) return std::isxdigit(c) || c == ':' || c == '.';
+    return std::isalnum(c) || c == '-' || c == '.' || c == '_';
+  };
+  return !h.empty() && std::all_of(h.begin(), h.end(), ok);
+}
+
+// Splits "host[:port]" or "[v6][:port]"; false if the brackets or the port are malformed.
+bool split_authority(std::string_view authority, Url& u) {
+  bool bracketed = !authority.empty() && authority.front() == '[';
+  if (bracketed) {
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) return false;
+    u.host = std::string(authority.substr(1, close - 1));
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return false;
+      u.port = std::string(after.substr(1));
+      if (!valid_port(u.port)) return false;
+    }
+  } else {
+    auto colon = authority.rfind(':');
+    u.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      u.port = std::string(authority.substr(colon + 1));
+      if (!valid_port(u.port)) return false;
+    }
+  }
+  return valid_host(u.host, bracketed);
+}
+
+// One decimal IPv4 part, 0-255, without leading zeros (curl reads "0127" as octal: 87, not 127).
+std::optional<int> ipv4_part(std::string_view p) {
+  if (p.empty() || p.size() > 3 || (p.size() > 1 && p.front() == '0')) return std::nullopt;
+  int n = 0;
+  for (char c : p) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + (c - '0');
+  }
+  if (n > 255) return std::nullopt;
+  return n;
+}
+
+// The first octet of a dotted-quad IPv4 address, if host is exactly one.
+std::optional<int> ipv4_first_octet(std::string_view host) {
+  std::optional<int> first;
+  for (int i = 0; i < 4; ++i) {
+    auto dot = host.find('.');
+    if ((i < 3) == (dot == std::string_view::npos)) return std::nullopt;  // exactly three dots
+    auto part = ipv4_part(host.substr(0, dot));
+    if (!part) return std::nullopt;
+    if (i == 0) first = part;
+    host = dot == std::string_view::npos ? std::string_view() : host.substr(dot + 1);
+  }
+  return first;
+}
+
+}  // namespace
+
 std::optional<Url> parse_url(std::string_view url) {
+  if (has_space_or_control(url)) return std::nullopt;
   auto scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) return std::nullopt;
   Url u;
@@ -80,35 +162,26 @@ std::optional<Url> parse_url(std::string_view url) {
   std::string_view authority = rest.substr(0, path_start);
   u.path = path_start == std::string_view::npos ? "/" : std::string(rest.substr(path_start));
   if (authority.find('@') != std::string_view::npos) return std::nullopt;  // no credentials in URLs
-  if (!authority.empty() && authority.front() == '[') {
-    auto close = authority.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    u.host = std::string(authority.substr(1, close - 1));
-    if (close + 1 < authority.size() && authority[close + 1] == ':')
-      u.port = std::string(authority.substr(close + 2));
-  } else {
-    auto colon = authority.rfind(':');
-    u.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) u.port = std::string(authority.substr(colon + 1));
-  }
-  if (u.host.empty() || (u.scheme != "http" && u.scheme != "https")) return std::nullopt;
-  for (char c : u.port) {
-    if (c < '0' || c > '9') return std::nullopt;
-  }
+  if (!split_authority(authority, u)) return std::nullopt;
+  if (u.scheme != "http" && u.scheme != "https") return std::nullopt;
   std::transform(u.host.begin(), u.host.end(), u.host.begin(),
                  [](unsigned char c) { return std::tolower(c); });
   return u;
 }
 
+// By the parsed host, never a prefix: "127.evil.example" is a name anyone can point anywhere.
 bool is_loopback_host(std::string_view host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+  return ipv4_first_octet(host) == 127;
 }
 
-std::optional<std::string> check_url_allowed(std::string_view url) {
+std::optional<std::string> check_url_allowed(std::string_view url, AllowImds imds) {
   auto u = parse_url(url);
-  if (!u) return "is not an http(s) URL without credentials";
-  // The Azure instance metadata service (IMDS) is plain http on a link-local address by design.
-  if (u->scheme == "http" && !is_loopback_host(u->host) && u->host != "169.254.169.254") {
+  if (!u) return "is not an http(s) URL without credentials, spaces or control characters, port 1-65535";
+  // The Azure instance metadata service (IMDS) is plain http on a link-local address by design; only the
+  // identity variables may name it (anything else sent there could be answered by the metadata service).
+  bool imds_ok = imds == AllowImds::Yes && u->host == "169.254.169.254";
+  if (u->scheme == "http" && !is_loopback_host(u->host) && !imds_ok) {
     return "uses plain http to a non-loopback host (" + u->host + "); use https";
   }
   return std::nullopt;
@@ -125,7 +198,8 @@ HttpClient::HttpClient(HttpClient&&) noexcept = default;
 HttpClient& HttpClient::operator=(HttpClient&&) noexcept = default;
 
 Result<HttpResponse, TransportError> HttpClient::send(const HttpRequest& req) {
-  if (auto why = check_url_allowed(req.url)) {
+  // The identity client reaches IMDS here; which URLs may name it is decided when the config is loaded.
+  if (auto why = check_url_allowed(req.url, AllowImds::Yes)) {
     return err(TransportError{CURLE_UNSUPPORTED_PROTOCOL, false, "refusing URL that " + *why});
   }
   auto u = parse_url(req.url);

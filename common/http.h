@@ -18,8 +18,10 @@ struct Url {
 };
 std::optional<Url> parse_url(std::string_view url);
 bool is_loopback_host(std::string_view host);
+// Whether plain http to the Azure IMDS address (169.254.169.254) is allowed: only for the identity variables.
+enum class AllowImds : bool { No, Yes };
 // nullopt if the URL may be used; otherwise why not (e.g. http to a non-loopback host).
-std::optional<std::string> check_url_allowed(std::string_view url);
+std::optional<std::string> check_url_allowed(std::string_view url, AllowImds imds = AllowImds::No);
 
 struct HttpRequest {
   std::string method = "GET";

@@ -2,14 +2,76 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <optional>
+
 namespace etp2s {
 
-Result<RedisAddress, std::string> parse_redis_url(const std::string& url, std::string ca_bundle) {
-  RedisAddress a;
-  if (url.rfind("unix://", 0) == 0) {
-    a.unix_path = url.substr(7);
-    return a;
+namespace {
+
+// A decimal number in [lo, hi]; atoi would read "99999" as a port and "abc" as db 0.
+std::optional<int> bounded_number(const std::string& s, int lo, int hi) {
+  if (s.empty() || s.size() > 9) return std::nullopt;
+  int n = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + (c - '0');
   }
+  if (n < lo || n > hi) return std::nullopt;
+  return n;
+}
+
+// unix:///absolute/path. An empty path would fall through to TCP 127.0.0.1:6379, so it is refused.
+Result<RedisAddress, std::string> parse_unix(const std::string& url) {
+  RedisAddress a;
+  a.unix_path = url.substr(7);
+  if (a.unix_path.empty() || a.unix_path.front() != '/')
+    return err(std::string("REDIS_URL unix:// needs an absolute socket path (unix:///path/redis.sock)"));
+  if (a.unix_path.find_first_of("?#") != std::string::npos)
+    return err(std::string("REDIS_URL unix:// takes only a socket path (no query or password)"));
+  return a;
+}
+
+// user:password, :password or password. Messages never show the credentials.
+Result<Unit, std::string> parse_credentials(const std::string& cred, RedisAddress& a) {
+  auto colon = cred.find(':');
+  if (colon != std::string::npos) a.user = cred.substr(0, colon);
+  a.password = Secret(colon == std::string::npos ? cred : cred.substr(colon + 1));
+  if (!a.user.empty() && a.password.empty())
+    return err(std::string("REDIS_URL names an ACL user without a password"));
+  return Unit{};
+}
+
+// host[:port] or [v6][:port].
+Result<Unit, std::string> parse_host_port(const std::string& hostport, RedisAddress& a) {
+  std::size_t host_end = 0;  // where the host (with its brackets) ends
+  if (!hostport.empty() && hostport.front() == '[') {
+    host_end = hostport.find(']');
+    if (host_end == std::string::npos) return err(std::string("REDIS_URL has an unclosed [ in its host"));
+    a.host = hostport.substr(1, host_end - 1);
+    ++host_end;
+  } else {
+    host_end = std::min(hostport.rfind(':'), hostport.size());
+    a.host = hostport.substr(0, host_end);
+  }
+  if (a.host.empty()) return err(std::string("REDIS_URL has no host"));
+  if (host_end == hostport.size()) return Unit{};
+  if (hostport[host_end] != ':')
+    return err(std::string("REDIS_URL has text after its host that is not a port"));
+  auto p = bounded_number(hostport.substr(host_end + 1), 1, 65535);
+  if (!p) return err(std::string("REDIS_URL port must be a number from 1 to 65535"));
+  a.port = *p;
+  return Unit{};
+}
+
+}  // namespace
+
+Result<RedisAddress, std::string> parse_redis_url(const std::string& url, std::string ca_bundle) {
+  for (unsigned char c : url) {
+    if (c <= 0x20 || c == 0x7f) return err(std::string("REDIS_URL contains a space or control character"));
+  }
+  if (url.rfind("unix://", 0) == 0) return parse_unix(url);
+  RedisAddress a;
   a.tls = url.rfind("rediss://", 0) == 0;
   if (!a.tls && url.rfind("redis://", 0) != 0) {
     return err(std::string("REDIS_URL must start with redis://, rediss:// or unix://"));
@@ -18,18 +80,17 @@ Result<RedisAddress, std::string> parse_redis_url(const std::string& url, std::s
   std::string rest = url.substr(a.tls ? 9 : 8);
   auto at = rest.rfind('@');
   if (at != std::string::npos) {
-    std::string cred = rest.substr(0, at);
-    auto colon = cred.find(':');
-    a.password = Secret(colon == std::string::npos ? cred : cred.substr(colon + 1));
+    if (auto ok = parse_credentials(rest.substr(0, at), a); !ok) return err(ok.error());
     rest = rest.substr(at + 1);
   }
   auto slash = rest.find('/');
-  std::string hostport = rest.substr(0, slash);
-  if (slash != std::string::npos && slash + 1 < rest.size()) a.db = std::atoi(rest.c_str() + slash + 1);
-  auto colon = hostport.rfind(':');
-  a.host = hostport.substr(0, colon);
-  if (colon != std::string::npos) a.port = std::atoi(hostport.c_str() + colon + 1);
-  if (a.host.empty() || a.port <= 0) return err("REDIS_URL has no usable host:port");
+  if (auto ok = parse_host_port(rest.substr(0, slash), a); !ok) return err(ok.error());
+  std::string db = slash == std::string::npos ? std::string() : rest.substr(slash + 1);
+  if (!db.empty()) {
+    auto n = bounded_number(db, 0, 1 << 20);
+    if (!n) return err(std::string("REDIS_URL database (after the /) must be a non-negative whole number"));
+    a.db = *n;
+  }
   return a;
 }
 
@@ -90,15 +151,20 @@ Result<Unit, std::string> Redis::ensure_connected() {
   if (!c) return err(std::string("redis: cannot allocate a connection"));
   ctx_.reset(c);
   if (c->err) {
-    std::string msg = "redis: cannot connect to " + address_.host + ":" + std::to_string(address_.port) +
-                      " (" + c->errstr + ")";
+    std::string where =
+        address_.unix_path.empty() ? address_.host + ":" + std::to_string(address_.port) : address_.unix_path;
+    std::string msg = "redis: cannot connect to " + where + " (" + c->errstr + ")";
     ctx_.reset();
     return err(msg);
   }
   timeval io{10, 0};
   redisSetTimeout(c, io);
   std::vector<std::vector<std::string>> setup;
-  if (!address_.password.empty()) setup.push_back({"AUTH", address_.password.reveal()});
+  // Redis 6 ACL: AUTH user password; without a user, the default user's AUTH password.
+  if (!address_.user.empty())
+    setup.push_back({"AUTH", address_.user, address_.password.reveal()});
+  else if (!address_.password.empty())
+    setup.push_back({"AUTH", address_.password.reveal()});
   if (address_.db != 0) setup.push_back({"SELECT", std::to_string(address_.db)});
   for (const auto& cmd : setup) {
     std::vector<const char*> argv;

@@ -17,12 +17,14 @@ struct RedisAddress {
   std::string host = "127.0.0.1";
   int port = 6379;
   std::string unix_path;
+  std::string user;  // Redis 6 ACL user; empty: the default user
   Secret password;
   int db = 0;
   bool tls = false;       // rediss://: TLS made by TlsPipe (hiredis 0.14 has none)
   std::string ca_bundle;  // for tls: PEM CA file; empty: the system store
 };
-// redis://[:password@]host[:port][/db], rediss://... (TLS, e.g. Azure Managed Redis) or unix:///path.
+// redis://[[user]:password@]host[:port][/db], rediss://... (TLS, e.g. Azure Managed Redis) or unix:///path.
+// Err names REDIS_URL and never shows the password.
 Result<RedisAddress, std::string> parse_redis_url(const std::string& url, std::string ca_bundle = "");
 
 struct RedisReply {

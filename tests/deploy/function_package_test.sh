@@ -39,7 +39,7 @@ etp="http://127.0.0.1:$(cat "$work/etp.port")"; az="http://127.0.0.1:$(cat "$wor
 start_handler() {
   env -i PATH=/usr/bin:/bin HOME="$work" FUNCTIONS_CUSTOMHANDLER_PORT="$1" \
     REDIS_URL="redis://127.0.0.1:$rport/$2" ETP_BASE_URL="$etp" ETP_API_KEY="$api_key" ETP_BACKFILL_DAYS=2 \
-    ETP_RATE_LIMIT_PER_MIN=600 FETCHERS=1 SENTINEL_MODE=logs-ingestion SENTINEL_DCE_URL="$az" SENTINEL_DCR_ID="$3" \
+    ETP_RATE_LIMIT_PER_MIN=600 ETP_RATE_LIMIT_OVERRIDE=1 FETCHERS=1 SENTINEL_MODE=logs-ingestion SENTINEL_DCE_URL="$az" SENTINEL_DCR_ID="$3" \
     SENTINEL_STREAM=Custom-FireEyeETPAlerts_CL AZURE_CLIENT_ID=aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee \
     IDENTITY_ENDPOINT="$az/msi/token" IDENTITY_HEADER="$identity_header" \
     "$work/app/start.sh" >"$work/handler-$2.log" 2>&1 &

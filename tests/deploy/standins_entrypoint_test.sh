@@ -12,7 +12,7 @@ rpid=$!
 trap cleanup EXIT
 until redis-cli -p "$rport" -a standin-redis-pw --no-auth-warning ping >/dev/null 2>&1; do sleep 0.05; done
 PATH="$bin/app:$bin/sim:$PATH" REDIS_URL="redis://:standin-redis-pw@127.0.0.1:$rport/0" METRICS_PORT=$mport \
-  METRICS_ADDRESS=127.0.0.1 FETCHERS=2 STANDIN_ALERTS=600 STANDIN_LATENCY_MS=0 ETP_RATE_LIMIT_PER_MIN=600 \
+  METRICS_ADDRESS=127.0.0.1 FETCHERS=2 STANDIN_ALERTS=600 STANDIN_LATENCY_MS=0 ETP_RATE_LIMIT_PER_MIN=600 ETP_RATE_LIMIT_OVERRIDE=1 \
   setsid "$(dirname "$0")/../../deploy/docker/standins.sh" >"$work/run.log" 2>&1 &
 pgid=$!
 for _ in $(seq 240); do

@@ -156,6 +156,7 @@ TEST(EndToEnd, RolesAsProcessesSurviveSigkillAtRandomPointsAndARedisRestart) {
   o.jitter_ms = 100;
   Stack s(o);
   auto env = s.env({{"ETP_RATE_LIMIT_PER_MIN", "600"},
+                    {"ETP_RATE_LIMIT_OVERRIDE", "1"},
                     {"ETP_PAGE_SIZE", "50"},
                     {"FETCHERS", "2"},
                     {"COORDINATOR_ENDPOINT", "tcp://127.0.0.1:" + std::to_string(free_port())},
@@ -311,7 +312,8 @@ TEST(EndToEnd, AnEtpCredentialFailureStopsCleanlyWithAMessage) {
 TEST(EndToEnd, ASentinel403StopsCleanlyAndCommitsNothingUndelivered) {
   Stack s(sim_options(400, 600));
   s.sentinel->set_faults({{"forbid", true}});
-  auto p = s.start({"backfill"}, s.env({{"ETP_RATE_LIMIT_PER_MIN", "600"}}), "forbidden.log");
+  auto p = s.start({"backfill"}, s.env({{"ETP_RATE_LIMIT_PER_MIN", "600"}, {"ETP_RATE_LIMIT_OVERRIDE", "1"}}),
+                   "forbidden.log");
   auto rc = p.wait_for(std::chrono::seconds(60));
   ASSERT_TRUE(rc.has_value());
   EXPECT_EQ(*rc, 3);
@@ -327,7 +329,9 @@ TEST(EndToEnd, ASentinel403StopsCleanlyAndCommitsNothingUndelivered) {
   }
   // Fixed and restarted: everything arrives, once.
   s.sentinel->set_faults({{"forbid", false}});
-  auto again = s.start({"backfill"}, s.env({{"ETP_RATE_LIMIT_PER_MIN", "600"}}), "fixed.log");
+  auto again =
+      s.start({"backfill"}, s.env({{"ETP_RATE_LIMIT_PER_MIN", "600"}, {"ETP_RATE_LIMIT_OVERRIDE", "1"}}),
+              "fixed.log");
   auto rc2 = again.wait_for(std::chrono::seconds(120));
   ASSERT_TRUE(rc2.has_value());
   EXPECT_EQ(*rc2, 0) << s.log("fixed.log").substr(0, 3000);
@@ -363,6 +367,7 @@ TEST(EndToEnd, MetricsAgreeWithWhatTheStandInsSaw) {
   int port = free_port();
   auto p = s.start({"run"},
                    s.env({{"ETP_RATE_LIMIT_PER_MIN", "600"},
+                          {"ETP_RATE_LIMIT_OVERRIDE", "1"},
                           {"FETCHERS", "2"},
                           {"METRICS_PORT", std::to_string(port)},
                           {"METRICS_ADDRESS", "127.0.0.1"}}),

@@ -32,6 +32,7 @@ TEST(Fetcher, AnUndeliveredBatchGivesTheLeaseBackAtOnceAndThePartitionIsRedone) 
                                   {"ETP_TRAFFIC_TYPES", "inbound"},
                                   {"ETP_BACKFILL_DAYS", "1"},
                                   {"ETP_RATE_LIMIT_PER_MIN", "100000"},
+                                  {"ETP_RATE_LIMIT_OVERRIDE", "1"},
                                   {"FETCHERS", "1"},
                                   {"REDIS_URL", redis.url()}}),
                          ConfigNeeds{true, false, true});

@@ -81,6 +81,7 @@ TEST(Security, UnauthenticatedAndUnlistedPeersAreRefusedAndCollectionGoesOn) {
                                   {"ETP_TRAFFIC_TYPES", "inbound"},
                                   {"ETP_BACKFILL_DAYS", "1"},
                                   {"ETP_RATE_LIMIT_PER_MIN", "100000"},
+                                  {"ETP_RATE_LIMIT_OVERRIDE", "1"},
                                   {"FETCHERS", "1"},
                                   {"REDIS_URL", redis.url()},
                                   {"COORDINATOR_ENDPOINT", coordinator_endpoint},

@@ -118,6 +118,7 @@ TEST(ToyStream, AFakeSourceWithItsOwnSchemaIsDeliveredWithoutTouchingFetcherOrSh
   auto cfg = load_config(map_env({{"ETP_BASE_URL", "http://127.0.0.1:9"},
                                   {"ETP_API_KEY", "unused-by-the-toy-source"},
                                   {"ETP_RATE_LIMIT_PER_MIN", "100000"},
+                                  {"ETP_RATE_LIMIT_OVERRIDE", "1"},
                                   {"REDIS_URL", redis.url()},
                                   {"SENTINEL_DCE_URL", sentinel.base_url()},
                                   {"SENTINEL_DCR_ID", "dcr-00112233445566778899aabbccddeeff"},
