@@ -12,6 +12,7 @@
 #include "coordinator/coordinator.h"
 #include "fetcher/fetcher.h"
 #include "sim/etp/etp_sim.h"
+#include "tests/support/one_day.h"
 #include "tests/support/process.h"
 
 using namespace etp2s;
@@ -20,22 +21,9 @@ using SteadyClock = std::chrono::steady_clock;
 
 TEST(Fetcher, AnUndeliveredBatchGivesTheLeaseBackAtOnceAndThePartitionIsRedone) {
   RedisServer redis;
-  sim::EtpSimOptions eo;
-  eo.alerts = 600;
-  eo.days = 1;
-  eo.rate_limit_per_min = 100000;
-  eo.late_percent = 0;
-  eo.modified_percent = 0;
+  sim::EtpSimOptions eo = one_day_of_alerts(600);
   sim::EtpSim etp(eo);
-  auto cfg = load_config(map_env({{"ETP_BASE_URL", etp.base_url()},
-                                  {"ETP_API_KEY", eo.api_key},
-                                  {"ETP_TRAFFIC_TYPES", "inbound"},
-                                  {"ETP_BACKFILL_DAYS", "1"},
-                                  {"ETP_RATE_LIMIT_PER_MIN", "100000"},
-                                  {"ETP_RATE_LIMIT_OVERRIDE", "1"},
-                                  {"FETCHERS", "1"},
-                                  {"REDIS_URL", redis.url()}}),
-                         ConfigNeeds{true, false, true});
+  auto cfg = load_config(map_env(one_day_env(etp, eo.api_key, redis.url())), ConfigNeeds{true, false, true});
   ASSERT_TRUE(cfg.ok()) << cfg.error();
   Config c = cfg.value();
   c.coordinator_endpoint = "inproc://fetcher-test-coordinator";

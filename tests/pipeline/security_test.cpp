@@ -16,6 +16,7 @@
 #include "shipper/service.h"
 #include "sim/etp/etp_sim.h"
 #include "sim/sentinel/sentinel_sim.h"
+#include "tests/support/one_day.h"
 #include "tests/support/process.h"
 
 using namespace etp2s;
@@ -62,11 +63,7 @@ void attack(const std::string& coordinator, const std::string& shipper, const Ke
 
 TEST(Security, UnauthenticatedAndUnlistedPeersAreRefusedAndCollectionGoesOn) {
   RedisServer redis;
-  sim::EtpSimOptions eo;
-  eo.alerts = 400;
-  eo.days = 1;
-  eo.rate_limit_per_min = 100000;
-  eo.late_percent = 0;
+  sim::EtpSimOptions eo = one_day_of_alerts(400);
   sim::EtpSim etp(eo);
   sim::SentinelSimOptions so;
   sim::SentinelSim sentinel(so);
@@ -76,25 +73,19 @@ TEST(Security, UnauthenticatedAndUnlistedPeersAreRefusedAndCollectionGoesOn) {
   std::ofstream(dir + "/fetcher.secret") << fetcher.secret_key.reveal();
   std::ofstream(dir + "/azure.secret") << "sim-azure-client-secret";
   const std::string coordinator_endpoint = tcp_endpoint(), shipper_endpoint = tcp_endpoint();
-  auto cfg = load_config(map_env({{"ETP_BASE_URL", etp.base_url()},
-                                  {"ETP_API_KEY", eo.api_key},
-                                  {"ETP_TRAFFIC_TYPES", "inbound"},
-                                  {"ETP_BACKFILL_DAYS", "1"},
-                                  {"ETP_RATE_LIMIT_PER_MIN", "100000"},
-                                  {"ETP_RATE_LIMIT_OVERRIDE", "1"},
-                                  {"FETCHERS", "1"},
-                                  {"REDIS_URL", redis.url()},
-                                  {"COORDINATOR_ENDPOINT", coordinator_endpoint},
-                                  {"SHIPPER_ENDPOINT", shipper_endpoint},
-                                  {"ZMQ_SERVER_SECRET_KEY_FILE", dir + "/server.secret"},
-                                  {"ZMQ_SERVER_PUBLIC_KEY", server.public_key},
-                                  {"ZMQ_CLIENT_SECRET_KEY_FILE", dir + "/fetcher.secret"},
-                                  {"SENTINEL_DCE_URL", sentinel.base_url()},
-                                  {"SENTINEL_DCR_ID", so.dcr_id},
-                                  {"AZURE_AUTHORITY_HOST", sentinel.base_url()},
-                                  {"AZURE_TENANT_ID", so.tenant_id},
-                                  {"AZURE_CLIENT_ID", so.client_id},
-                                  {"AZURE_CLIENT_SECRET_FILE", dir + "/azure.secret"}}));
+  auto env = one_day_env(etp, eo.api_key, redis.url());
+  env.insert({{"COORDINATOR_ENDPOINT", coordinator_endpoint},
+              {"SHIPPER_ENDPOINT", shipper_endpoint},
+              {"ZMQ_SERVER_SECRET_KEY_FILE", dir + "/server.secret"},
+              {"ZMQ_SERVER_PUBLIC_KEY", server.public_key},
+              {"ZMQ_CLIENT_SECRET_KEY_FILE", dir + "/fetcher.secret"},
+              {"SENTINEL_DCE_URL", sentinel.base_url()},
+              {"SENTINEL_DCR_ID", so.dcr_id},
+              {"AZURE_AUTHORITY_HOST", sentinel.base_url()},
+              {"AZURE_TENANT_ID", so.tenant_id},
+              {"AZURE_CLIENT_ID", so.client_id},
+              {"AZURE_CLIENT_SECRET_FILE", dir + "/azure.secret"}});
+  auto cfg = load_config(map_env(env));
   ASSERT_TRUE(cfg.ok()) << cfg.error();
   const Config c = cfg.value();
   ASSERT_EQ(c.zmq.client_public, fetcher.public_key);
