@@ -1,4 +1,5 @@
 // etp2sentinel: one binary, one subcommand per role.
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -19,6 +20,7 @@
 #include "coordinator/coordinator.h"
 #include "fetcher/fetcher.h"
 #include "shipper/service.h"
+#include "sources/lookups.h"
 #include "sources/source.h"
 
 #include <sys/prctl.h>
@@ -45,8 +47,8 @@ void on_signal(int) {
 }
 
 // `fetch`: read every enabled source over the backfill window, each traffic type from the window's start to
-// the head, and print each row as it would go to Sentinel (one JSON object a line on stdout) — the vendor
-// side on its own, paced at the configured budget, no Redis, no shipping. Stops on SIGTERM.
+// the head, and print each row as it would go to Sentinel (one JSON object a line on stdout) — the paged
+// vendor side on its own, paced at the configured budget, no Redis, no shipping. Stops on SIGTERM.
 int cmd_fetch(const Config& c) {
   auto client = std::make_shared<EtpClient>(
       EtpClientOptions{c.etp_base_url,
@@ -57,6 +59,7 @@ int cmd_fetch(const Config& c) {
   std::size_t total = 0;
   for (const auto& name : enabled_sources(c)) {
     auto source = make_source(name, SourceContext{c, client, row_limits_for_mode(c.sentinel_mode)});
+    if (!source || source->lookup()) continue;  // lookups need the queue in Redis: `run` drains them
     for (const auto& traffic : c.etp_traffic_types) {
       auto reader =
           source->open({traffic, format_vendor(now_micros() - c.etp_backfill_days * kMicrosPerDay), {}});
@@ -185,12 +188,21 @@ int cmd_embedded(Config c, bool backfill_only) {
     double secs = static_cast<double>(now_micros() - started) / kMicrosPerSecond;
     long long delivered = 0;
     if (auto parts = state->store.partitions()) {
-      for (const auto& p : parts.value()) delivered += p.delivered;
+      for (const auto& p : parts.value()) {
+        if (lookup_queue_of(p.source).empty()) delivered += p.delivered;
+      }
+    }
+    // Lookups wait for the budget paging leaves: `run` drains them (newest first); say how many and how long.
+    nlohmann::json lookups = describe_lookups(state->redis, state->store.prefix(), c);
+    for (auto& q : lookups) {
+      double per_min = std::max(1.0, c.etp_rate_limit_per_min / 3.0);  // the steady-state share of a route
+      q["run_drains_in_s"] = 60.0 * q["waiting"].get<double>() / per_min;
     }
     std::cout << nlohmann::json{{"backfill", "complete"},
                                 {"alert_versions_delivered", delivered},
                                 {"seconds", secs},
-                                {"days", c.etp_backfill_days}}
+                                {"days", c.etp_backfill_days},
+                                {"lookups_queued", lookups}}
                      .dump()
               << std::endl;
   }
@@ -262,7 +274,10 @@ int cmd_status(const Config& c) {
     return 1;
   }
   auto lines = describe_progress(parts.value(), store.plan_created().value_or(now_micros()), now_micros());
-  std::cout << nlohmann::json{{"partitions", lines}, {"fatal", store.fatal().value_or("")}}.dump(2)
+  std::cout << nlohmann::json{{"partitions", lines},
+                              {"lookups", describe_lookups(state->redis, store.prefix(), c)},
+                              {"fatal", store.fatal().value_or("")}}
+                   .dump(2)
             << std::endl;
   return 0;
 }

@@ -297,6 +297,26 @@ void load_rate_limit(Loader& L, Config& c) {
   }
 }
 
+// Supporting data looked up per alert (sources/lookups.h). Source names as in sources/registry.cpp.
+void load_lookups(Loader& L, Config& c) {
+  L.text("ETP_DETAILS", c.etp_details);
+  if (c.etp_details != "off" && c.etp_details != "new" && c.etp_details != "all")
+    L.fail("ETP_DETAILS", "must be off, new or all, got '" + shown(c.etp_details) + "'");
+  L.text("ETP_TRACE", c.etp_trace);
+  if (c.etp_trace == "all") {
+    L.fail(
+        "ETP_TRACE",
+        "=all (the whole message trace stream) is not available in this version; use alerted (the trace of "
+        "every alerted message) or off");
+  } else if (c.etp_trace != "off" && c.etp_trace != "alerted") {
+    L.fail("ETP_TRACE", "must be off or alerted, got '" + shown(c.etp_trace) + "'");
+  }
+  L.integer("ETP_LOOKUP_QUEUE_MAX", c.etp_lookup_queue_max, 1000, 10'000'000);
+  c.sources = {"alerts-v1"};
+  if (c.etp_details != "off") c.sources.push_back("details-v1");
+  if (c.etp_trace == "alerted") c.sources.push_back("trace-alerted");
+}
+
 // What every role must agree on (the coordinator plans with it, fetchers page with it), credentials or not.
 void load_shared_etp(Loader& L, Config& c) {
   if (auto v = L.raw("ETP_TRAFFIC_TYPES")) {
@@ -317,6 +337,7 @@ void load_shared_etp(Loader& L, Config& c) {
     }
   }
   L.integer("ETP_OVERLAP_S", c.etp_overlap_s, 0, 86400);
+  load_lookups(L, c);
 }
 
 // Where each stream goes. The alert stream keeps its original variables (SENTINEL_STREAM, SENTINEL_LOG_TYPE);

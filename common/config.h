@@ -54,8 +54,14 @@ struct Config {
   std::string metrics_address = "0.0.0.0";
   int lease_ttl_s = 5;
   ZmqSecurity zmq;  // CURVE keys between the roles (docs/security.md)
-  // The source adapters to run (sources/registry.cpp). Not a variable yet: only the v1 alert summary exists.
-  std::vector<std::string> sources = {"alerts-v1"};
+  // Supporting data: ETP_DETAILS=off|new|all (alert details), ETP_TRACE=off|alerted (the trace of each
+  // alerted message); both are lookups queued per alert (sources/lookups.h), at most ETP_LOOKUP_QUEUE_MAX
+  // waiting each.
+  std::string etp_details = "all";
+  std::string etp_trace = "alerted";
+  int etp_lookup_queue_max = 500'000;
+  // The source adapters to run (sources/registry.cpp), derived from the settings above.
+  std::vector<std::string> sources = {"alerts-v1", "details-v1", "trace-alerted"};
   // Sentinel
   std::string sentinel_mode = "logs-ingestion";
   std::string sentinel_dce_url;

@@ -230,28 +230,54 @@ Result<SummaryPage, EtpError> EtpClient::summary(const SummaryQuery& q) {
   return std::move(page.value());
 }
 
-Result<std::optional<OrderedJson>, EtpError> EtpClient::details(const std::string& alert_id) {
+// One record by id (GET). nullopt: the vendor says it does not exist (HTTP 404, meta.total == 0, or no data):
+// the alert aged out or the message was purged. The record may come as data[0], as data, or (v2, unclear in
+// the public record) unwrapped.
+Result<std::optional<OrderedJson>, EtpError> EtpClient::lookup(const std::string& path,
+                                                               std::string_view what) {
   HttpRequest req;
   req.method = "GET";
-  req.url = options_.base_url + "/api/v1/alerts/" + url_encode(alert_id);
-  auto r = call(std::move(req), "ETP alert details");
-  if (!r) return err(r.error());
+  req.url = options_.base_url + path;
+  auto r = call(std::move(req), what);
+  if (!r) {
+    if (r.error().http_status == 404 && !r.error().rate_limited) return std::optional<OrderedJson>();
+    return err(r.error());
+  }
   std::size_t repaired = 0;
   std::string why;
   OrderedJson doc = parse_vendor_json(r->body, repaired, why);
   if (doc.is_discarded() || !doc.is_object()) {
     EtpError e;
     e.http_status = 200;
-    e.message = "ETP alert details: HTTP 200 with a non-JSON body; will retry";
+    e.message = std::string(what) + ": HTTP 200 with a non-JSON body; will retry";
     return err(std::move(e));
   }
   const OrderedJson* total = find_path(doc, {"meta", "total"});
+  if (total && total->is_number() && total->get<double>() == 0) return std::optional<OrderedJson>();
   auto data = doc.find("data");
-  bool empty = data == doc.end() || !data->is_array() || data->empty();
-  if ((total && total->is_number() && total->get<double>() == 0) || empty) {
-    return std::optional<OrderedJson>();
-  }
+  if (data == doc.end())
+    return std::optional<OrderedJson>(doc.contains("id") ? std::move(doc) : OrderedJson());
+  if (data->is_object()) return std::optional<OrderedJson>(*data);
+  if (!data->is_array() || data->empty()) return std::optional<OrderedJson>();
   return std::optional<OrderedJson>((*data)[0]);
+}
+
+Result<std::optional<OrderedJson>, EtpError> EtpClient::details(const std::string& alert_id) {
+  auto r = lookup("/api/v1/alerts/" + url_encode(alert_id), "ETP alert details");
+  if (r && r.value() && r.value()->is_null()) return std::optional<OrderedJson>();
+  return r;
+}
+
+// The public record names GET /api/v1/messages/{etp_message_id} for one message's trace, and integrators pass
+// a traffic type with it; how the outbound variant is spelled is not public: we send ?traffic_type=outbound
+// (see docs/design.md, "Lookups").
+Result<std::optional<OrderedJson>, EtpError> EtpClient::message_trace(const std::string& etp_message_id,
+                                                                      const std::string& traffic_type) {
+  std::string path = "/api/v1/messages/" + url_encode(etp_message_id);
+  if (traffic_type == "outbound") path += "?traffic_type=outbound";
+  auto r = lookup(path, "ETP message trace");
+  if (r && r.value() && r.value()->is_null()) return std::optional<OrderedJson>();
+  return r;
 }
 
 }  // namespace etp2s

@@ -105,9 +105,13 @@ class EtpClient {
   Result<SummaryPage, EtpError> summary(const SummaryQuery& q);
   // nullopt: not found (meta.total == 0). The alert object (data[0]) otherwise.
   Result<std::optional<OrderedJson>, EtpError> details(const std::string& alert_id);
+  // One message's trace (GET /api/v1/messages/{id}); nullopt: not found (purged, or never traced).
+  Result<std::optional<OrderedJson>, EtpError> message_trace(const std::string& etp_message_id,
+                                                             const std::string& traffic_type);
 
  private:
   Result<HttpResponse, EtpError> call(HttpRequest req, std::string_view what);
+  Result<std::optional<OrderedJson>, EtpError> lookup(const std::string& path, std::string_view what);
   EtpClientOptions options_;
   std::shared_ptr<EtpAuth> auth_;
   Clock clock_;

@@ -116,6 +116,30 @@ struct Metrics::Impl {
           .Name("etp2s_vendor_anomalies_total")
           .Help("Vendor data met defensively, by kind (text_repaired, future_record)")
           .Register(*registry);
+  prometheus::Family<prometheus::Counter>& lookups =
+      BuildCounter()
+          .Name("etp2s_lookups_total")
+          .Help("Per-alert lookups by queue and outcome (found, not_found, set_aside, dropped_full)")
+          .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& lookup_length =
+      BuildGauge().Name("etp2s_lookup_queue_length").Help("Lookups waiting, by queue").Register(*registry);
+  prometheus::Family<prometheus::Gauge>& lookup_rate =
+      BuildGauge()
+          .Name("etp2s_lookup_drain_per_minute")
+          .Help("Lookups completed per minute over the last 5 minutes, by queue")
+          .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& lookup_eta =
+      BuildGauge()
+          .Name("etp2s_lookup_eta_seconds")
+          .Help("Queue length over the recent drain rate (-1: not draining), by queue")
+          .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& source_disabled =
+      BuildGauge()
+          .Name("etp2s_source_disabled")
+          .Help(
+              "1 when a supporting-data source was switched off by a fatal answer (e.g. a missing "
+              "entitlement)")
+          .Register(*registry);
   prometheus::Family<prometheus::Gauge>& build =
       BuildGauge().Name("etp2s_build_info").Help("Build information").Register(*registry);
 };
@@ -221,6 +245,21 @@ prometheus::Counter& Metrics::state_write_failures(const std::string& what) {
 }
 prometheus::Counter& Metrics::vendor_anomalies(const std::string& kind) {
   return impl_->anomalies.Add({{"kind", kind}});
+}
+prometheus::Counter& Metrics::lookups(const std::string& queue, const std::string& outcome) {
+  return impl_->lookups.Add({{"queue", queue}, {"outcome", outcome}});
+}
+prometheus::Gauge& Metrics::lookup_queue_length(const std::string& queue) {
+  return impl_->lookup_length.Add({{"queue", queue}});
+}
+prometheus::Gauge& Metrics::lookup_drain_per_min(const std::string& queue) {
+  return impl_->lookup_rate.Add({{"queue", queue}});
+}
+prometheus::Gauge& Metrics::lookup_eta(const std::string& queue) {
+  return impl_->lookup_eta.Add({{"queue", queue}});
+}
+prometheus::Gauge& Metrics::source_disabled(const std::string& source) {
+  return impl_->source_disabled.Add({{"source", source}});
 }
 prometheus::Gauge& Metrics::fatal() {
   return impl_->fatal.Add({});

@@ -41,6 +41,12 @@ class Metrics {
   prometheus::Counter& state_write_failures(const std::string& what);
   prometheus::Counter& vendor_anomalies(const std::string& kind);
   prometheus::Gauge& fatal();
+  // Lookups (alert details, alerted messages' trace): outcome = found, not_found, set_aside, dropped_full.
+  prometheus::Counter& lookups(const std::string& queue, const std::string& outcome);
+  prometheus::Gauge& lookup_queue_length(const std::string& queue);
+  prometheus::Gauge& lookup_drain_per_min(const std::string& queue);
+  prometheus::Gauge& lookup_eta(const std::string& queue);
+  prometheus::Gauge& source_disabled(const std::string& source);
 
  private:
   Metrics();

@@ -76,42 +76,65 @@ Result<Micros, std::string> StateStore::plan_created() {
   return static_cast<Micros>(to_ll(r->str));
 }
 
+static std::vector<std::string> new_partition_hset(const std::string& prefix, const Partition& p) {
+  return {"HSET",
+          prefix + "part:" + p.id,
+          "source",
+          p.source,
+          "traffic_type",
+          p.traffic_type,
+          "start_us",
+          std::to_string(p.start_us),
+          "end_us",
+          p.end_us ? std::to_string(*p.end_us) : "",
+          "cursor",
+          p.cursor,
+          "state",
+          std::string(state_name(p.state)),
+          "epoch",
+          "0",
+          "owner",
+          "",
+          "lease_expiry_us",
+          "0",
+          "delivered",
+          "0",
+          "caught_up_us",
+          "0",
+          "next_due_us",
+          "0",
+          "sweep_cursor",
+          ""};
+}
+
 Result<Unit, std::string> StateStore::create_plan(const std::vector<Partition>& parts, Micros created_us) {
   std::vector<std::vector<std::string>> cmds;
   std::string ids;
   for (const auto& p : parts) {
-    cmds.push_back({"HSET",
-                    prefix_ + "part:" + p.id,
-                    "source",
-                    p.source,
-                    "traffic_type",
-                    p.traffic_type,
-                    "start_us",
-                    std::to_string(p.start_us),
-                    "end_us",
-                    p.end_us ? std::to_string(*p.end_us) : "",
-                    "cursor",
-                    p.cursor,
-                    "state",
-                    std::string(state_name(p.state)),
-                    "epoch",
-                    "0",
-                    "owner",
-                    "",
-                    "lease_expiry_us",
-                    "0",
-                    "delivered",
-                    "0",
-                    "caught_up_us",
-                    "0",
-                    "next_due_us",
-                    "0",
-                    "sweep_cursor",
-                    ""});
+    cmds.push_back(new_partition_hset(prefix_, p));
     ids += (ids.empty() ? "" : ",") + p.id;
   }
   // The plan key last: a plan exists only once all its partitions do.
   cmds.push_back({"HSET", prefix_ + "plan", "created_us", std::to_string(created_us), "partitions", ids});
+  auto r = redis_.pipeline(cmds);
+  if (!r) return err(r.error());
+  for (const auto& reply : r.value()) {
+    if (reply.type == RedisReply::Type::Error) return err("redis: " + reply.str);
+  }
+  return Unit{};
+}
+
+Result<Unit, std::string> StateStore::add_partitions(const std::vector<Partition>& parts) {
+  if (parts.empty()) return Unit{};
+  auto ids = redis_.command({"HGET", prefix_ + "plan", "partitions"});
+  if (!ids) return err(ids.error());
+  std::vector<std::vector<std::string>> cmds;
+  std::string list = ids->str;
+  for (const auto& p : parts) {
+    cmds.push_back(new_partition_hset(prefix_, p));
+    list += (list.empty() ? "" : ",") + p.id;
+  }
+  cmds.push_back({"HSET", prefix_ + "plan", "partitions", list});  // last: listed only once written
   auto r = redis_.pipeline(cmds);
   if (!r) return err(r.error());
   for (const auto& reply : r.value()) {
@@ -265,6 +288,24 @@ void StateStore::shipper_alive(const std::string& id, int ttl_s) {
 bool StateStore::shipper_is_alive(const std::string& id) {
   auto r = redis_.command({"EXISTS", prefix_ + "shipper:" + id});
   return !r || r->integer == 1;  // if Redis is unreachable, do not conclude the shipper died
+}
+
+void StateStore::disable_source(const std::string& source, const std::string& why) {
+  (void)redis_.command({"HSET", prefix_ + "disabled", source, log::redact(why)});
+}
+
+Result<std::map<std::string, std::string>, std::string> StateStore::disabled_sources() {
+  auto r = redis_.command({"HGETALL", prefix_ + "disabled"});
+  if (!r) return err(r.error());
+  if (r->type == RedisReply::Type::Error) return err("redis: " + r->str);
+  std::map<std::string, std::string> out;
+  for (std::size_t i = 0; i + 1 < r->elements.size(); i += 2)
+    out[r->elements[i].str] = r->elements[i + 1].str;
+  return out;
+}
+
+void StateStore::clear_disabled_sources() {
+  (void)redis_.command({"DEL", prefix_ + "disabled"});
 }
 
 }  // namespace etp2s

@@ -2,6 +2,7 @@
 // Everything the pipeline must remember lives in Redis (AOF): the plan and its partitions with their
 // committed cursors and leases, the dedupe marks of delivered alert versions, recorded gaps, and a fatal
 // stop.
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,6 +54,8 @@ class StateStore {
   Result<Unit, std::string> create_plan(const std::vector<Partition>& parts, Micros created_us);
   Result<std::vector<Partition>, std::string> partitions();
   Result<Micros, std::string> plan_created();
+  // Adds partitions to an existing plan (a lookup source switched on after the plan was made).
+  Result<Unit, std::string> add_partitions(const std::vector<Partition>& parts);
   Result<Unit, std::string> save_lease(const Partition& p);  // state, epoch, owner, expiry, next_due
 
   // Fetcher side
@@ -77,6 +80,12 @@ class StateStore {
   void set_fatal(const std::string& message);
   std::optional<std::string> fatal();
   void clear_fatal();
+
+  // Supporting-data sources switched off by a fatal answer on their own route (cleared when the coordinator
+  // starts): source name → the redacted reason.
+  void disable_source(const std::string& source, const std::string& why);
+  Result<std::map<std::string, std::string>, std::string> disabled_sources();
+  void clear_disabled_sources();
 
   // Shipper liveness
   void shipper_alive(const std::string& id, int ttl_s);

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/protocol.h"
+#include "sources/lookups.h"
 
 namespace etp2s {
 
@@ -28,6 +29,7 @@ nlohmann::json describe_progress(const std::vector<Partition>& parts, Micros pla
   nlohmann::json out = nlohmann::json::array();
   double elapsed_s = std::max(1.0, static_cast<double>(now_us - plan_created_us) / kMicrosPerSecond);
   for (const auto& p : parts) {
+    if (!lookup_queue_of(p.source).empty()) continue;  // lookups are reported by describe_lookups
     Micros end = p.end_us ? *p.end_us : std::max(now_us, p.start_us + 1);
     auto cursor = parse_time(p.cursor).value_or(p.start_us);
     double ratio = p.state == PartitionState::Done
@@ -50,6 +52,29 @@ nlohmann::json describe_progress(const std::vector<Partition>& parts, Micros pla
       j["lag_s"] = static_cast<double>(now_us - cursor) / kMicrosPerSecond;
       j["caught_up"] = p.caught_up_us > 0;
     }
+    out.push_back(j);
+  }
+  return out;
+}
+
+nlohmann::json describe_lookups(Redis& redis, const std::string& prefix, const Config& config) {
+  nlohmann::json out = nlohmann::json::array();
+  StateStore store(redis, prefix);
+  auto off = store.disabled_sources();
+  for (const auto& source : config.sources) {
+    std::string name = lookup_queue_of(source);
+    if (name.empty()) continue;
+    auto st = LookupQueue(redis, prefix, name, config.etp_lookup_queue_max).stats();
+    if (!st) continue;
+    const QueueStats& q = st.value();
+    nlohmann::json j = {{"queue", name},
+                        {"source", source},
+                        {"waiting", q.length},
+                        {"drained_per_min", q.drained_per_min},
+                        {"dropped_when_full", q.dropped},
+                        {"not_found", q.not_found}};
+    j["eta_s"] = q.length == 0 ? 0.0 : q.drained_per_min > 0 ? 60.0 * q.length / q.drained_per_min : -1.0;
+    if (off && off->count(source)) j["switched_off"] = off->at(source);
     out.push_back(j);
   }
   return out;
@@ -78,6 +103,7 @@ void publish_gauges(const std::vector<Partition>& parts, Micros plan_created, Mi
 constexpr auto kReceiveSlice = std::chrono::milliseconds(200);
 constexpr auto kRedisRetry = std::chrono::milliseconds(500);
 constexpr int kNoWorkRetryMs = 250;
+constexpr Micros kLookupRetryUs = 100'000;  // a drain lease released with work waiting: due again soon
 
 // The coordinator's loop, one named step at a time. All state is in Redis: this object only caches the
 // partitions for the duration of one message.
@@ -90,11 +116,14 @@ class Scheduler {
         store_(redis),
         budget_(redis, BudgetOptions{c.etp_rate_limit_per_min}, "coordinator"),
         ttl_(static_cast<Micros>(o.lease_ttl_s) * kMicrosPerSecond),
-        router_(make_socket(zmq::socket_type::router)) {
+        router_(make_socket(zmq::socket_type::router)),
+        redis_(redis) {
     for (const auto& name : c.sources) {
       auto src = make_source(name, SourceContext{c, nullptr, row_limits_for_mode(c.sentinel_mode)});
-      if (src && std::find(routes_.begin(), routes_.end(), src->route()) == routes_.end())
+      if (!src) continue;
+      if (std::find(routes_.begin(), routes_.end(), src->route()) == routes_.end())
         routes_.push_back(src->route());
+      sources_[name] = {src->route(), src->lookup()};
     }
   }
 
@@ -107,6 +136,7 @@ class Scheduler {
     log::info("coordinator.listening", {{"endpoint", o_.endpoint}, {"curve", c_.zmq.server_keys()}});
     if (!plan_or_resume()) return 0;
     store_.clear_fatal();
+    store_.clear_disabled_sources();
     grace_for_held_leases();
     while (!stop_) {
       auto m = receive(router_, kReceiveSlice, true);
@@ -141,9 +171,30 @@ class Scheduler {
         log::info("coordinator.planned", {{"partitions", parts.size()}, {"days", c_.etp_backfill_days}});
       }
       plan_created_ = store_.plan_created().value_or(now_micros());
+      add_missing_lookups();
       return true;
     }
     return false;
+  }
+
+  // A lookup source switched on after the plan was made gets its drain partition now (paged sources would
+  // need a new plan: `etp2sentinel reset`).
+  void add_missing_lookups() {
+    auto parts = store_.partitions();
+    if (!parts) return;
+    std::vector<std::string> missing;
+    for (const auto& [name, info] : sources_) {
+      bool present =
+          std::any_of(parts->begin(), parts->end(), [&](const Partition& p) { return p.source == name; });
+      if (info.lookup && !present) missing.push_back(name);
+    }
+    auto add =
+        plan_partitions(missing, {now_micros(), c_.etp_backfill_days, c_.fetchers, c_.etp_traffic_types}, c_);
+    if (add.empty()) return;
+    if (auto ok = store_.add_partitions(add); !ok)
+      log::warn("coordinator.redis_unavailable", {{"error", ok.error()}});
+    else
+      log::info("coordinator.lookups_added", {{"partitions", add.size()}});
   }
 
   // Leases held when we (re)started get one full TTL of grace: their owners may simply not have reached us
@@ -192,18 +243,53 @@ class Scheduler {
     }
   }
 
-  // Bounded partitions first, in plan order; live partitions when due, the most overdue first.
-  static Partition* pick(std::vector<Partition>& parts, Micros now) {
+  bool is_lookup(const Partition& p) const {
+    auto it = sources_.find(p.source);
+    return it != sources_.end() && it->second.lookup;
+  }
+
+  // Paging first: pending partitions in plan order, then live partitions when due (the most overdue first);
+  // lookup drains only when no paging work is waiting. Sources switched off (or no longer configured) are
+  // skipped.
+  Partition* pick(std::vector<Partition>& parts, Micros now) {
+    auto off = store_.disabled_sources();
+    auto usable = [&](const Partition& p) {
+      return sources_.count(p.source) && !(off && off->count(p.source));
+    };
     for (auto& p : parts) {
-      if (p.state == PartitionState::Pending) return &p;
+      if (usable(p) && !is_lookup(p) && p.state == PartitionState::Pending) return &p;
     }
     Partition* best = nullptr;
-    for (auto& p : parts) {
-      if (p.state == PartitionState::Live && p.next_due_us <= now &&
-          (!best || p.next_due_us < best->next_due_us))
-        best = &p;
+    for (bool lookups : {false, true}) {
+      for (auto& p : parts) {
+        bool waiting = p.state == PartitionState::Live || (lookups && p.state == PartitionState::Pending);
+        if (usable(p) && is_lookup(p) == lookups && waiting && p.next_due_us <= now &&
+            (!best || p.next_due_us < best->next_due_us))
+          best = &p;
+      }
+      if (best) return best;
     }
-    return best;
+    return nullptr;
+  }
+
+  // Steady state: when lookups share a route with live partitions, polling takes two thirds of the route's
+  // budget and leaves a third to the lookups (60/min: 2 traffic types polled every 3 s, ~20 lookups/min).
+  Micros poll_interval(const Partition& p, const std::vector<Partition>& parts) const {
+    auto route = sources_.find(p.source);
+    if (route == sources_.end()) return o_.poll_interval_us;
+    bool shared = false;
+    long long live = 0;
+    for (const auto& [name, info] : sources_)
+      shared = shared || (info.lookup && info.route == route->second.route);
+    for (const auto& q : parts) {
+      auto it = sources_.find(q.source);
+      if (it != sources_.end() && !it->second.lookup && it->second.route == route->second.route && q.live())
+        ++live;
+    }
+    if (!shared) return o_.poll_interval_us;
+    double share_per_min = std::max(1.0, c_.etp_rate_limit_per_min * 2.0 / 3.0);
+    auto interval = static_cast<Micros>(static_cast<double>(live) * 60.0 * kMicrosPerSecond / share_per_min);
+    return std::max(o_.poll_interval_us, interval);
   }
 
   void grant(const std::string& identity, const std::string& worker, std::vector<Partition>& parts,
@@ -245,10 +331,14 @@ class Scheduler {
       p->epoch += 1;
       p->state = p->unleased_state();
       p->next_due_us = now;
+    } else if (is_lookup(*p)) {
+      Metrics::get().leases("released").Increment();
+      p->state = PartitionState::Live;  // a drain ends when the queue is empty or paging needs the budget
+      p->next_due_us = now + (waiting_lookups_[p->source] > 0 ? kLookupRetryUs : kMicrosPerSecond);
     } else {
       Metrics::get().leases(kind == Kind::Done ? "done" : "released").Increment();
       p->state = kind == Kind::Done ? PartitionState::Done : PartitionState::Live;
-      p->next_due_us = now + o_.poll_interval_us;
+      p->next_due_us = now + poll_interval(*p, parts);
     }
     if (kind != Kind::Heartbeat) p->owner.clear();
     (void)store_.save_lease(*p);
@@ -257,6 +347,7 @@ class Scheduler {
   bool track_completion(const std::vector<Partition>& parts) {
     Progress pr;
     for (const auto& p : parts) {
+      if (is_lookup(p)) continue;  // the backfill does not wait for lookups (`status` shows their queue)
       pr.delivered += p.delivered;
       if (p.live()) {
         ++pr.live_total;
@@ -278,11 +369,24 @@ class Scheduler {
       next_gauges_ = now + kMicrosPerSecond;
       publish_gauges(parts, plan_created_, now, budget_, routes_, c_.etp_rate_limit_per_min,
                      store_.fatal().has_value());
+      lookups_ = describe_lookups(redis_, store_.prefix(), c_);
+      auto& m = Metrics::get();
+      for (const auto& q : lookups_) {
+        const std::string name = q["queue"];
+        waiting_lookups_[q["source"].get<std::string>()] = q["waiting"].get<long long>();
+        m.lookup_queue_length(name).Set(q["waiting"].get<double>());
+        m.lookup_drain_per_min(name).Set(q["drained_per_min"].get<double>());
+        m.lookup_eta(name).Set(q["eta_s"].get<double>());
+        m.source_disabled(q["source"].get<std::string>()).Set(q.contains("switched_off") ? 1 : 0);
+      }
     }
     if (now < next_progress_) return;
     next_progress_ = now + o_.progress_every_s * kMicrosPerSecond;
     for (const auto& line : describe_progress(parts, plan_created_, now)) {
       if (line["state"] != "done" || !was_complete_) log::info("progress", line);
+    }
+    for (const auto& q : lookups_) {
+      if (q["waiting"].get<long long>() > 0 || q.contains("switched_off")) log::info("progress.lookups", q);
     }
   }
 
@@ -295,6 +399,14 @@ class Scheduler {
   std::shared_ptr<ZapHandler> zap_;  // before router_: the ZAP handler outlives the socket it vets for
   zmq::socket_t router_;
   std::vector<std::string> routes_;
+  struct SourceInfo {
+    std::string route;
+    bool lookup = false;
+  };
+  std::map<std::string, SourceInfo> sources_;  // the enabled sources
+  Redis& redis_;
+  nlohmann::json lookups_ = nlohmann::json::array();
+  std::map<std::string, long long> waiting_lookups_;
   Micros plan_created_ = 0, next_progress_ = 0, next_gauges_ = 0;
   bool was_complete_ = false;
 };

@@ -46,7 +46,11 @@ class Coordinator {
   std::atomic<long long> expired_{0};
 };
 
-// The numbers `status` prints and the progress log shows.
+// The lookup queues of the enabled lookup sources: waiting, drain rate, ETA, dropped, not found, switched
+// off.
+nlohmann::json describe_lookups(Redis& redis, const std::string& prefix, const Config& config);
+
+// The numbers `status` prints and the progress log shows (paged partitions; lookups: describe_lookups).
 nlohmann::json describe_progress(const std::vector<Partition>& parts, Micros plan_created_us, Micros now_us);
 
 }  // namespace etp2s

@@ -14,6 +14,7 @@
 #include "common/protocol.h"
 #include "common/state.h"
 #include "common/zmq_security.h"
+#include "sources/lookups.h"
 #include "sources/source.h"
 
 namespace etp2s {
@@ -25,8 +26,11 @@ using std::chrono::milliseconds;
 constexpr milliseconds kLeaseWait{2000};  // how long to wait for the coordinator's answer
 constexpr milliseconds kRedisRetry{500};  // Redis unreachable: look again after
 constexpr auto kShipperLivenessCheck = std::chrono::seconds(2);
-constexpr int kHeadPollPages = 10;      // steady state: pages per one-second head poll
-constexpr int kSweepPages = 2;          // steady state: pages per late-arrival sweep
+constexpr int kHeadPollPages = 10;   // steady state: pages per one-second head poll
+constexpr int kSweepPages = 2;       // steady state: pages per late-arrival sweep
+constexpr int kLookupsPerLease = 2;  // lookups per drain lease: a lone fetcher is soon back to polling
+constexpr double kLookupPermitWaitS =
+    3;                                  // a lookup lease waits this long for budget paging leaves, then ends
 constexpr double kDefaultPauseS = 5.0;  // a 429 without Retry-After pauses the route this long
 
 // How a lease ends, and what the coordinator is told.
@@ -45,6 +49,9 @@ struct InFlight {
   bool carries_position = false;           // the page's last batch: commits cursor / sweep cursor
   std::string cursor, sweep_cursor;
   bool caught_up = false;
+  std::vector<Lookup> lookups;    // lookups the page calls for: queued before the commit
+  std::vector<Lookup> looked_up;  // queue entries the page answered: leave the queue after the commit
+  bool not_found = false;
   bool reported = false;
   bool failed = false;  // not (fully) delivered: never commit past it
   std::string acked_by;
@@ -192,7 +199,9 @@ class Worker {
   // --- one lease ------------------------------------------------------------------------------------------
   Source* source_for(const LeaseGrant& l) {
     auto& s = sources_[l.source];
-    if (!s) s = make_source(l.source, SourceContext{c_, client_, row_limits_for_mode(c_.sentinel_mode)});
+    if (!s)
+      s = make_source(l.source, SourceContext{c_, client_, row_limits_for_mode(c_.sentinel_mode), &redis_,
+                                              store_.prefix()});
     return s.get();
   }
 
@@ -205,8 +214,11 @@ class Worker {
     steps_ = make_enrichments(l.source);
     bool head_poll = l.live() && l.caught_up_us > 0;
     auto reader = source->open(ReadScope{l.traffic_type, l.cursor, l.end_us});
-    // Steady state: a short head poll (the customer's one-second polling); the backfill pages to the end.
-    LeaseEnd end = read_pages(l, *source, *reader, head_poll ? kHeadPollPages : 1 << 30, false);
+    if (!reader) return fail("source '" + l.source + "' cannot read partition " + l.partition, l);
+    // Steady state: a short head poll (the customer's one-second polling); the backfill pages to the end;
+    // a lookup lease takes a few lookups and gives the fetcher back.
+    int max_pages = source->lookup() ? kLookupsPerLease : head_poll ? kHeadPollPages : 1 << 30;
+    LeaseEnd end = read_pages(l, *source, *reader, max_pages, false);
     if (end == LeaseEnd::Done && head_poll && l.epoch % o_.sweep_every == 0) end = sweep(l, *source);
     if (end == LeaseEnd::Done || end == LeaseEnd::GiveBack) {
       if (!drain_in_flight(l)) return lost() ? LeaseEnd::Lost : LeaseEnd::GiveBack;
@@ -226,21 +238,40 @@ class Worker {
     Backoff backoff(0.5, 30);
     for (int pages = 0; pages < max_pages;) {
       if (auto end = wait_for_room(l)) return *end;
-      if (!budget_.acquire(source.route(), Priority::Paging, [&] { return stop_.load() || lost(); }))
-        return stop_ ? LeaseEnd::GiveBack : LeaseEnd::Lost;
+      if (!reader.has_work()) return LeaseEnd::Done;
+      if (!acquire_permit(l, source)) {
+        if (stop_) return LeaseEnd::GiveBack;
+        return lost() ? LeaseEnd::Lost : LeaseEnd::Done;
+      }
       auto page = timed_read(source, reader);
       if (!page) {
+        if (page.error().fatal() && source.optional()) return switch_off(source, page.error().message, l);
         if (page.error().fatal()) return fail(page.error().message, l);
         wait_to_retry(l, source, page.error(), backoff);
         continue;
       }
       backoff.reset();
       ++pages;
-      report_problems(l, page.value());
+      report_problems(l, source, page.value());
       if (!hand_on(l, source, page.value(), sweeping)) return lost() ? LeaseEnd::Lost : LeaseEnd::GiveBack;
       if (page->finished()) return LeaseEnd::Done;
     }
     return LeaseEnd::Done;
+  }
+
+  // Paging waits for its permit as long as it takes; a lookup takes only what paging leaves, for a bounded
+  // time (false: none came; the lease ends and the fetcher goes back to paging work).
+  bool acquire_permit(const LeaseGrant& l, const Source& source) {
+    if (!source.lookup())
+      return budget_.acquire(source.route(), Priority::Paging, [&] { return stop_.load() || lost(); });
+    auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                    std::chrono::duration<double>(kLookupPermitWaitS));
+    while (!stop_ && !lost() && Clock::now() < until) {
+      long long wait_ms = budget_.try_acquire(source.route(), Priority::Enrichment);
+      if (wait_ms == 0) return true;
+      sleep_pumping(l, static_cast<double>(std::clamp(wait_ms < 0 ? 500LL : wait_ms, 10LL, 500LL)) / 1000);
+    }
+    return false;
   }
 
   // Stops, a lost lease, a fatal error elsewhere, or too many pages in flight: wait or say how the lease
@@ -276,6 +307,22 @@ class Worker {
     return LeaseEnd::Fatal;
   }
 
+  // A supporting-data source refused for good (a missing entitlement: 401/403 on its own route): switched off
+  // for every fetcher, loudly, while the alerts go on.
+  LeaseEnd switch_off(const Source& source, const std::string& message, const LeaseGrant& l) {
+    log::error("fetcher.source_switched_off",
+               {{"source", source.name()},
+                {"partition", l.partition},
+                {"error", message},
+                {"message",
+                 "this supporting-data stream stops; the alerts go on. Grant the entitlement (see "
+                 "README, Supporting data), then restart the connector: the coordinator switches "
+                 "sources back on when it starts"}});
+    store_.disable_source(source.name(), message);
+    Metrics::get().source_disabled(source.name()).Set(1);
+    return LeaseEnd::Done;
+  }
+
   void wait_to_retry(const LeaseGrant& l, Source& source, const EtpError& e, Backoff& backoff) {
     if (e.rate_limited) budget_.pause(source.route(), e.retry_after_s.value_or(kDefaultPauseS));
     double wait = backoff.next(e.rate_limited ? std::nullopt : e.retry_after_s);
@@ -284,8 +331,22 @@ class Worker {
     sleep_pumping(l, wait);
   }
 
-  void report_problems(const LeaseGrant& l, const SourcePage& page) {
+  void report_problems(const LeaseGrant& l, const Source& source, const SourcePage& page) {
     auto& m = Metrics::get();
+    for (const auto& x : page.looked_up) {
+      m.lookups(x.queue, page.not_found           ? "not_found"
+                         : page.set_aside.empty() ? "found"
+                                                  : "set_aside")
+          .Increment();
+      if (page.not_found)
+        log::info("fetcher.lookup_not_found",
+                  {{"queue", x.queue}, {"id", x.id}, {"message", "recorded, dropped"}});
+    }
+    for (const auto& x : page.set_aside) {
+      if (auto ok = store_.dead_letter(source.stream(), x.key, x.why, x.raw); !ok)
+        log::error("fetcher.dead_letter_failed",
+                   {{"stream", source.stream()}, {"key", x.key}, {"error", ok.error()}});
+    }
     if (page.repaired > 0) {
       log::warn("fetcher.vendor_text_repaired", {{"partition", l.partition}, {"places", page.repaired}});
       m.vendor_anomalies("text_repaired").Increment(static_cast<double>(page.repaired));
@@ -365,6 +426,12 @@ class Worker {
       if (sweeping) b.sweep_cursor = position->finished() ? "-" : position->cursor;
       if (!sweeping) b.cursor = position->cursor;
       b.caught_up = !sweeping && position->caught_up;
+      bool steady = l.live() && l.caught_up_us > 0;
+      for (const auto& x : position->lookups) {
+        if (lookup_wanted(c_, x, steady)) b.lookups.push_back(x);
+      }
+      b.looked_up = position->looked_up;
+      b.not_found = position->not_found;
     }
     std::string id = o_.worker_id + ":" + std::to_string(++batch_seq_);
     b.message = msg(RowBatch{id, l.partition, l.epoch, std::move(stream), std::move(rows)});
@@ -459,7 +526,10 @@ class Worker {
         in_flight_.clear();
         return false;
       }
-      auto ok = store_.commit(l.partition, l.epoch, b.cursor, b.versions, b.caught_up, b.sweep_cursor);
+      if (!enqueue(b.lookups)) return true;  // Redis refused: try again on the next pump, before committing
+      std::vector<DeliveredVersion> marks = b.versions;
+      for (const auto& x : b.looked_up) marks.push_back(lookup_mark(x));
+      auto ok = store_.commit(l.partition, l.epoch, b.cursor, marks, b.caught_up, b.sweep_cursor);
       if (!ok) {
         log::warn("fetcher.redis_unavailable", {{"error", ok.error()}});
         return true;  // try again on the next pump
@@ -471,7 +541,45 @@ class Worker {
         return false;
       }
       if (!b.cursor.empty()) committed_cursor_ = b.cursor;
+      if (!b.looked_up.empty()) {
+        // Best effort: an entry left behind is delivered already, so the next drain drops it without a
+        // request.
+        if (auto done = queue(b.looked_up.front().queue).done(b.looked_up, b.not_found); !done)
+          log::warn("fetcher.redis_unavailable", {{"error", done.error()}});
+      }
       in_flight_.pop_front();
+    }
+    return true;
+  }
+
+  LookupQueue& queue(const std::string& name) {
+    auto it = queues_.find(name);
+    if (it == queues_.end())
+      it = queues_.try_emplace(name, redis_, store_.prefix(), name, c_.etp_lookup_queue_max).first;
+    return it->second;
+  }
+
+  // Queues the lookups a delivered page calls for. False: Redis refused (nothing is committed before they
+  // are).
+  bool enqueue(const std::vector<Lookup>& lookups) {
+    std::map<std::string, std::vector<Lookup>> by_queue;
+    for (const auto& x : lookups) by_queue[x.queue].push_back(x);
+    for (const auto& [name, entries] : by_queue) {
+      auto dropped = queue(name).enqueue(entries);
+      if (!dropped) {
+        log::warn("fetcher.redis_unavailable", {{"error", dropped.error()}});
+        return false;
+      }
+      if (dropped.value() > 0) {
+        log::warn("fetcher.lookup_queue_full",
+                  {{"queue", name},
+                   {"dropped_oldest", dropped.value()},
+                   {"capacity", c_.etp_lookup_queue_max},
+                   {"message",
+                    "the oldest lookups were dropped (newest are drained first); raise "
+                    "ETP_LOOKUP_QUEUE_MAX or lower the backfill window"}});
+        Metrics::get().lookups(name, "dropped_full").Increment(static_cast<double>(dropped.value()));
+      }
     }
     return true;
   }
@@ -503,6 +611,7 @@ class Worker {
   Budget budget_;
   std::shared_ptr<EtpClient> client_;
   std::map<std::string, std::unique_ptr<Source>> sources_;
+  std::map<std::string, LookupQueue> queues_;
   std::vector<std::unique_ptr<EnrichmentStep>> steps_;
   zmq::socket_t coord_, ship_;
   std::thread heartbeat_;

@@ -1,6 +1,7 @@
 #include <map>
 #include <mutex>
 
+#include "sources/lookups.h"
 #include "sources/source.h"
 #include "sources/v1_alerts.h"
 
@@ -10,7 +11,9 @@ namespace {
 struct Registry {
   std::mutex mu;
   std::map<std::string, SourceFactory> sources{
-      {kV1AlertsSource, [](const SourceContext& c) { return std::make_unique<V1AlertsSource>(c); }}};
+      {kV1AlertsSource, [](const SourceContext& c) { return std::make_unique<V1AlertsSource>(c); }},
+      {kDetailsSource, make_details_source},
+      {kTraceAlertedSource, make_trace_alerted_source}};
   std::map<std::string, std::vector<std::function<std::unique_ptr<EnrichmentStep>()>>> steps;
 };
 Registry& registry() {
@@ -37,7 +40,13 @@ std::unique_ptr<Source> make_source(const std::string& name, const SourceContext
 }
 
 std::vector<std::string> enabled_sources(const Config& c) {
-  return c.sources;
+  return c.sources;  // load_config derives them from ETP_DETAILS and ETP_TRACE
+}
+
+bool lookup_wanted(const Config& c, const Lookup& l, bool steady_state) {
+  if (l.queue == kDetailsQueue) return c.etp_details == "all" || (c.etp_details == "new" && steady_state);
+  if (l.queue == kTraceQueue) return c.etp_trace == "alerted";
+  return false;
 }
 
 void register_enrichment(const std::string& source,

@@ -9,8 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "common/budget.h"
 #include "common/config.h"
 #include "common/etp_client.h"
+#include "common/lookup_queue.h"
 #include "common/row.h"
 #include "common/state.h"
 
@@ -31,6 +33,11 @@ struct ReadScope {
   std::optional<Micros> end_us;  // exclusive end; none: up to the head
 };
 
+// A record set aside for an operator (dead-lettered with its stream): it could not be made into a row.
+struct SetAside {
+  std::string key, why, raw;
+};
+
 struct Gap {
   std::string at;  // where the source knowingly skipped records (recorded in Redis, reported)
   std::size_t count = 0;
@@ -48,6 +55,10 @@ struct SourcePage {
   std::size_t repaired = 0;           // places in the page's text repaired (invalid UTF-8, lone surrogates)
   std::size_t future_records = 0;     // records stamped beyond now + the clock-skew allowance
   std::optional<Gap> gap;
+  std::vector<Lookup> lookups;      // lookups these records call for (queued once the page is delivered)
+  std::vector<Lookup> looked_up;    // queue entries this page answered (leave the queue once delivered)
+  bool not_found = false;           // looked_up entries the vendor answered "not found" (recorded, dropped)
+  std::vector<SetAside> set_aside;  // dead-lettered with the source's stream
   bool finished() const { return caught_up || reached_end; }
 };
 
@@ -57,6 +68,8 @@ class PageReader {
  public:
   virtual ~PageReader() = default;
   virtual Result<SourcePage, EtpError> read_page() = 0;
+  // False: nothing to read now (an empty lookup queue) — no request is made and no budget permit is taken.
+  virtual bool has_work() { return true; }
 };
 
 class Source {
@@ -73,6 +86,13 @@ class Source {
   virtual std::optional<ReadScope> sweep_scope(const std::string& traffic_type,
                                                const std::string& head_cursor,
                                                const std::string& sweep_cursor, int overlap_s) const = 0;
+  // A lookup source drains a queue (sources/lookups.h) instead of paging through time: it takes budget only
+  // when paging leaves some, and the backfill does not wait for it.
+  virtual bool lookup() const { return false; }
+  Priority priority() const { return lookup() ? Priority::Enrichment : Priority::Paging; }
+  // Supporting data on a route of its own: a fatal answer (e.g. a missing entitlement, 401/403) switches this
+  // source off with a clear message instead of stopping the alerts.
+  virtual bool optional() const { return false; }
 };
 
 // An enrichment step: sits between a source and its rows; may add columns to the rows of a page or emit rows
@@ -88,6 +108,8 @@ struct SourceContext {
   const Config& config;
   std::shared_ptr<EtpClient> client;
   RowLimits limits;
+  Redis* redis = nullptr;  // lookup sources read their queue (the fetcher's connection); none when planning
+  std::string prefix = "etp:";
 };
 
 using SourceFactory = std::function<std::unique_ptr<Source>(const SourceContext&)>;
@@ -95,8 +117,12 @@ using SourceFactory = std::function<std::unique_ptr<Source>(const SourceContext&
 // The sources this build knows, by name; tests may add their own.
 void register_source(const std::string& name, SourceFactory factory);
 std::unique_ptr<Source> make_source(const std::string& name, const SourceContext& ctx);
-// The sources the configuration turns on (today: the v1 alert summary).
+// The sources the configuration turns on: the v1 alert summary, and the lookups ETP_DETAILS/ETP_TRACE ask
+// for.
 std::vector<std::string> enabled_sources(const Config& c);
+// Whether a lookup a page calls for is wanted: its queue is on, and (ETP_DETAILS=new) the page was read in
+// steady state.
+bool lookup_wanted(const Config& c, const Lookup& l, bool steady_state);
 // The enrichment steps the configuration puts after `source` (none yet by default; tests add their own).
 void register_enrichment(const std::string& source, std::function<std::unique_ptr<EnrichmentStep>()> factory);
 std::vector<std::unique_ptr<EnrichmentStep>> make_enrichments(const std::string& source);

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "common/pager.h"
+#include "sources/lookups.h"
 
 namespace etp2s {
 namespace {
@@ -93,7 +94,11 @@ class V1Reader final : public PageReader {
                         res.stuck->resumed_from};
     }
     out.rows.reserve(res.alerts.size());
-    for (const auto& a : res.alerts) out.rows.push_back(alert_row(a, limits_));
+    for (const auto& a : res.alerts) {
+      out.rows.push_back(alert_row(a, limits_));
+      for (auto& l : lookups_for_alert(a.id, a.etp_message_id, a.traffic_type, a.last_modified_us))
+        out.lookups.push_back(std::move(l));
+    }
     out.cursor = pager_.cursor();
     out.caught_up = res.caught_up;
     out.future_records = res.future;

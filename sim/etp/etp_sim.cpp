@@ -88,7 +88,8 @@ struct EtpSim::Impl {
   mutable std::shared_mutex data_mu;
   std::vector<AlertRec> alerts;
   std::unordered_map<std::string, std::uint32_t> by_id;
-  std::map<std::string, std::vector<Key>> index;  // per traffic type, sorted
+  std::unordered_map<std::string, std::uint32_t> by_msg;  // etp_message_id → its first alert (the trace)
+  std::map<std::string, std::vector<Key>> index;          // per traffic type, sorted
   std::mt19937_64 rng;
 
   mutable std::mutex stats_mu;
@@ -98,6 +99,7 @@ struct EtpSim::Impl {
   Faults faults;
   int rate_limit = 60;
   int token_ttl_s = 3600;
+  bool trace_forbidden = false;  // the key lacks the trace entitlement: 403 on /trace
   std::mt19937_64 fault_rng{7};
 
   explicit Impl(EtpSimOptions o) : opt(std::move(o)), rng(opt.seed) {
@@ -133,6 +135,7 @@ struct EtpSim::Impl {
     Key k{a.lmo, a.id, idx};
     v.insert(std::upper_bound(v.begin(), v.end(), k), k);
     by_id[a.id] = idx;
+    by_msg.try_emplace(a.msg_id, idx);
     alerts.push_back(std::move(a));
   }
 
@@ -444,9 +447,53 @@ struct EtpSim::Impl {
     count(res);
   }
 
-  void count(const httplib::Response& res) {
+  void count(const httplib::Response& res, const std::string& route = "/alerts") {
     std::lock_guard lock(stats_mu);
-    ++routes["/alerts"].by_status[res.status];
+    ++routes[route].by_status[res.status];
+  }
+
+  // One message's trace record, from the alert that first carried it (documented field names; the public
+  // record has no sample of this response: synthetic).
+  ojson trace_record(const AlertRec& a) const {
+    std::string rcpt = std::string("user") + static_cast<char>('a' + a.subject) + "@" + kDomains[a.domain];
+    bool bad = a.status == "quarantined" || a.status == "dropped" || a.status == "rejected";
+    return {{"id", a.msg_id},
+            {"acceptedDateTime", format_iso_ms(a.created)},
+            {"lastModifiedDateTime", format_iso_ms(a.lmo)},
+            {"senderIP", "198.51.100." + std::to_string(a.legacy % 250)},
+            {"senderSMTP", "bounce@sender" + std::to_string(a.legacy % 17) + ".example"},
+            {"status", a.status},
+            {"verdicts", {{"AS", bad ? "spam" : "clean"}, {"AV", "clean"}, {"AT", "fail"}, {"PV", "pass"}}},
+            {"recipientSMTP", ojson::array({rcpt})},
+            {"domain", kDomains[a.domain]},
+            {"subject", kSubjects[a.subject]},
+            {"downStreamMsgID", "250 2.0.0 OK " + std::to_string(a.legacy)},
+            {"originalMessageID", "<" + a.msg_id + "@mail.example>"},
+            {"urlDomains", ojson::array({"malicious.example"})}};
+  }
+
+  void message_trace(const httplib::Request& req, httplib::Response& res) {
+    if (!admit("/trace", req, res)) return;
+    {
+      std::lock_guard lock(stats_mu);
+      if (trace_forbidden) {
+        error_body(res, 403, "Forbidden", "missing entitlement etp.email_trace.read", "ETP-1403");
+        return count(res, "/trace");
+      }
+    }
+    std::string id = req.matches[1];
+    std::string traffic = req.has_param("traffic_type") ? req.get_param_value("traffic_type") : "inbound";
+    std::shared_lock lock(data_mu);
+    auto it = by_msg.find(id);
+    if (it == by_msg.end() || alerts[it->second].traffic != traffic ||
+        alerts[it->second].visible_at > now_micros()) {
+      error_body(res, 404, "Not Found", "no message with this id", "ETP-1404");
+      return count(res, "/trace");
+    }
+    ojson out = {{"data", ojson::array({trace_record(alerts[it->second])})}, {"meta", {{"total", 1}}}};
+    res.status = 200;
+    res.set_content(out.dump(), "application/json");
+    count(res, "/trace");
   }
 
   void token(const httplib::Request& req, httplib::Response& res) {
@@ -491,6 +538,8 @@ struct EtpSim::Impl {
     server.Post("/api/v1/alerts", [this](const httplib::Request& q, httplib::Response& r) { summary(q, r); });
     server.Get(R"(/api/v1/alerts/([^/]+))",
                [this](const httplib::Request& q, httplib::Response& r) { details(q, r); });
+    server.Get(R"(/api/v1/messages/([^/]+))",
+               [this](const httplib::Request& q, httplib::Response& r) { message_trace(q, r); });
     server.Post("/auth/realms/IAM/protocol/openid-connect/token",
                 [this](const httplib::Request& q, httplib::Response& r) { token(q, r); });
     auto json_reply = [](httplib::Response& r, const json& j) {
@@ -498,8 +547,9 @@ struct EtpSim::Impl {
     };
     server.Get("/sim/stats",
                [this, json_reply](const httplib::Request&, httplib::Response& r) { json_reply(r, stats()); });
-    server.Get("/sim/truth",
-               [this, json_reply](const httplib::Request&, httplib::Response& r) { json_reply(r, truth()); });
+    server.Get("/sim/truth", [this, json_reply](const httplib::Request& q, httplib::Response& r) {
+      json_reply(r, q.get_param_value("stream") == "trace" ? message_truth() : truth());
+    });
     auto with_body = [json_reply](auto fn) {
       return [fn, json_reply](const httplib::Request& q, httplib::Response& r) {
         json body = q.body.empty() ? json::object() : json::parse(q.body, nullptr, false);
@@ -529,6 +579,19 @@ struct EtpSim::Impl {
                              {"max_in_60s", r.max_in_60s},
                              {"rate_limited", r.rate_limited},
                              {"by_status", by_status}};
+    }
+    return out;
+  }
+
+  // Every alerted message's trace as the stand-in would answer it: [{etp_message_id, traffic_type, status}].
+  json message_truth() const {
+    std::shared_lock lock(data_mu);
+    json out = json::array();
+    Micros now = now_micros();
+    for (const auto& [msg, idx] : by_msg) {
+      const AlertRec& a = alerts[idx];
+      if (a.visible_at > now) continue;
+      out.push_back({{"etp_message_id", msg}, {"traffic_type", a.traffic}, {"status", a.status}});
     }
     return out;
   }
@@ -576,6 +639,9 @@ nlohmann::json EtpSim::stats() const {
 nlohmann::json EtpSim::truth() const {
   return impl_->truth();
 }
+nlohmann::json EtpSim::message_truth() const {
+  return impl_->message_truth();
+}
 
 void EtpSim::set_faults(const nlohmann::json& b) {
   std::lock_guard lock(impl_->stats_mu);
@@ -587,6 +653,7 @@ void EtpSim::set_faults(const nlohmann::json& b) {
   f.rate_drop = b.value("rate_drop", f.rate_drop);
   impl_->rate_limit = b.value("rate_limit_per_min", impl_->rate_limit);
   impl_->token_ttl_s = b.value("token_ttl_s", impl_->token_ttl_s);
+  impl_->trace_forbidden = b.value("trace_forbidden", impl_->trace_forbidden);
   if (b.contains("script") && b["script"].is_array()) {
     for (const auto& s : b["script"]) f.script.push_back(s.get<std::string>());
   }

@@ -1,7 +1,8 @@
 #pragma once
-// etp-sim: a local stand-in of the ETP v1 alerts API, written from ../shared/docs/etp-api.md, traps included:
-// inclusive cursor, modified alerts (a later last_modified_on), alerts visible only late, both auth schemes,
-// 60 requests/minute per route (429 with an error body), and injectable faults.
+// etp-sim: a local stand-in of the ETP v1 alerts API (summary, details, one message's trace on /trace),
+// written from ../shared/docs/etp-api.md, traps included: inclusive cursor, modified alerts (a later
+// last_modified_on), alerts visible only late, both auth schemes, 60 requests/minute per route (429 with an
+// error body), and injectable faults.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -49,6 +50,9 @@ class EtpSim {
   nlohmann::json modify_alert(const nlohmann::json& request);
   // Every currently visible alert version: [{id, etp_message_id, last_modified_on, traffic_type}].
   nlohmann::json truth() const;
+  // Every alerted message (the trace lookups' truth): [{etp_message_id, traffic_type, status}]
+  // (/sim/truth?stream=trace).
+  nlohmann::json message_truth() const;
 
   struct Impl;
 

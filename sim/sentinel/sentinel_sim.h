@@ -22,7 +22,10 @@ struct SentinelSimOptions {
   std::string identity_header = "sim-identity-header";
   std::string dcr_id = "dcr-00112233445566778899aabbccddeeff";
   std::string stream = "Custom-FireEyeETPAlerts_CL";
-  std::vector<std::string> extra_streams;  // more streams the DCR declares (rows carry "_Stream")
+  // More streams the DCR declares (rows carry "_Stream"): by default the supporting-data tables.
+  std::vector<std::string> extra_streams = {"Custom-FireEyeETPAlertDetails_CL",
+                                            "Custom-FireEyeETPMessageTrace_CL",
+                                            "Custom-FireEyeETPQuarantine_CL"};
   std::string workspace_id = "00000000-1111-2222-3333-444444444444";
   std::string shared_key =
       "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==";

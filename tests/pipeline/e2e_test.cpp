@@ -8,9 +8,11 @@
 #include <sstream>
 
 #include "common/http.h"
+#include "common/lookup_queue.h"
 #include "common/state.h"
 #include "sim/etp/etp_sim.h"
 #include "sim/sentinel/sentinel_sim.h"
+#include "sources/lookups.h"
 #include "tests/support/process.h"
 
 using namespace etp2s;
@@ -68,10 +70,19 @@ struct Stack {
     return out;
   }
 
-  // Delivered versions; `duplicates` counts rows delivered more than once.
+  // The rows of one table (the alerts' rows carry no _Stream).
+  std::vector<nlohmann::json> rows_of(const std::string& dcr_stream = "") const {
+    std::vector<nlohmann::json> out;
+    for (const auto& r : sentinel->rows()) {
+      if (r.value("_Stream", std::string()) == dcr_stream) out.push_back(r);
+    }
+    return out;
+  }
+
+  // Delivered alert versions; `duplicates` counts rows delivered more than once.
   std::multiset<Version> delivered() const {
     std::multiset<Version> out;
-    for (const auto& r : sentinel->rows())
+    for (const auto& r : rows_of())
       out.insert({r["AlertId"], *parse_time(r["LastModifiedOn"].get<std::string>())});
     return out;
   }
@@ -82,6 +93,7 @@ struct Stack {
     auto parts = store.partitions();
     if (!parts || parts.value().empty()) return false;
     for (const auto& p : parts.value()) {
+      if (!lookup_queue_of(p.source).empty()) continue;  // the backfill does not wait for lookups
       if (p.live() ? p.caught_up_us == 0 : p.state != PartitionState::Done) return false;
     }
     return true;
@@ -146,7 +158,7 @@ TEST(EndToEnd, BackfillDeliversExactlyTheVendorsVersionsWithinTheBudget) {
   auto stats = s.etp->stats()["routes"]["/alerts"];
   EXPECT_LE(stats["max_in_60s"].get<int>(), 60) << stats.dump();
   EXPECT_GE(s.truth().size(), 5000u);
-  for (const auto& r : s.sentinel->rows()) ASSERT_FALSE(r["EtpMessageId"].get<std::string>().empty());
+  for (const auto& r : s.rows_of()) ASSERT_FALSE(r["EtpMessageId"].get<std::string>().empty());
   std::cout << "[ e2e ] backfill: " << s.truth().size() << " versions, vendor saw " << stats.dump() << "\n";
 }
 
@@ -245,7 +257,7 @@ TEST(EndToEnd, SteadyStateCatchesNewModifiedAndLateAlertsWithinSeconds) {
   }
   auto arrived = [&] {
     std::map<std::string, Micros> at;
-    for (const auto& r : s.sentinel->rows()) {
+    for (const auto& r : s.rows_of()) {
       at[r["AlertId"].get<std::string>() + "|" +
          std::to_string(*parse_time(r["LastModifiedOn"].get<std::string>()))] =
           *parse_time(r["_ReceivedAt"].get<std::string>());
@@ -323,6 +335,7 @@ TEST(EndToEnd, ASentinel403StopsCleanlyAndCommitsNothingUndelivered) {
   auto parts = store.partitions();
   ASSERT_TRUE(parts.ok());
   for (const auto& part : parts.value()) {
+    if (!lookup_queue_of(part.source).empty()) continue;  // lookup drains have no cursor
     EXPECT_EQ(part.delivered, 0) << part.id;
     EXPECT_EQ(part.cursor, format_vendor(part.start_us))
         << part.id << ": cursor moved past undelivered alerts";
@@ -369,6 +382,8 @@ TEST(EndToEnd, MetricsAgreeWithWhatTheStandInsSaw) {
                    s.env({{"ETP_RATE_LIMIT_PER_MIN", "600"},
                           {"ETP_RATE_LIMIT_OVERRIDE", "1"},
                           {"FETCHERS", "2"},
+                          {"ETP_DETAILS", "off"},  // the alert stream's numbers alone
+                          {"ETP_TRACE", "off"},
                           {"METRICS_PORT", std::to_string(port)},
                           {"METRICS_ADDRESS", "127.0.0.1"}}),
                    "metrics.log");
@@ -441,4 +456,206 @@ TEST(EndToEnd, MetricsAgreeWithWhatTheStandInsSaw) {
     EXPECT_NE(doc.find("`" + name + "`"), std::string::npos) << name << " is not documented";
   p.kill(SIGTERM);
   EXPECT_EQ(p.wait_for(std::chrono::seconds(30)), 0);
+}
+
+// ---- Supporting data: alert details and the trace of every alerted message
+// ----------------------------------
+
+namespace {
+
+const char* kDetailsStream = "Custom-FireEyeETPAlertDetails_CL";
+const char* kTraceStream = "Custom-FireEyeETPMessageTrace_CL";
+
+std::multiset<std::string> column_values(const std::vector<nlohmann::json>& rows, const char* column) {
+  std::multiset<std::string> out;
+  for (const auto& r : rows) out.insert(r.value(column, std::string()));
+  return out;
+}
+
+std::set<std::string> truth_alert_ids(const Stack& s) {
+  std::set<std::string> out;
+  for (const auto& t : s.etp->truth()) out.insert(t["id"]);
+  return out;
+}
+
+std::set<std::string> truth_messages(const Stack& s) {
+  std::set<std::string> out;
+  for (const auto& t : s.etp->message_truth()) out.insert(t["etp_message_id"]);
+  return out;
+}
+
+bool all_arrived(const Stack& s) {
+  auto d = column_values(s.rows_of(kDetailsStream), "AlertId");
+  auto t = column_values(s.rows_of(kTraceStream), "EtpMessageId");
+  return std::set<std::string>(d.begin(), d.end()) == truth_alert_ids(s) &&
+         std::set<std::string>(t.begin(), t.end()) == truth_messages(s);
+}
+
+void expect_route_within(const Stack& s, const std::string& route, std::size_t limit) {
+  auto routes = s.etp->stats()["routes"];
+  ASSERT_TRUE(routes.contains(route)) << route << " never called";
+  EXPECT_LE(routes[route]["max_in_60s"].get<std::size_t>(), limit) << route;
+  EXPECT_EQ(routes[route]["rate_limited"].get<std::size_t>(), 0u) << route;
+}
+
+nlohmann::json status_of(const Stack& s, std::map<std::string, std::string> env) {
+  env["LOG_LEVEL"] = "error";
+  auto p = s.start({"status"}, env, "status.out");
+  p.wait_for(std::chrono::seconds(20));
+  auto text = s.log("status.out");
+  auto start = text.find("{\n");  // the pretty-printed document (LOG_LEVEL=error: no log lines)
+  auto j = nlohmann::json::parse(start == std::string::npos ? "" : text.substr(start), nullptr, false);
+  return j;
+}
+
+}  // namespace
+
+// The main case at the vendor's real limit: `backfill` delivers the alerts without waiting for the
+// lookups and says how many wait; `run` drains them; every alert has its details and every alerted message
+// its trace, once, joined on the message id, and no route ever saw more than 60 requests in a minute.
+TEST(SupportingData, DetailsAndTraceOfEveryAlertArriveOnceWithinEachRoutesBudget) {
+  auto o = sim_options(24, 60);
+  o.days = 1;
+  o.modified_percent = 0;
+  Stack s(o);
+  auto env = s.env(
+      {{"ETP_BACKFILL_DAYS", "1"}, {"FETCHERS", "2"}, {"ETP_DETAILS", "all"}, {"ETP_TRACE", "alerted"}});
+  auto backfill = s.start({"backfill"}, env, "backfill.log");
+  auto rc = backfill.wait_for(std::chrono::seconds(120));
+  ASSERT_TRUE(rc.has_value());
+  ASSERT_EQ(*rc, 0) << s.log("backfill.log").substr(0, 3000);
+  expect_exactly_once(s);
+  auto out = s.log("backfill.log");
+  EXPECT_NE(out.find("\"lookups_queued\""), std::string::npos) << "backfill says what stays queued";
+
+  auto run = s.start({"run"}, env, "run.log");
+  bool done = wait_until([&] { return all_arrived(s); }, std::chrono::seconds(240));
+  auto st = status_of(s, env);
+  run.kill(SIGTERM);
+  auto run_rc = run.wait_for(std::chrono::seconds(30));
+  ASSERT_TRUE(done) << "details " << s.rows_of(kDetailsStream).size() << "/" << truth_alert_ids(s).size()
+                    << ", trace " << s.rows_of(kTraceStream).size() << "/" << truth_messages(s).size();
+  ASSERT_TRUE(run_rc.has_value());
+  EXPECT_EQ(*run_rc, 0);
+
+  auto details = s.rows_of(kDetailsStream);
+  auto trace = s.rows_of(kTraceStream);
+  EXPECT_EQ(details.size(), truth_alert_ids(s).size()) << "a details row twice";
+  EXPECT_EQ(trace.size(), truth_messages(s).size()) << "a trace row twice";
+  // The message id joins: every details row names its alert's message, every trace row an alerted message.
+  std::map<std::string, std::string> message_of;
+  for (const auto& t : s.etp->truth()) message_of[t["id"]] = t["etp_message_id"];
+  for (const auto& d : details) {
+    EXPECT_EQ(d["EtpMessageId"], message_of[d["AlertId"]]);
+    EXPECT_FALSE(d["Severity"].get<std::string>().empty());
+    EXPECT_FALSE(d["Md5"].empty());
+  }
+  expect_route_within(s, "/alerts", 60);
+  expect_route_within(s, "/trace", 60);
+  expect_exactly_once(s);
+  ASSERT_TRUE(st.is_object()) << s.log("status.out");
+  for (const auto& q : st["lookups"]) {
+    EXPECT_EQ(q["waiting"], 0) << q.dump();
+    EXPECT_GT(q["drained_per_min"].get<double>(), 0) << q.dump();
+  }
+}
+
+// Roles as processes at a raised budget: a fetcher and the shipper are SIGKILLed while lookups drain. Nothing
+// is lost, the queue survives (it lives in Redis), and a lookup is repeated at most once per kill.
+TEST(SupportingData, LookupsSurviveSigkillOfAFetcherAndTheShipper) {
+  auto o = sim_options(400, 100000);
+  o.days = 1;
+  o.modified_percent = 0;
+  o.latency_ms = 50;
+  Stack s(o);
+  auto env = s.env({{"ETP_BACKFILL_DAYS", "1"},
+                    {"ETP_RATE_LIMIT_PER_MIN", "1200"},
+                    {"ETP_RATE_LIMIT_OVERRIDE", "1"},
+                    {"FETCHERS", "2"},
+                    {"COORDINATOR_ENDPOINT", "tcp://127.0.0.1:" + std::to_string(free_port())},
+                    {"SHIPPER_ENDPOINT", "tcp://127.0.0.1:" + std::to_string(free_port())}});
+  std::map<std::string, Process> roles;
+  int generation = 0;
+  auto start = [&](const std::string& name) {
+    roles[name] =
+        s.start({name.substr(0, name.find('-'))}, env, name + "-" + std::to_string(++generation) + ".log");
+  };
+  for (const char* n : {"coordinator", "shipper", "fetcher-a", "fetcher-b"}) start(n);
+  // Wait until lookups are being drained, then kill in the middle of it.
+  ASSERT_TRUE(wait_until([&] { return s.rows_of(kDetailsStream).size() >= 40; }, std::chrono::seconds(120)));
+  for (const char* victim : {"fetcher-a", "shipper"}) {
+    roles[victim].kill(SIGKILL);
+    roles[victim].wait_for(std::chrono::seconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    start(victim);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  }
+  bool done = wait_until([&] { return all_arrived(s); }, std::chrono::seconds(240));
+  for (auto& [name, p] : roles) p.kill(SIGTERM);
+  for (auto& [name, p] : roles) p.wait_for(std::chrono::seconds(30));
+  ASSERT_TRUE(done) << "details " << s.rows_of(kDetailsStream).size() << "/" << truth_alert_ids(s).size()
+                    << ", trace " << s.rows_of(kTraceStream).size() << "/" << truth_messages(s).size();
+  auto details = s.rows_of(kDetailsStream);
+  auto trace = s.rows_of(kTraceStream);
+  std::size_t dup = details.size() - truth_alert_ids(s).size() + trace.size() - truth_messages(s).size();
+  // A shipper killed after Azure accepted a batch but before its report repeats that batch (one lookup a
+  // batch).
+  EXPECT_LE(dup, 8u);
+  std::cout << "[ e2e ] lookups kill test: " << details.size() << " details, " << trace.size() << " traces, "
+            << dup << " repeated\n";
+  Redis r(parse_redis_url(s.redis.url()).value());
+  for (const char* q : {kDetailsQueue, kTraceQueue})
+    EXPECT_EQ(LookupQueue(r, "etp:", q, 1000).stats().value().length, 0) << q;
+  expect_exactly_once(s);
+}
+
+// Bad answers on the lookup routes: an alert that has aged out is recorded and dropped (never retried), and a
+// key without the trace entitlement (403 on /trace) switches the trace off with a clear message while the
+// alerts and their details go on.
+TEST(SupportingData, NotFoundIsDroppedAndAMissingTraceEntitlementSwitchesOnlyTheTraceOff) {
+  auto o = sim_options(12, 100000);
+  o.days = 1;
+  o.modified_percent = 0;
+  Stack s(o);
+  s.etp->set_faults({{"trace_forbidden", true}});
+  {
+    Redis r(parse_redis_url(s.redis.url()).value());
+    ASSERT_TRUE(LookupQueue(r, "etp:", kDetailsQueue, 1000)
+                    .enqueue({{kDetailsQueue, "aged-out-alert", now_micros()}}));
+  }
+  auto env = s.env(
+      {{"ETP_BACKFILL_DAYS", "1"}, {"ETP_RATE_LIMIT_PER_MIN", "600"}, {"ETP_RATE_LIMIT_OVERRIDE", "1"}});
+  auto run = s.start({"run"}, env, "run.log");
+  bool details = wait_until(
+      [&] {
+        auto d = column_values(s.rows_of(kDetailsStream), "AlertId");
+        return std::set<std::string>(d.begin(), d.end()) == truth_alert_ids(s);
+      },
+      std::chrono::seconds(120));
+  Redis r(parse_redis_url(s.redis.url()).value());
+  wait_until([&] { return LookupQueue(r, "etp:", kDetailsQueue, 1000).stats().value().length == 0; },
+             std::chrono::seconds(30));
+  auto st = status_of(s, env);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_FALSE(run.wait_for(std::chrono::milliseconds(10)).has_value()) << "run must keep going";
+  run.kill(SIGTERM);
+  auto rc = run.wait_for(std::chrono::seconds(30));
+  ASSERT_TRUE(details);
+  expect_exactly_once(s);
+  auto q = LookupQueue(r, "etp:", kDetailsQueue, 1000).stats().value();
+  EXPECT_EQ(q.length, 0);
+  EXPECT_EQ(q.not_found, 1) << "the aged-out alert is recorded as not found";
+  EXPECT_TRUE(s.rows_of(kTraceStream).empty());
+  EXPECT_LE(s.etp->stats()["routes"]["/trace"]["requests"].get<int>(), 3)
+      << "a refused route is not hammered";
+  auto log = s.log("run.log");
+  EXPECT_NE(log.find("fetcher.source_switched_off"), std::string::npos);
+  EXPECT_NE(log.find("fetcher.lookup_not_found"), std::string::npos);
+  ASSERT_TRUE(st.is_object());
+  bool switched_off = false;
+  for (const auto& l : st["lookups"]) switched_off = switched_off || l.contains("switched_off");
+  EXPECT_TRUE(switched_off) << st.dump();
+  EXPECT_TRUE(st["fatal"].get<std::string>().empty()) << "a missing trace entitlement is not fatal";
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, 0);
 }

@@ -1,6 +1,7 @@
 #pragma once
 // Test helper: a small, fast vendor for pipeline tests (one day of alerts, none late or modified, the
-// stand-in's limit raised) and the settings that read it (inbound only, one fetcher, the budget raised).
+// stand-in's limit raised) and the settings that read it (inbound only, one fetcher, the budget raised, the
+// alerts alone: no lookups).
 #include <map>
 #include <string>
 
@@ -27,6 +28,8 @@ inline std::map<std::string, std::string> one_day_env(const sim::EtpSim& etp, co
           {"ETP_RATE_LIMIT_PER_MIN", "100000"},
           {"ETP_RATE_LIMIT_OVERRIDE", "1"},
           {"FETCHERS", "1"},
+          {"ETP_DETAILS", "off"},  // the alerts alone (the lookups have their own tests)
+          {"ETP_TRACE", "off"},
           {"REDIS_URL", redis_url}};
 }
 

@@ -1,0 +1,277 @@
+#include "sources/lookups.h"
+
+#include <set>
+
+#include "common/etp_model.h"
+#include "common/state.h"
+
+namespace etp2s {
+namespace {
+
+constexpr std::size_t kCandidates = 64;  // queue entries looked at per has_work() call
+
+// A string field as text (vendors are not always consistent about types).
+std::string text_at(const OrderedJson& j, std::initializer_list<const char*> path) {
+  const OrderedJson* v = find_path(j, path);
+  if (!v || v->is_null()) return {};
+  return v->is_string() ? v->get<std::string>() : v->dump();
+}
+
+// The values of `field` in an array of objects (the malware list's hashes).
+OrderedJson pluck(const OrderedJson* list, const char* field) {
+  OrderedJson out = OrderedJson::array();
+  if (!list || !list->is_array()) return out;
+  for (const auto& m : *list) {
+    if (m.is_object() && m.contains(field) && m[field].is_string()) out.push_back(m[field]);
+  }
+  return out;
+}
+
+// What one kind of lookup needs: its request and its row.
+struct LookupKind {
+  std::string source, queue, stream, route;
+  bool optional = false;
+  std::function<Result<std::optional<OrderedJson>, EtpError>(EtpClient&, const Lookup&)> fetch;
+  std::function<std::optional<Row>(const Lookup&, const OrderedJson&, const RowLimits&)> row;
+};
+
+class LookupReader final : public PageReader {
+ public:
+  LookupReader(const LookupKind& kind, std::shared_ptr<EtpClient> client, Redis& redis,
+               const std::string& prefix, long long capacity, RowLimits limits)
+      : kind_(kind),
+        client_(std::move(client)),
+        queue_(redis, prefix, kind.queue, capacity),
+        store_(redis, prefix),
+        limits_(limits) {}
+
+  // The newest entry not yet handed out in this lease and not yet delivered (entries whose lookup was already
+  // delivered — a page re-read after a crash queues them again — leave the queue here, without a request).
+  bool has_work() override {
+    if (current_) return true;
+    auto entries = queue_.newest(kCandidates);
+    if (!entries) return false;  // Redis unreachable: end the lease; the coordinator hands it out again
+    std::vector<Lookup> fresh;
+    for (auto& e : entries.value()) {
+      if (!handed_.count(e.id)) fresh.push_back(std::move(e));
+    }
+    if (fresh.empty()) return false;
+    std::vector<DeliveredVersion> marks;
+    for (const auto& e : fresh) marks.push_back(lookup_mark(e));
+    auto seen = store_.delivered(marks);
+    if (!seen) return false;
+    std::vector<Lookup> stale;
+    for (std::size_t i = 0; i < fresh.size(); ++i) {
+      if (seen.value()[i]) {
+        stale.push_back(fresh[i]);
+      } else if (!current_) {
+        current_ = fresh[i];
+      }
+    }
+    (void)queue_.done(stale);
+    return current_.has_value();
+  }
+
+  Result<SourcePage, EtpError> read_page() override {
+    if (!has_work()) return SourcePage{};
+    Lookup l = *current_;
+    current_.reset();
+    handed_.insert(l.id);
+    auto rec = kind_.fetch(*client_, l);
+    if (!rec) return err(rec.error());
+    SourcePage page;
+    page.records = rec.value() ? 1 : 0;
+    page.looked_up.push_back(l);
+    if (!rec.value()) {
+      page.not_found = true;
+      return page;
+    }
+    if (auto row = kind_.row(l, *rec.value(), limits_)) {
+      page.rows.push_back(std::move(*row));
+    } else {
+      std::string raw = rec.value()->dump();
+      page.rejected.push_back(kind_.queue + " " + l.id + ": unusable record");
+      page.set_aside.push_back({kind_.queue + "|" + l.id, "unusable " + kind_.queue + " record", raw});
+    }
+    return page;
+  }
+
+ private:
+  const LookupKind& kind_;
+  std::shared_ptr<EtpClient> client_;
+  LookupQueue queue_;
+  StateStore store_;
+  RowLimits limits_;
+  std::optional<Lookup> current_;
+  std::set<std::string> handed_;
+};
+
+class LookupSource final : public Source {
+ public:
+  LookupSource(LookupKind kind, const SourceContext& ctx)
+      : kind_(std::move(kind)),
+        client_(ctx.client),
+        redis_(ctx.redis),
+        prefix_(ctx.prefix),
+        capacity_(ctx.config.etp_lookup_queue_max),
+        limits_(ctx.limits) {}
+  std::string name() const override { return kind_.source; }
+  std::string stream() const override { return kind_.stream; }
+  std::string route() const override { return kind_.route; }
+  bool lookup() const override { return true; }
+  bool optional() const override { return kind_.optional; }
+  // One open-ended partition: whoever holds it drains the queue.
+  std::vector<Partition> plan(const PlanWindow& w) const override {
+    Partition p;
+    p.id = kind_.source;
+    p.source = kind_.source;
+    p.traffic_type = "any";
+    p.start_us = w.now_us;
+    return {p};
+  }
+  std::unique_ptr<PageReader> open(const ReadScope&) override {
+    if (!redis_) return nullptr;
+    return std::make_unique<LookupReader>(kind_, client_, *redis_, prefix_, capacity_, limits_);
+  }
+  std::optional<ReadScope> sweep_scope(const std::string&, const std::string&, const std::string&,
+                                       int) const override {
+    return std::nullopt;
+  }
+
+ private:
+  LookupKind kind_;
+  std::shared_ptr<EtpClient> client_;
+  Redis* redis_;
+  std::string prefix_;
+  long long capacity_;
+  RowLimits limits_;
+};
+
+std::pair<std::string, std::string> split_trace_id(const std::string& id) {
+  auto bar = id.find('|');
+  if (bar == std::string::npos) return {"inbound", id};
+  return {id.substr(0, bar), id.substr(bar + 1)};
+}
+
+}  // namespace
+
+std::string lookup_queue_of(const std::string& source) {
+  if (source == kDetailsSource) return kDetailsQueue;
+  if (source == kTraceAlertedSource) return kTraceQueue;
+  return {};
+}
+
+std::vector<Lookup> lookups_for_alert(const std::string& alert_id, const std::string& etp_message_id,
+                                      const std::string& traffic_type, Micros last_modified_us) {
+  std::vector<Lookup> out;
+  if (!alert_id.empty()) out.push_back({kDetailsQueue, alert_id, last_modified_us});
+  if (!etp_message_id.empty())
+    out.push_back({kTraceQueue, traffic_type + "|" + etp_message_id, last_modified_us});
+  return out;
+}
+
+DeliveredVersion lookup_mark(const Lookup& l) {
+  return {"lookup|" + l.queue + "|" + l.id, l.time_us};
+}
+
+std::optional<Row> details_row(const Lookup& l, const OrderedJson& r, const RowLimits& limits) {
+  if (!r.is_object()) return std::nullopt;
+  std::string id = text_at(r, {"id"});
+  if (id.empty()) id = l.id;
+  const OrderedJson* explanation = find_path(r, {"attributes", "alert", "explanation"});
+  const OrderedJson* malware =
+      explanation ? find_path(*explanation, {"malware_detected", "malware"}) : nullptr;
+  OrderedJson md5 = pluck(malware, "md5sum"), sha = pluck(malware, "sha256");
+  OrderedJson rest = r;  // the record without its explanation (which has its own column)
+  if (auto a = rest.find("attributes"); a != rest.end() && a->is_object()) {
+    if (auto alert = a->find("alert"); alert != a->end() && alert->is_object()) alert->erase("explanation");
+  }
+  Micros now = now_micros();
+  return fit_row(
+      [&](std::size_t field_limit) {
+        RowWriter w(field_limit);
+        w.time_us("TimeGenerated", l.time_us);
+        w.string("AlertId", id);
+        w.string("EtpMessageId", text_at(r, {"attributes", "email", "etp_message_id"}));
+        w.time_us("LastModifiedOn", l.time_us);
+        w.time_us("LookedUpAt", now);
+        w.string("ApiVersion", "v1");
+        w.string("Severity", text_at(r, {"attributes", "alert", "severity"}));
+        w.string("Action", text_at(r, {"attributes", "alert", "action"}));
+        w.string("Name", text_at(r, {"attributes", "alert", "name"}));
+        w.string("Ack", text_at(r, {"attributes", "alert", "ack"}));
+        w.string("EmailStatus", text_at(r, {"attributes", "email", "status"}));
+        w.dynamic("Malware", malware);
+        w.dynamic("Md5", &md5);
+        w.dynamic("Sha256", &sha);
+        w.dynamic("Explanation", explanation);
+        w.dynamic("RawDetails", &rest);
+        w.truncated_fields();
+        w.string("ConnectorVersion", ETP2S_VERSION);
+        std::vector<std::string> truncated = w.truncated();
+        return Row{"details|" + id + "|" + std::to_string(l.time_us), l.time_us, w.finish(),
+                   std::move(truncated)};
+      },
+      limits);
+}
+
+std::optional<Row> trace_row(const Lookup& l, const OrderedJson& r, const RowLimits& limits) {
+  if (!r.is_object()) return std::nullopt;
+  auto [traffic, msg_id] = split_trace_id(l.id);
+  std::string id = text_at(r, {"id"});
+  if (id.empty()) id = msg_id;
+  std::string modified = text_at(r, {"lastModifiedDateTime"});
+  Micros version = parse_time(modified).value_or(l.time_us);
+  std::string sender = text_at(r, {"senderSMTP"});
+  if (sender.empty()) sender = text_at(r, {"from"});
+  return fit_row(
+      [&](std::size_t field_limit) {
+        RowWriter w(field_limit);
+        w.time_us("TimeGenerated", version);
+        w.string("EtpMessageId", id);
+        w.time_us("LastModifiedDateTime", version);
+        w.time("AcceptedDateTime", text_at(r, {"acceptedDateTime"}));
+        w.string("Status", text_at(r, {"status"}));
+        w.string("TrafficType", traffic);
+        w.string("TraceSource", "alerted");
+        w.string("SenderIp", text_at(r, {"senderIP"}));
+        w.string("Sender", sender);
+        w.string("Subject", text_at(r, {"subject"}));
+        w.string("Domain", text_at(r, {"domain"}));
+        w.dynamic("Recipients", find_path(r, {"recipientSMTP"}));
+        w.dynamic("Verdicts", find_path(r, {"verdicts"}));
+        w.string("DownstreamMsgId", text_at(r, {"downStreamMsgID"}));
+        w.string("OriginalMessageId", text_at(r, {"originalMessageID"}));
+        w.dynamic("UrlDomains", find_path(r, {"urlDomains"}));
+        w.dynamic("RawTrace", &r);
+        w.truncated_fields();
+        w.string("ConnectorVersion", ETP2S_VERSION);
+        std::vector<std::string> truncated = w.truncated();
+        return Row{"trace|" + traffic + "|" + id + "|" + std::to_string(version), version, w.finish(),
+                   std::move(truncated)};
+      },
+      limits);
+}
+
+std::unique_ptr<Source> make_details_source(const SourceContext& ctx) {
+  LookupKind k{kDetailsSource, kDetailsQueue, kDetailsTable,
+               "alerts",       false,         [](EtpClient& c, const Lookup& l) { return c.details(l.id); },
+               details_row};
+  return std::make_unique<LookupSource>(std::move(k), ctx);
+}
+
+std::unique_ptr<Source> make_trace_alerted_source(const SourceContext& ctx) {
+  LookupKind k{kTraceAlertedSource,
+               kTraceQueue,
+               kTraceTable,
+               "trace",
+               true,
+               [](EtpClient& c, const Lookup& l) {
+                 auto [traffic, msg_id] = split_trace_id(l.id);
+                 return c.message_trace(msg_id, traffic);
+               },
+               trace_row};
+  return std::make_unique<LookupSource>(std::move(k), ctx);
+}
+
+}  // namespace etp2s
