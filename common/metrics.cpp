@@ -116,6 +116,11 @@ struct Metrics::Impl {
           .Name("etp2s_vendor_anomalies_total")
           .Help("Vendor data met defensively, by kind (text_repaired, future_record)")
           .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& state_lists =
+      BuildGauge()
+          .Name("etp2s_state_list_entries")
+          .Help("Entries in the Redis lists of set-aside data, by list (gaps, dead_letters)")
+          .Register(*registry);
   prometheus::Family<prometheus::Gauge>& build =
       BuildGauge().Name("etp2s_build_info").Help("Build information").Register(*registry);
 };
@@ -224,6 +229,9 @@ prometheus::Counter& Metrics::vendor_anomalies(const std::string& kind) {
 }
 prometheus::Gauge& Metrics::fatal() {
   return impl_->fatal.Add({});
+}
+prometheus::Gauge& Metrics::state_list_entries(const std::string& list) {
+  return impl_->state_lists.Add({{"list", list}});
 }
 
 }  // namespace etp2s

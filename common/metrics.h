@@ -41,6 +41,8 @@ class Metrics {
   prometheus::Counter& state_write_failures(const std::string& what);
   prometheus::Counter& vendor_anomalies(const std::string& kind);
   prometheus::Gauge& fatal();
+  // Where data is knowingly set aside: entries in the gap and dead-letter lists (list: gaps, dead_letters).
+  prometheus::Gauge& state_list_entries(const std::string& list);
 
  private:
   Metrics();

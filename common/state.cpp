@@ -235,10 +235,48 @@ Result<Unit, std::string> StateStore::dead_letter(const std::string& stream, con
 }
 
 void StateStore::record_gap(const std::string& partition, const std::string& at, std::size_t seen) {
-  nlohmann::json gap = {
-      {"partition", partition}, {"at", at}, {"seen", seen}, {"recorded", format_iso_ms(now_micros())}};
+  const Micros now = now_micros();
+  nlohmann::json gap = {{"partition", partition},
+                        {"at", at},
+                        {"seen", seen},
+                        {"recorded", format_iso_ms(now)},
+                        {"recorded_us", now}};
   auto r = redis_.command({"RPUSH", prefix_ + "gaps", gap.dump()});
   if (!r) log::error("state.gap_not_recorded", {{"error", r.error()}, {"gap", gap}});
+}
+
+Result<std::vector<GapRecord>, std::string> StateStore::gaps() {
+  auto r = redis_.command({"LRANGE", prefix_ + "gaps", "0", "-1"});
+  if (!r) return err(r.error());
+  std::vector<GapRecord> out;
+  for (const auto& e : r->elements) {
+    auto j = nlohmann::json::parse(e.str, nullptr, false);
+    if (!j.is_object() || !j.contains("at") || !j["at"].is_string()) continue;
+    GapRecord g;
+    g.at = j["at"].get<std::string>();
+    if (j.contains("partition") && j["partition"].is_string())
+      g.partition = j["partition"].get<std::string>();
+    if (j.contains("seen") && j["seen"].is_number_integer()) g.seen = j["seen"].get<long long>();
+    if (j.contains("recorded_us") && j["recorded_us"].is_number_integer()) {
+      g.recorded_us = j["recorded_us"].get<Micros>();
+    } else if (j.contains("recorded") && j["recorded"].is_string()) {  // entries written before 0.2
+      g.recorded_us = parse_time(j["recorded"].get<std::string>()).value_or(0);
+    }
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+Result<long long, std::string> StateStore::gap_count() {
+  auto r = redis_.command({"LLEN", prefix_ + "gaps"});
+  if (!r) return err(r.error());
+  return r->integer;
+}
+
+Result<long long, std::string> StateStore::dead_letter_count() {
+  auto r = redis_.command({"LLEN", prefix_ + "deadletter"});
+  if (!r) return err(r.error());
+  return r->integer;
 }
 
 void StateStore::set_fatal(const std::string& message) {

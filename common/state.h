@@ -39,6 +39,14 @@ struct Partition {
   }
 };
 
+// One recorded gap: alerts the vendor's API could not page past (more than a page at one instant), skipped.
+struct GapRecord {
+  std::string partition;
+  std::string at;      // the instant (vendor format) the cursor was stuck on
+  long long seen = 0;  // alerts seen at that instant (a full page)
+  Micros recorded_us = 0;
+};
+
 struct DeliveredVersion {
   std::string key;  // the row's dedupe key
   Micros last_modified_us = 0;
@@ -69,6 +77,11 @@ class StateStore {
   // The partition's current epoch; nullopt if no such partition exists.
   Result<std::optional<long long>, std::string> epoch_of(const std::string& partition);
   void record_gap(const std::string& partition, const std::string& at, std::size_t seen);
+  // The recorded gaps, oldest first; entries that do not parse are skipped.
+  Result<std::vector<GapRecord>, std::string> gaps();
+  // Entries in the gap list and in the dead-letter list.
+  Result<long long, std::string> gap_count();
+  Result<long long, std::string> dead_letter_count();
   // Rows Azure can never take, kept (with why) for an operator to look at. Err if Redis refused.
   Result<Unit, std::string> dead_letter(const std::string& stream, const std::string& key,
                                         const std::string& why, const std::string& row_json);

@@ -86,3 +86,32 @@ TEST(State, SurvivesARedisRestartThroughTheAppendOnlyFile) {
   EXPECT_EQ(parts.value()[0].cursor, "2024-05-05T05:05:05.005");
   EXPECT_EQ(store.delivered({{"k", t}}).value(), (std::vector<bool>{true}));
 }
+
+TEST(State, GapsAreReadBackWithTheirInstantCountAndTimeAndGarbageIsSkipped) {
+  etp2s::testing::RedisServer server;
+  Redis redis(parse_redis_url(server.url()).value());
+  StateStore store(redis);
+  EXPECT_EQ(store.gap_count().value(), 0);
+  EXPECT_TRUE(store.gaps().value().empty());
+  // An entry as written before recorded_us existed, one that is not JSON, and one written now.
+  ASSERT_TRUE(redis.command({"RPUSH", "etp:gaps",
+                             R"({"partition":"inbound-00","at":"2026-01-02T03:04:05.006","seen":200,)"
+                             R"("recorded":"2026-01-03T00:00:00.000Z"})"}));
+  ASSERT_TRUE(redis.command({"RPUSH", "etp:gaps", "not json"}));
+  const Micros before = now_micros();
+  store.record_gap("outbound-01", "2026-02-03T04:05:06.007", 200);
+  EXPECT_EQ(store.gap_count().value(), 3);
+  auto gaps = store.gaps().value();
+  ASSERT_EQ(gaps.size(), 2u);
+  EXPECT_EQ(gaps[0].partition, "inbound-00");
+  EXPECT_EQ(gaps[0].at, "2026-01-02T03:04:05.006");
+  EXPECT_EQ(gaps[0].seen, 200);
+  EXPECT_EQ(gaps[0].recorded_us, *parse_time("2026-01-03T00:00:00.000Z"));
+  EXPECT_EQ(gaps[1].partition, "outbound-01");
+  EXPECT_EQ(gaps[1].at, "2026-02-03T04:05:06.007");
+  EXPECT_GE(gaps[1].recorded_us, before);
+  EXPECT_LE(gaps[1].recorded_us, now_micros());
+  EXPECT_EQ(store.dead_letter_count().value(), 0);
+  ASSERT_TRUE(store.dead_letter("Custom-FireEyeETPAlerts_CL", "k1", "HTTP 413 alone", "{}"));
+  EXPECT_EQ(store.dead_letter_count().value(), 1);
+}
