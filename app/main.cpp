@@ -149,8 +149,11 @@ class StateListGauges {
   void loop() {
     auto& m = Metrics::get();
     while (!stop_ && !g_stop) {
+      (void)state_->store.expire_old_list_entries();  // entries past their TTL go even when nothing is added
       if (auto n = state_->store.gap_count())
         m.state_list_entries("gaps").Set(static_cast<double>(n.value()));
+      if (auto n = state_->store.dead_letter_count())
+        m.state_list_entries("dead_letters").Set(static_cast<double>(n.value()));
       for (int i = 0; i < 20 && !stop_ && !g_stop; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
@@ -346,11 +349,15 @@ int cmd_status(const Config& c) {
                         {"recorded", format_iso_ms(all[i].recorded_us)}});
     }
     out["gaps"] = {{"entries", all.size()}, {"newest", recent}};
+    if (auto d = store.gap_drops())
+      out["gaps"]["dropped"] = {{"over_cap", d->over_cap}, {"expired", d->expired}};
   } else {
     out["gaps"] = {{"error", log::redact(gaps.error())}};
   }
   if (auto n = store.dead_letter_count()) {
     out["dead_letters"] = {{"entries", n.value()}};
+    if (auto d = store.dead_letter_drops())
+      out["dead_letters"]["dropped"] = {{"over_cap", d->over_cap}, {"expired", d->expired}};
   } else {
     out["dead_letters"] = {{"error", log::redact(n.error())}};
   }
@@ -428,6 +435,8 @@ int main(int argc, char** argv) {
   }
   Config& c = cfg.value();
   log::set_level(c.log_level);
+  set_default_list_limits({{c.gaps_max_entries, c.gaps_ttl_days * 86400LL},
+                           {c.dead_letter_max_entries, c.dead_letter_ttl_days * 86400LL}});
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
   std::signal(SIGPIPE, SIG_IGN);  // a peer that went away is an error to handle, not a reason to die

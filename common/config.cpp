@@ -467,6 +467,10 @@ Result<Config, std::string> load_config(const EnvLookup& env, ConfigNeeds needs)
   L.integer("METRICS_PORT", c.metrics_port, 0, 65535);
   L.text("METRICS_ADDRESS", c.metrics_address);
   L.integer("LEASE_TTL_S", c.lease_ttl_s, 2, 600);
+  L.integer("GAPS_MAX_ENTRIES", c.gaps_max_entries, 100, 1000000);
+  L.integer("GAPS_TTL_DAYS", c.gaps_ttl_days, 1, 3650);
+  L.integer("DEADLETTER_MAX_ENTRIES", c.dead_letter_max_entries, 1, 100000);
+  L.integer("DEADLETTER_TTL_DAYS", c.dead_letter_ttl_days, 1, 365);
   load_zmq_security(L, c);
   if (needs.sentinel) load_sentinel(L, c);
   if (!L.errors().empty()) {

@@ -53,6 +53,11 @@ struct Config {
   int metrics_port = 0;  // 0: no metrics endpoint
   std::string metrics_address = "0.0.0.0";
   int lease_ttl_s = 5;
+  // Caps and retention of the set-aside lists in Redis (common/state.h: ListLimits).
+  int gaps_max_entries = 10000;
+  int gaps_ttl_days = 90;
+  int dead_letter_max_entries = 1000;
+  int dead_letter_ttl_days = 30;
   ZmqSecurity zmq;  // CURVE keys between the roles (docs/security.md)
   // The source adapters to run (sources/registry.cpp). Not a variable yet: only the v1 alert summary exists.
   std::vector<std::string> sources = {"alerts-v1"};

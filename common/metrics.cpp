@@ -121,6 +121,13 @@ struct Metrics::Impl {
           .Name("etp2s_state_list_entries")
           .Help("Entries in the Redis lists of set-aside data, by list (gaps, dead_letters)")
           .Register(*registry);
+  prometheus::Family<prometheus::Counter>& state_lists_dropped =
+      BuildCounter()
+          .Name("etp2s_state_list_dropped_total")
+          .Help(
+              "Entries removed from the set-aside lists, by list (gaps, dead_letters) and reason (over_cap, "
+              "expired)")
+          .Register(*registry);
   prometheus::Family<prometheus::Gauge>& build =
       BuildGauge().Name("etp2s_build_info").Help("Build information").Register(*registry);
 };
@@ -143,6 +150,9 @@ Metrics& Metrics::get() {
 
 Metrics::Metrics() : impl_(std::make_shared<Impl>()) {
   impl_->build.Add({{"version", ETP2S_VERSION}}).Set(1);
+  for (const char* list : {"gaps", "dead_letters"}) {
+    for (const char* reason : {"over_cap", "expired"}) state_list_dropped(list, reason);  // 0 from the start
+  }
 }
 
 int Metrics::serve(const std::string& host, int port) {
@@ -232,6 +242,9 @@ prometheus::Gauge& Metrics::fatal() {
 }
 prometheus::Gauge& Metrics::state_list_entries(const std::string& list) {
   return impl_->state_lists.Add({{"list", list}});
+}
+prometheus::Counter& Metrics::state_list_dropped(const std::string& list, const std::string& reason) {
+  return impl_->state_lists_dropped.Add({{"list", list}, {"reason", reason}});
 }
 
 }  // namespace etp2s

@@ -138,3 +138,28 @@ TEST(Config, RolesValidateOnlyWhatTheyNeed) {
   env["REDIS_URL"] = "http://x";
   EXPECT_FALSE(load_config(map_env(env), ConfigNeeds{false, false, true}).ok());
 }
+
+TEST(Config, SetAsideListsHaveBoundedDefaultsAndBoundedSettings) {
+  auto c = load_config(map_env(minimal()));
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c->gaps_max_entries, 10000);
+  EXPECT_EQ(c->gaps_ttl_days, 90);
+  EXPECT_EQ(c->dead_letter_max_entries, 1000);
+  EXPECT_EQ(c->dead_letter_ttl_days, 30);
+  auto env = minimal();
+  env["GAPS_MAX_ENTRIES"] = "500";
+  env["DEADLETTER_TTL_DAYS"] = "7";
+  auto set = load_config(map_env(env));
+  ASSERT_TRUE(set.ok()) << set.error();
+  EXPECT_EQ(set->gaps_max_entries, 500);
+  EXPECT_EQ(set->dead_letter_ttl_days, 7);
+  for (auto [name, value] :
+       {std::pair{"GAPS_MAX_ENTRIES", "0"}, std::pair{"GAPS_TTL_DAYS", "0"},
+        std::pair{"DEADLETTER_MAX_ENTRIES", "1000001"}, std::pair{"DEADLETTER_TTL_DAYS", "forever"}}) {
+    auto bad = minimal();
+    bad[name] = value;
+    auto r = load_config(map_env(bad));
+    ASSERT_FALSE(r.ok()) << name << "=" << value << " was accepted";
+    EXPECT_NE(r.error().find(name), std::string::npos) << r.error();
+  }
+}

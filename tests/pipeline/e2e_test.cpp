@@ -412,6 +412,8 @@ TEST(EndToEnd, StatusExitsNonZeroWhileAFatalErrorIsRecordedAndCountsGapsAndDeadL
   EXPECT_EQ(json["gaps"]["newest"][0]["at"], "2026-05-06T07:08:09.010");
   EXPECT_EQ(json["gaps"]["newest"][1]["partition"], "outbound-01");
   EXPECT_EQ(json["dead_letters"]["entries"], 1);
+  EXPECT_EQ(json["dead_letters"]["dropped"]["over_cap"], 0);
+  EXPECT_EQ(json["gaps"]["dropped"]["expired"], 0);
 
   // Fixed (a start clears the mark): healthy again, the gaps still shown.
   store.clear_fatal();
@@ -502,6 +504,9 @@ TEST(EndToEnd, MetricsAgreeWithWhatTheStandInsSaw) {
   EXPECT_NE(after.find("etp2s_build_info{version=\""), std::string::npos);
   // The gap list's length is a gauge, read from Redis: a gap recorded by anyone shows up within seconds.
   EXPECT_NE(after.find("etp2s_state_list_entries{list=\"gaps\"} 0"), std::string::npos);
+  EXPECT_NE(after.find("etp2s_state_list_entries{list=\"dead_letters\"} 0"), std::string::npos);
+  EXPECT_NE(after.find("etp2s_state_list_dropped_total{list=\"gaps\",reason=\"over_cap\"} 0"),
+            std::string::npos);
   {
     Redis r(parse_redis_url(s.redis.url()).value());
     StateStore(r).record_gap("inbound-00", "2026-01-01T00:00:00.000", 200);

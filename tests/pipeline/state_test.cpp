@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/metrics.h"
 #include "tests/support/process.h"
 
 using namespace etp2s;
@@ -114,4 +115,52 @@ TEST(State, GapsAreReadBackWithTheirInstantCountAndTimeAndGarbageIsSkipped) {
   EXPECT_EQ(store.dead_letter_count().value(), 0);
   ASSERT_TRUE(store.dead_letter("Custom-FireEyeETPAlerts_CL", "k1", "HTTP 413 alone", "{}"));
   EXPECT_EQ(store.dead_letter_count().value(), 1);
+}
+
+TEST(State, SetAsideListsAreCappedAndAgedAndEveryDropIsCounted) {
+  etp2s::testing::RedisServer server;
+  Redis redis(parse_redis_url(server.url()).value());
+  StateStore store(redis, "etp:", StateListLimits{{3, 3600}, {2, 60}});
+  auto& m = Metrics::get();
+  const double capped_before = m.state_list_dropped("gaps", "over_cap").Value();
+  const double expired_before = m.state_list_dropped("dead_letters", "expired").Value();
+  // Cap: the newest 3 gaps are kept, the 2 oldest dropped and counted (in Redis and as a metric).
+  for (int i = 0; i < 5; ++i) store.record_gap("p", "2026-01-01T00:00:00.00" + std::to_string(i), 200);
+  EXPECT_EQ(store.gap_count().value(), 3);
+  auto gaps = store.gaps().value();
+  ASSERT_EQ(gaps.size(), 3u);
+  EXPECT_EQ(gaps.front().at, "2026-01-01T00:00:00.002");
+  EXPECT_EQ(gaps.back().at, "2026-01-01T00:00:00.004");
+  EXPECT_EQ(store.gap_drops()->over_cap, 2);
+  EXPECT_EQ(store.gap_drops()->expired, 0);
+  EXPECT_EQ(m.state_list_dropped("gaps", "over_cap").Value() - capped_before, 2);
+  // TTL: the list expires a TTL after its last write.
+  auto ttl = redis.command({"TTL", "etp:gaps"});
+  EXPECT_GT(ttl->integer, 3500);
+  EXPECT_LE(ttl->integer, 3600);
+  // Age: a dead letter recorded two minutes ago (TTL 60 s) goes at the next write...
+  const std::string old_entry = R"({"key":"old","row":"{}","recorded_us":)" +
+                                std::to_string(now_micros() - 120 * kMicrosPerSecond) + "}";
+  ASSERT_TRUE(redis.command({"RPUSH", "etp:deadletter", old_entry}));
+  ASSERT_TRUE(store.dead_letter("Custom-FireEyeETPAlerts_CL", "new", "HTTP 413 even alone", "{}"));
+  EXPECT_EQ(store.dead_letter_count().value(), 1);
+  EXPECT_EQ(store.dead_letter_drops()->expired, 1);
+  // ... and without one, when the lists are trimmed (every few seconds by the coordinator).
+  ASSERT_TRUE(redis.command({"RPUSH", "etp:deadletter", old_entry}));
+  ASSERT_TRUE(redis.command({"LMOVE", "etp:deadletter", "etp:deadletter", "RIGHT", "LEFT"}));  // oldest first
+  EXPECT_EQ(store.dead_letter_count().value(), 2);
+  ASSERT_TRUE(store.expire_old_list_entries());
+  EXPECT_EQ(store.dead_letter_count().value(), 1);
+  EXPECT_EQ(store.dead_letter_drops()->expired, 2);
+  EXPECT_EQ(m.state_list_dropped("dead_letters", "expired").Value() - expired_before, 2);
+  // A recent entry is never aged out, and the cap holds for dead letters too.
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store.dead_letter("s", "k" + std::to_string(i), "why", "{}"));
+  EXPECT_EQ(store.dead_letter_count().value(), 2);
+  EXPECT_EQ(store.dead_letter_drops()->over_cap, 2);
+  // Without limits of its own a store uses the process's (set from the configuration at start).
+  set_default_list_limits({{1, 60}, {1, 60}});
+  StateStore defaults(redis);
+  defaults.record_gap("p", "2026-01-01T00:00:00.009", 200);
+  EXPECT_EQ(store.gap_count().value(), 1);
+  set_default_list_limits({});
 }
