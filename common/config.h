@@ -46,6 +46,7 @@ struct Config {
   // State and pipeline
   std::string redis_url = "redis://127.0.0.1:6379/0";  // rediss:// for TLS (Azure Managed Redis)
   std::string redis_ca_bundle;                         // PEM CAs for rediss://; empty: the system store
+  Secret redis_password;  // REDIS_PASSWORD / _FILE; already part of redis_url (kept here for the redactor)
   log::Level log_level = log::Level::Info;
   int fetchers = 4;
   std::string coordinator_endpoint = "inproc://coordinator";

@@ -1,4 +1,5 @@
 #include "common/config.h"
+#include "common/redis.h"
 
 #include <gtest/gtest.h>
 
@@ -162,4 +163,46 @@ TEST(Config, SetAsideListsHaveBoundedDefaultsAndBoundedSettings) {
     ASSERT_FALSE(r.ok()) << name << "=" << value << " was accepted";
     EXPECT_NE(r.error().find(name), std::string::npos) << r.error();
   }
+}
+
+TEST(Config, TheRedisPasswordComesFromAFileAndNeverShows) {
+  const std::string file = ::testing::TempDir() + "redis_password";
+  std::ofstream(file) << "redis-pw-0123456789\n";
+  auto env = minimal();
+  env["REDIS_URL"] = "redis://redis:6379/2";
+  env["REDIS_PASSWORD_FILE"] = file;
+  auto c = load_config(map_env(env));
+  ASSERT_TRUE(c.ok()) << c.error();
+  auto a = parse_redis_url(c->redis_url);
+  ASSERT_TRUE(a.ok()) << a.error();
+  EXPECT_EQ(a->password.reveal(), "redis-pw-0123456789");
+  EXPECT_EQ(a->host, "redis");
+  EXPECT_EQ(a->db, 2);
+  EXPECT_EQ(log::redact(c->redis_url).find("redis-pw-0123456789"), std::string::npos);
+  // An ACL user in the URL is kept; TLS too.
+  env["REDIS_URL"] = "rediss://etp2s@cache.example:10000/0";
+  auto acl = load_config(map_env(env));
+  ASSERT_TRUE(acl.ok()) << acl.error();
+  auto b = parse_redis_url(acl->redis_url).value();
+  EXPECT_EQ(b.user, "etp2s");
+  EXPECT_EQ(b.password.reveal(), "redis-pw-0123456789");
+  EXPECT_TRUE(b.tls);
+  EXPECT_EQ(b.port, 10000);
+  // Refused, naming the variable and never the password: two passwords, a unix socket, a space.
+  for (const auto& url :
+       {std::string("redis://:other-password@redis:6379/0"), std::string("unix:///run/r.sock")}) {
+    env["REDIS_URL"] = url;
+    auto r = load_config(map_env(env));
+    ASSERT_FALSE(r.ok()) << url;
+    EXPECT_NE(r.error().find("REDIS_PASSWORD"), std::string::npos) << r.error();
+    EXPECT_EQ(r.error().find("redis-pw-0123456789"), std::string::npos) << r.error();
+    EXPECT_EQ(r.error().find("other-password"), std::string::npos) << r.error();
+  }
+  std::ofstream(file) << "redis pw with spaces";
+  env["REDIS_URL"] = "redis://redis:6379/0";
+  auto spaced = load_config(map_env(env));
+  ASSERT_FALSE(spaced.ok());
+  EXPECT_NE(spaced.error().find("REDIS_PASSWORD"), std::string::npos) << spaced.error();
+  EXPECT_EQ(spaced.error().find("pw with"), std::string::npos) << spaced.error();
+  std::remove(file.c_str());
 }

@@ -422,6 +422,33 @@ TEST(EndToEnd, StatusExitsNonZeroWhileAFatalErrorIsRecordedAndCountsGapsAndDeadL
   EXPECT_NE(out2.find("\"entries\": 2"), std::string::npos) << out2;
 }
 
+TEST(EndToEnd, TheRedisPasswordIsReadFromAFile) {
+  std::string dir = temp_dir("etp2s-redis-pw");
+  const int port = free_port();
+  Process redis({"/usr/bin/redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1", "--dir", dir,
+                 "--save", "", "--requirepass", "redis-file-pw-0123456789"},
+                {}, dir + "/redis.log");
+  for (int i = 0; i < 200 && !port_open(port); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  std::ofstream(dir + "/redis_password") << "redis-file-pw-0123456789\n";
+  const std::string url = "redis://127.0.0.1:" + std::to_string(port) + "/0";
+  auto status = [&](std::map<std::string, std::string> env, const std::string& log) {
+    env["LOG_LEVEL"] = "info";
+    Process p({binary("app/etp2sentinel"), "status"}, env, dir + "/" + log);
+    auto rc = p.wait_for(std::chrono::seconds(30));
+    std::ifstream in(dir + "/" + log);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return std::make_pair(rc, ss.str());
+  };
+  auto [refused_rc, refused] = status({{"REDIS_URL", url}}, "nopw.log");
+  EXPECT_EQ(refused_rc, 1) << refused;
+  auto [rc, out] = status({{"REDIS_URL", url}, {"REDIS_PASSWORD_FILE", dir + "/redis_password"}}, "pw.log");
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("\"partitions\""), std::string::npos) << out;
+  EXPECT_EQ(out.find("redis-file-pw-0123456789"), std::string::npos) << "the password was shown";
+}
+
 namespace {
 // Sum of every sample of `name` whose labels contain `label` (e.g. route="alerts"), from a text exposition.
 double metric_sum(const std::string& text, const std::string& name, const std::string& label = "") {
