@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Validates the operator files without a Docker engine: docker-compose config (Debian's docker-compose),
-# promtool check config / rules (Debian's prometheus). Also proves the checks fail on a broken file.
+# promtool check config / rules (Debian's prometheus), the image files (check_image_files.py). Also proves the
+# checks fail on a broken file. Usage: check_deploy_files.sh <source dir> [<build dir>]
 set -euo pipefail
 src=$1
+build=${2:-}  # optional: a build directory, for the image checks that look at the built programs
 cd "$src"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -69,6 +71,8 @@ PY
   kill "$rpid"; wait "$rpid" 2>/dev/null || true
   [ $ok = 1 ] || { cat "$tmp/redis.log"; exit 1; }
 fi
+# The images: Dockerfile stages, layers, packages, stripping, healthcheck; .dockerignore; the compose targets.
+python3 "$src/tests/deploy/check_image_files.py" "$src" "$tmp/compose.yml" $build
 promtool check config deploy/prometheus/prometheus.yml
 promtool check rules deploy/prometheus/rules/etp2sentinel.rules.yml
 
