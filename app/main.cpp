@@ -178,8 +178,7 @@ Result<std::vector<GapRecord>, std::string> plan_gaps(StateStore& store) {
 
 // `backfill` never exits 0 with a hole in the record: exit 4 and name every instant that was skipped (or say
 // that the gap list could not be read).
-int backfill_exit_code(StateStore& store) {
-  auto gaps = plan_gaps(store);
+int backfill_exit_code(const Result<std::vector<GapRecord>, std::string>& gaps) {
   if (!gaps) {
     std::cerr
         << "etp2sentinel: backfill delivered the window, but whether gaps were recorded cannot be read ("
@@ -265,7 +264,7 @@ int cmd_embedded(Config c, bool backfill_only) {
                                 {"gaps", gaps ? static_cast<long long>(gaps.value().size()) : -1}}
                      .dump()
               << std::endl;
-    return backfill_exit_code(state->store);
+    return backfill_exit_code(gaps);
   }
   return 0;
 }
