@@ -133,6 +133,74 @@ std::shared_ptr<StateConnection> open_state(const Config& c) {
   return addr ? std::make_shared<StateConnection>(addr.value()) : nullptr;
 }
 
+// The lengths of the lists where data is knowingly set aside (gaps, dead letters) as gauges, read from Redis
+// every few seconds on a connection of its own. One role publishes them (the coordinator, or the one process
+// of `run` / `backfill` / `function-host`), so a scrape of every role does not count a list twice.
+class StateListGauges {
+ public:
+  explicit StateListGauges(const Config& c) : state_(open_state(c)) {
+    if (state_) thread_ = std::thread([this] { loop(); });
+  }
+  ~StateListGauges() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  StateListGauges(const StateListGauges&) = delete;
+  StateListGauges& operator=(const StateListGauges&) = delete;
+
+ private:
+  void loop() {
+    auto& m = Metrics::get();
+    while (!stop_ && !g_stop) {
+      (void)state_->store.expire_old_list_entries();  // entries past their TTL go even when nothing is added
+      if (auto n = state_->store.gap_count())
+        m.state_list_entries("gaps").Set(static_cast<double>(n.value()));
+      if (auto n = state_->store.dead_letter_count())
+        m.state_list_entries("dead_letters").Set(static_cast<double>(n.value()));
+      for (int i = 0; i < 20 && !stop_ && !g_stop; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+  }
+  std::shared_ptr<StateConnection> state_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// The gaps recorded while the current plan ran: alerts the vendor's API could not page past, skipped.
+Result<std::vector<GapRecord>, std::string> plan_gaps(StateStore& store) {
+  auto created = store.plan_created();
+  if (!created) return err(created.error());
+  auto all = store.gaps();
+  if (!all) return err(all.error());
+  std::vector<GapRecord> out;
+  for (auto& g : all.value()) {
+    if (g.recorded_us >= created.value()) out.push_back(std::move(g));
+  }
+  return out;
+}
+
+// `backfill` never exits 0 with a hole in the record: exit 4 and name every instant that was skipped (or say
+// that the gap list could not be read).
+int backfill_exit_code(const Result<std::vector<GapRecord>, std::string>& gaps) {
+  if (!gaps) {
+    std::cerr
+        << "etp2sentinel: backfill delivered the window, but whether gaps were recorded cannot be read ("
+        << log::redact(gaps.error()) << "): run `etp2sentinel status` once Redis answers\n";
+    return 4;
+  }
+  if (gaps.value().empty()) return 0;
+  std::cerr
+      << "etp2sentinel: backfill delivered the window with " << gaps.value().size()
+      << " gap(s): more alerts share one last_modified_on than the vendor's API can page past, and those "
+         "beyond the first page were skipped (docs/pager.md; re-read these instants with attribute "
+         "filters if they matter):\n";
+  for (const auto& g : gaps.value()) {
+    std::cerr << "  gap: partition " << g.partition << " at " << g.at << " (" << g.seen
+              << " alerts seen at that instant)\n";
+  }
+  return 4;
+}
+
 // `run` and `backfill`: every role in this process over inproc transports.
 int cmd_embedded(Config c, bool backfill_only) {
   c.coordinator_endpoint = "inproc://coordinator";
@@ -141,6 +209,7 @@ int cmd_embedded(Config c, bool backfill_only) {
   if (!state) return 2;
   // Starting again means the operator fixed what stopped us last time: clear the recorded fatal error first.
   state->store.clear_fatal();
+  StateListGauges list_gauges(c);
   std::atomic<int> fetchers_running{c.fetchers};
   std::atomic<bool> stop_roles{false}, stop_fetchers{false};
   Coordinator coordinator(c, {c.coordinator_endpoint, c.lease_ttl_s, kMicrosPerSecond, 5});
@@ -198,13 +267,16 @@ int cmd_embedded(Config c, bool backfill_only) {
       double per_min = std::max(1.0, c.etp_rate_limit_per_min / 3.0);  // the steady-state share of a route
       q["run_drains_in_s"] = 60.0 * q["waiting"].get<double>() / per_min;
     }
+    auto gaps = plan_gaps(state->store);
     std::cout << nlohmann::json{{"backfill", "complete"},
                                 {"alert_versions_delivered", delivered},
                                 {"seconds", secs},
                                 {"days", c.etp_backfill_days},
-                                {"lookups_queued", lookups}}
+                                {"lookups_queued", lookups},
+                                {"gaps", gaps ? static_cast<long long>(gaps.value().size()) : -1}}
                      .dump()
               << std::endl;
+    return backfill_exit_code(gaps);
   }
   return 0;
 }
@@ -217,7 +289,7 @@ HandlerReply tick_reply(StateStore& store, bool pipeline_running) {
   if (auto parts = store.partitions()) {
     long long delivered = 0, done = 0;
     for (const auto& p : parts.value()) {
-      delivered += p.delivered;
+      if (lookup_queue_of(p.source).empty()) delivered += p.delivered;  // lookups are not alert versions
       done += p.state == PartitionState::Done || p.live();
     }
     state["alert_versions_delivered"] = delivered;
@@ -274,11 +346,40 @@ int cmd_status(const Config& c) {
     return 1;
   }
   auto lines = describe_progress(parts.value(), store.plan_created().value_or(now_micros()), now_micros());
-  std::cout << nlohmann::json{{"partitions", lines},
-                              {"lookups", describe_lookups(state->redis, store.prefix(), c)},
-                              {"fatal", store.fatal().value_or("")}}
-                   .dump(2)
-            << std::endl;
+  auto fatal = store.fatal();
+  nlohmann::json out{{"partitions", lines},
+                     {"lookups", describe_lookups(state->redis, store.prefix(), c)},
+                     {"fatal", log::redact(fatal.value_or(""))}};
+  // Where data was knowingly set aside: the recorded gaps (the newest named) and the dead letters.
+  constexpr std::size_t kGapsShown = 20;
+  if (auto gaps = store.gaps()) {
+    nlohmann::json recent = nlohmann::json::array();
+    const auto& all = gaps.value();
+    for (std::size_t i = all.size() > kGapsShown ? all.size() - kGapsShown : 0; i < all.size(); ++i) {
+      recent.push_back({{"partition", all[i].partition},
+                        {"at", all[i].at},
+                        {"seen", all[i].seen},
+                        {"recorded", format_iso_ms(all[i].recorded_us)}});
+    }
+    out["gaps"] = {{"entries", all.size()}, {"newest", recent}};
+    if (auto d = store.gap_drops())
+      out["gaps"]["dropped"] = {{"over_cap", d->over_cap}, {"expired", d->expired}};
+  } else {
+    out["gaps"] = {{"error", log::redact(gaps.error())}};
+  }
+  if (auto n = store.dead_letter_count()) {
+    out["dead_letters"] = {{"entries", n.value()}};
+    if (auto d = store.dead_letter_drops())
+      out["dead_letters"]["dropped"] = {{"over_cap", d->over_cap}, {"expired", d->expired}};
+  } else {
+    out["dead_letters"] = {{"error", log::redact(n.error())}};
+  }
+  std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+  // Non-zero while a fatal error is recorded: the compose healthchecks rely on it.
+  if (fatal) {
+    std::cerr << "status: stopped on a fatal error: " << log::redact(*fatal) << "\n";
+    return 3;
+  }
   return 0;
 }
 
@@ -310,11 +411,12 @@ int usage() {
          "  run          every role in one process: backfill, then steady state, until SIGTERM\n"
          "  function-host  `run` as an Azure Functions custom handler (FUNCTIONS_CUSTOMHANDLER_PORT, "
          "function tick)\n"
-         "  backfill     load the configured window, ship everything, exit 0\n"
+         "  backfill     load the configured window, ship everything, exit 0 (4: gaps were recorded)\n"
          "  coordinator  the coordinator role (binds COORDINATOR_ENDPOINT)\n"
          "  fetcher      one fetcher (connects COORDINATOR_ENDPOINT and SHIPPER_ENDPOINT)\n"
          "  shipper      one shipper (binds SHIPPER_ENDPOINT)\n"
-         "  status       progress read from Redis\n"
+         "  status       progress, gaps and dead letters read from Redis (exit 3 while a fatal error is "
+         "recorded)\n"
          "  fetch        read the window through every enabled source and print the rows (no Redis)\n"
          "  keygen [PREFIX]  a CURVE key pair for the roles (PREFIX.secret, PREFIX.public; else printed)\n"
          "configuration: environment variables (see README), optionally ETP2S_CONFIG_FILE=<KEY=VALUE file>\n";
@@ -346,6 +448,8 @@ int main(int argc, char** argv) {
   }
   Config& c = cfg.value();
   log::set_level(c.log_level);
+  set_default_list_limits({{c.gaps_max_entries, c.gaps_ttl_days * 86400LL},
+                           {c.dead_letter_max_entries, c.dead_letter_ttl_days * 86400LL}});
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
   std::signal(SIGPIPE, SIG_IGN);  // a peer that went away is an error to handle, not a reason to die
@@ -356,6 +460,7 @@ int main(int argc, char** argv) {
   if (cmd == "run" || cmd == "backfill") return cmd_embedded(c, cmd == "backfill");
   if (cmd == "function-host") return cmd_function_host(c);
   if (cmd == "coordinator") {
+    StateListGauges list_gauges(c);
     return guarded("coordinator", c, [&] {
       return Coordinator(c, {c.coordinator_endpoint, c.lease_ttl_s, kMicrosPerSecond, 5}).run(g_stop);
     });

@@ -456,6 +456,28 @@ void load_zmq_security(Loader& L, Config& c) {
   z.insecure = insecure == "1";
 }
 
+// REDIS_PASSWORD / REDIS_PASSWORD_FILE: the password joins the URL the roles connect with (kept out of
+// command lines and compose files; never shown). A URL that carries a password of its own is refused, an ACL
+// user in the URL is kept.
+void apply_redis_password(Loader& L, Config& c) {
+  if (c.redis_password.empty()) return;
+  const std::string& url = c.redis_url;
+  const std::string scheme = url.rfind("rediss://", 0) == 0  ? "rediss://"
+                             : url.rfind("redis://", 0) == 0 ? "redis://"
+                                                             : "";
+  if (scheme.empty())
+    return L.fail("REDIS_PASSWORD", "needs a redis:// or rediss:// REDIS_URL (a unix:// socket takes none)");
+  std::string rest = url.substr(scheme.size());
+  auto at = rest.rfind('@');
+  std::string user = at == std::string::npos ? "" : rest.substr(0, at);
+  if (user.find(':') != std::string::npos)
+    return L.fail("REDIS_PASSWORD", "is set and REDIS_URL carries a password too; give it in one place");
+  if (c.redis_password.reveal().find(' ') != std::string::npos)
+    return L.fail("REDIS_PASSWORD", "holds a space; choose a password without one");
+  c.redis_url = scheme + user + ":" + c.redis_password.reveal() + "@" +
+                (at == std::string::npos ? rest : rest.substr(at + 1));
+}
+
 }  // namespace
 
 Result<Config, std::string> load_config(const EnvLookup& env, ConfigNeeds needs) {
@@ -475,6 +497,8 @@ Result<Config, std::string> load_config(const EnvLookup& env, ConfigNeeds needs)
   if (needs.redis) {
     L.text("REDIS_URL", c.redis_url);
     L.text("REDIS_CA_BUNDLE", c.redis_ca_bundle);
+    L.secret("REDIS_PASSWORD", c.redis_password);
+    apply_redis_password(L, c);
     // The parser's message names REDIS_URL and never shows the URL (it may hold a password).
     if (auto a = parse_redis_url(c.redis_url); !a) {
       L.fail("REDIS_URL",
@@ -488,6 +512,10 @@ Result<Config, std::string> load_config(const EnvLookup& env, ConfigNeeds needs)
   L.integer("METRICS_PORT", c.metrics_port, 0, 65535);
   L.text("METRICS_ADDRESS", c.metrics_address);
   L.integer("LEASE_TTL_S", c.lease_ttl_s, 2, 600);
+  L.integer("GAPS_MAX_ENTRIES", c.gaps_max_entries, 100, 1000000);
+  L.integer("GAPS_TTL_DAYS", c.gaps_ttl_days, 1, 3650);
+  L.integer("DEADLETTER_MAX_ENTRIES", c.dead_letter_max_entries, 1, 100000);
+  L.integer("DEADLETTER_TTL_DAYS", c.dead_letter_ttl_days, 1, 365);
   load_zmq_security(L, c);
   if (needs.sentinel) load_sentinel(L, c);
   if (!L.errors().empty()) {

@@ -46,6 +46,7 @@ struct Config {
   // State and pipeline
   std::string redis_url = "redis://127.0.0.1:6379/0";  // rediss:// for TLS (Azure Managed Redis)
   std::string redis_ca_bundle;                         // PEM CAs for rediss://; empty: the system store
+  Secret redis_password;  // REDIS_PASSWORD / _FILE; already part of redis_url (kept here for the redactor)
   log::Level log_level = log::Level::Info;
   int fetchers = 4;
   std::string coordinator_endpoint = "inproc://coordinator";
@@ -53,6 +54,11 @@ struct Config {
   int metrics_port = 0;  // 0: no metrics endpoint
   std::string metrics_address = "0.0.0.0";
   int lease_ttl_s = 5;
+  // Caps and retention of the set-aside lists in Redis (common/state.h: ListLimits).
+  int gaps_max_entries = 10000;
+  int gaps_ttl_days = 90;
+  int dead_letter_max_entries = 1000;
+  int dead_letter_ttl_days = 30;
   ZmqSecurity zmq;  // CURVE keys between the roles (docs/security.md)
   // Supporting data: ETP_DETAILS=off|new|all (alert details), ETP_TRACE=off|alerted (the trace of each
   // alerted message); both are lookups queued per alert (sources/lookups.h), at most ETP_LOOKUP_QUEUE_MAX

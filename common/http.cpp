@@ -227,6 +227,8 @@ Result<HttpResponse, TransportError> HttpClient::send(const HttpRequest& req) {
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+  // TLS 1.2 at least, whatever the system's OpenSSL configuration allows (tests/common/tls_minimum_test.cpp).
+  curl_easy_setopt(c, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
   if (!options_.ca_bundle.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_bundle.c_str());
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, options_.total_timeout_ms);

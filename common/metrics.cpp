@@ -140,6 +140,18 @@ struct Metrics::Impl {
               "1 when a supporting-data source was switched off by a fatal answer (e.g. a missing "
               "entitlement)")
           .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& state_lists =
+      BuildGauge()
+          .Name("etp2s_state_list_entries")
+          .Help("Entries in the Redis lists of set-aside data, by list (gaps, dead_letters)")
+          .Register(*registry);
+  prometheus::Family<prometheus::Counter>& state_lists_dropped =
+      BuildCounter()
+          .Name("etp2s_state_list_dropped_total")
+          .Help(
+              "Entries removed from the set-aside lists, by list (gaps, dead_letters) and reason (over_cap, "
+              "expired)")
+          .Register(*registry);
   prometheus::Family<prometheus::Gauge>& build =
       BuildGauge().Name("etp2s_build_info").Help("Build information").Register(*registry);
 };
@@ -162,6 +174,9 @@ Metrics& Metrics::get() {
 
 Metrics::Metrics() : impl_(std::make_shared<Impl>()) {
   impl_->build.Add({{"version", ETP2S_VERSION}}).Set(1);
+  for (const char* list : {"gaps", "dead_letters"}) {
+    for (const char* reason : {"over_cap", "expired"}) state_list_dropped(list, reason);  // 0 from the start
+  }
 }
 
 int Metrics::serve(const std::string& host, int port) {
@@ -263,6 +278,12 @@ prometheus::Gauge& Metrics::source_disabled(const std::string& source) {
 }
 prometheus::Gauge& Metrics::fatal() {
   return impl_->fatal.Add({});
+}
+prometheus::Gauge& Metrics::state_list_entries(const std::string& list) {
+  return impl_->state_lists.Add({{"list", list}});
+}
+prometheus::Counter& Metrics::state_list_dropped(const std::string& list, const std::string& reason) {
+  return impl_->state_lists_dropped.Add({{"list", list}, {"reason", reason}});
 }
 
 }  // namespace etp2s

@@ -47,6 +47,10 @@ class Metrics {
   prometheus::Gauge& lookup_drain_per_min(const std::string& queue);
   prometheus::Gauge& lookup_eta(const std::string& queue);
   prometheus::Gauge& source_disabled(const std::string& source);
+  // Where data is knowingly set aside: entries in the gap and dead-letter lists (list: gaps, dead_letters).
+  prometheus::Gauge& state_list_entries(const std::string& list);
+  // Entries removed from those lists, by list and reason (over_cap, expired).
+  prometheus::Counter& state_list_dropped(const std::string& list, const std::string& reason);
 
  private:
   Metrics();

@@ -1,11 +1,13 @@
 #include "common/state.h"
 
+#include <algorithm>
 #include <array>
 #include <map>
 
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
+#include "common/metrics.h"
 
 namespace etp2s {
 namespace {
@@ -30,6 +32,41 @@ if ARGV[4] == '-' then redis.call('HSET', KEYS[1], 'sweep_cursor', '')
 elseif ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'sweep_cursor', ARGV[4]) end
 return 1
 )lua";
+
+// A set-aside list (gaps, dead letters) bounded by count and age. KEYS[1] = the list, KEYS[2] = the hash of
+// drop counts. ARGV: entry ('' = no push, only expire), max entries, ttl_s, cutoff_us (entries recorded
+// before it are expired), the list's name. Entries are JSON objects with recorded_us, oldest at the head; an
+// entry without it (written before 0.2) is not aged, only capped. Returns {length, expired, over_cap}.
+const char* kPushCapped = R"lua(
+local n
+if ARGV[1] ~= '' then n = redis.call('RPUSH', KEYS[1], ARGV[1]) else n = redis.call('LLEN', KEYS[1]) end
+local cutoff = tonumber(ARGV[4])
+local expired = 0
+while n > 0 do
+  local ok, e = pcall(cjson.decode, redis.call('LINDEX', KEYS[1], 0))
+  local t = ok and type(e) == 'table' and tonumber(e['recorded_us'])
+  if not t or t >= cutoff then break end
+  redis.call('LPOP', KEYS[1])
+  expired = expired + 1
+  n = n - 1
+end
+local over = 0
+local max = tonumber(ARGV[2])
+if n > max then
+  over = n - max
+  redis.call('LTRIM', KEYS[1], over, -1)
+  n = max
+end
+if expired > 0 then redis.call('HINCRBY', KEYS[2], ARGV[5] .. ':expired', expired) end
+if over > 0 then redis.call('HINCRBY', KEYS[2], ARGV[5] .. ':over_cap', over) end
+if ARGV[1] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+return {n, expired, over}
+)lua";
+
+StateListLimits& process_list_limits() {
+  static StateListLimits limits;
+  return limits;
+}
 
 // Marks live in one hash per day of last_modified_on, dropped 91 days after that day.
 long long mark_expiry_s(Micros last_modified_us) {
@@ -62,7 +99,17 @@ PartitionState state_from_name(std::string_view s) {
   return PartitionState::Pending;
 }
 
-StateStore::StateStore(Redis& redis, std::string prefix) : redis_(redis), prefix_(std::move(prefix)) {}
+void set_default_list_limits(const StateListLimits& limits) {
+  process_list_limits() = limits;
+}
+const StateListLimits& default_list_limits() {
+  return process_list_limits();
+}
+
+StateStore::StateStore(Redis& redis, std::string prefix)
+    : StateStore(redis, std::move(prefix), default_list_limits()) {}
+StateStore::StateStore(Redis& redis, std::string prefix, StateListLimits limits)
+    : redis_(redis), prefix_(std::move(prefix)), limits_(limits) {}
 
 Result<bool, std::string> StateStore::plan_exists() {
   auto r = redis_.command({"EXISTS", prefix_ + "plan"});
@@ -250,18 +297,97 @@ Result<std::optional<long long>, std::string> StateStore::epoch_of(const std::st
 
 Result<Unit, std::string> StateStore::dead_letter(const std::string& stream, const std::string& key,
                                                   const std::string& why, const std::string& row_json) {
-  nlohmann::json dl = {{"stream", stream}, {"key", key}, {"why", why}, {"row", row_json}};
-  auto r = redis_.command(
-      {"RPUSH", prefix_ + "deadletter", dl.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
+  nlohmann::json dl = {
+      {"stream", stream}, {"key", key}, {"why", why}, {"row", row_json}, {"recorded_us", now_micros()}};
+  return push_capped("dead_letters", prefix_ + "deadletter", limits_.dead_letters,
+                     dl.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+Result<Unit, std::string> StateStore::push_capped(const std::string& list, const std::string& key,
+                                                  const ListLimits& l, const std::string& entry) {
+  const long long max = std::max(1LL, l.max_entries), ttl = std::max(1LL, l.ttl_s);
+  auto r = redis_.eval(kPushCapped, {key, prefix_ + "dropped"},
+                       {entry, std::to_string(max), std::to_string(ttl),
+                        std::to_string(now_micros() - ttl * kMicrosPerSecond), list});
   if (!r) return err(r.error());
+  const auto& e = r->elements;
+  if (e.size() == 3) {
+    auto& m = Metrics::get();
+    if (e[1].integer > 0) m.state_list_dropped(list, "expired").Increment(static_cast<double>(e[1].integer));
+    if (e[2].integer > 0) {
+      m.state_list_dropped(list, "over_cap").Increment(static_cast<double>(e[2].integer));
+      log::warn("state.list_capped", {{"list", list}, {"dropped", e[2].integer}, {"max_entries", max}});
+    }
+  }
   return Unit{};
 }
 
+Result<ListDrops, std::string> StateStore::drops(const std::string& list) {
+  auto r = redis_.command({"HMGET", prefix_ + "dropped", list + ":over_cap", list + ":expired"});
+  if (!r) return err(r.error());
+  ListDrops d;
+  if (r->elements.size() == 2) {
+    d.over_cap = to_ll(r->elements[0].str);
+    d.expired = to_ll(r->elements[1].str);
+  }
+  return d;
+}
+
+Result<ListDrops, std::string> StateStore::gap_drops() {
+  return drops("gaps");
+}
+Result<ListDrops, std::string> StateStore::dead_letter_drops() {
+  return drops("dead_letters");
+}
+
+Result<Unit, std::string> StateStore::expire_old_list_entries() {
+  if (auto g = push_capped("gaps", prefix_ + "gaps", limits_.gaps, ""); !g) return g;
+  return push_capped("dead_letters", prefix_ + "deadletter", limits_.dead_letters, "");
+}
+
 void StateStore::record_gap(const std::string& partition, const std::string& at, std::size_t seen) {
-  nlohmann::json gap = {
-      {"partition", partition}, {"at", at}, {"seen", seen}, {"recorded", format_iso_ms(now_micros())}};
-  auto r = redis_.command({"RPUSH", prefix_ + "gaps", gap.dump()});
+  const Micros now = now_micros();
+  nlohmann::json gap = {{"partition", partition},
+                        {"at", at},
+                        {"seen", seen},
+                        {"recorded", format_iso_ms(now)},
+                        {"recorded_us", now}};
+  auto r = push_capped("gaps", prefix_ + "gaps", limits_.gaps, gap.dump());
   if (!r) log::error("state.gap_not_recorded", {{"error", r.error()}, {"gap", gap}});
+}
+
+Result<std::vector<GapRecord>, std::string> StateStore::gaps() {
+  auto r = redis_.command({"LRANGE", prefix_ + "gaps", "0", "-1"});
+  if (!r) return err(r.error());
+  std::vector<GapRecord> out;
+  for (const auto& e : r->elements) {
+    auto j = nlohmann::json::parse(e.str, nullptr, false);
+    if (!j.is_object() || !j.contains("at") || !j["at"].is_string()) continue;
+    GapRecord g;
+    g.at = j["at"].get<std::string>();
+    if (j.contains("partition") && j["partition"].is_string())
+      g.partition = j["partition"].get<std::string>();
+    if (j.contains("seen") && j["seen"].is_number_integer()) g.seen = j["seen"].get<long long>();
+    if (j.contains("recorded_us") && j["recorded_us"].is_number_integer()) {
+      g.recorded_us = j["recorded_us"].get<Micros>();
+    } else if (j.contains("recorded") && j["recorded"].is_string()) {  // entries written before 0.2
+      g.recorded_us = parse_time(j["recorded"].get<std::string>()).value_or(0);
+    }
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+Result<long long, std::string> StateStore::gap_count() {
+  auto r = redis_.command({"LLEN", prefix_ + "gaps"});
+  if (!r) return err(r.error());
+  return r->integer;
+}
+
+Result<long long, std::string> StateStore::dead_letter_count() {
+  auto r = redis_.command({"LLEN", prefix_ + "deadletter"});
+  if (!r) return err(r.error());
+  return r->integer;
 }
 
 void StateStore::set_fatal(const std::string& message) {

@@ -40,6 +40,37 @@ struct Partition {
   }
 };
 
+// One recorded gap: alerts the vendor's API could not page past (more than a page at one instant), skipped.
+struct GapRecord {
+  std::string partition;
+  std::string at;      // the instant (vendor format) the cursor was stuck on
+  long long seen = 0;  // alerts seen at that instant (a full page)
+  Micros recorded_us = 0;
+};
+
+// Caps and retention of the lists where data is set aside (the gaps; the dead letters, which hold whole rows,
+// i.e. personal data): the newest `max_entries` are kept, entries older than `ttl_s` are removed at the next
+// write or trim, and a list expires `ttl_s` after its last write. Every removal is counted (in Redis, for
+// `status`, and in etp2s_state_list_dropped_total).
+struct ListLimits {
+  long long max_entries = 0;
+  long long ttl_s = 0;
+};
+struct StateListLimits {
+  ListLimits gaps{10000, 90LL * 86400};
+  ListLimits dead_letters{1000, 30LL * 86400};
+};
+// The limits of every StateStore of this process not given its own; set once at start, from the
+// configuration, before any role starts.
+void set_default_list_limits(const StateListLimits& limits);
+const StateListLimits& default_list_limits();
+
+// Entries removed from a set-aside list, for `status`: over the cap (the oldest first) and past the TTL.
+struct ListDrops {
+  long long over_cap = 0;
+  long long expired = 0;
+};
+
 struct DeliveredVersion {
   std::string key;  // the row's dedupe key
   Micros last_modified_us = 0;
@@ -48,6 +79,7 @@ struct DeliveredVersion {
 class StateStore {
  public:
   explicit StateStore(Redis& redis, std::string prefix = "etp:");
+  StateStore(Redis& redis, std::string prefix, StateListLimits limits);
 
   // Plan
   Result<bool, std::string> plan_exists();
@@ -72,6 +104,15 @@ class StateStore {
   // The partition's current epoch; nullopt if no such partition exists.
   Result<std::optional<long long>, std::string> epoch_of(const std::string& partition);
   void record_gap(const std::string& partition, const std::string& at, std::size_t seen);
+  // The recorded gaps, oldest first; entries that do not parse are skipped.
+  Result<std::vector<GapRecord>, std::string> gaps();
+  // Entries in the gap list and in the dead-letter list.
+  Result<long long, std::string> gap_count();
+  Result<long long, std::string> dead_letter_count();
+  // What was removed from the lists so far (kept in Redis), and removing entries past their TTL now.
+  Result<ListDrops, std::string> gap_drops();
+  Result<ListDrops, std::string> dead_letter_drops();
+  Result<Unit, std::string> expire_old_list_entries();
   // Rows Azure can never take, kept (with why) for an operator to look at. Err if Redis refused.
   Result<Unit, std::string> dead_letter(const std::string& stream, const std::string& key,
                                         const std::string& why, const std::string& row_json);
@@ -94,8 +135,14 @@ class StateStore {
   const std::string& prefix() const { return prefix_; }
 
  private:
+  // RPUSH (unless `entry` is empty), then the TTL and the cap; drops are counted.
+  Result<Unit, std::string> push_capped(const std::string& list, const std::string& key, const ListLimits& l,
+                                        const std::string& entry);
+  Result<ListDrops, std::string> drops(const std::string& list);
+
   Redis& redis_;
   std::string prefix_;
+  StateListLimits limits_;
 };
 
 }  // namespace etp2s

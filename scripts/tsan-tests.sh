@@ -17,6 +17,7 @@ suites=(
   Protocol                                     # tests/common/protocol_test.cpp: real sockets
   TokenCache                                   # tests/common/token_cache_test.cpp: concurrent callers
   RedisTls                                     # tests/common/redis_tls_test.cpp: the TLS pump thread
+  TlsMinimum                                   # tests/common/tls_minimum_test.cpp: a TLS server thread, the pump
   FunctionHost                                 # tests/app/function_host_test.cpp
   EtpClientIntegration                         # etp-sim serves from its own threads in the test process
 )

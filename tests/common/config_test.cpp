@@ -1,4 +1,5 @@
 #include "common/config.h"
+#include "common/redis.h"
 
 #include <gtest/gtest.h>
 
@@ -137,4 +138,71 @@ TEST(Config, RolesValidateOnlyWhatTheyNeed) {
   EXPECT_FALSE(load_config(map_env(env), ConfigNeeds{true, false, true}).ok());
   env["REDIS_URL"] = "http://x";
   EXPECT_FALSE(load_config(map_env(env), ConfigNeeds{false, false, true}).ok());
+}
+
+TEST(Config, SetAsideListsHaveBoundedDefaultsAndBoundedSettings) {
+  auto c = load_config(map_env(minimal()));
+  ASSERT_TRUE(c.ok()) << c.error();
+  EXPECT_EQ(c->gaps_max_entries, 10000);
+  EXPECT_EQ(c->gaps_ttl_days, 90);
+  EXPECT_EQ(c->dead_letter_max_entries, 1000);
+  EXPECT_EQ(c->dead_letter_ttl_days, 30);
+  auto env = minimal();
+  env["GAPS_MAX_ENTRIES"] = "500";
+  env["DEADLETTER_TTL_DAYS"] = "7";
+  auto set = load_config(map_env(env));
+  ASSERT_TRUE(set.ok()) << set.error();
+  EXPECT_EQ(set->gaps_max_entries, 500);
+  EXPECT_EQ(set->dead_letter_ttl_days, 7);
+  for (auto [name, value] :
+       {std::pair{"GAPS_MAX_ENTRIES", "0"}, std::pair{"GAPS_TTL_DAYS", "0"},
+        std::pair{"DEADLETTER_MAX_ENTRIES", "1000001"}, std::pair{"DEADLETTER_TTL_DAYS", "forever"}}) {
+    auto bad = minimal();
+    bad[name] = value;
+    auto r = load_config(map_env(bad));
+    ASSERT_FALSE(r.ok()) << name << "=" << value << " was accepted";
+    EXPECT_NE(r.error().find(name), std::string::npos) << r.error();
+  }
+}
+
+TEST(Config, TheRedisPasswordComesFromAFileAndNeverShows) {
+  const std::string file = ::testing::TempDir() + "redis_password";
+  std::ofstream(file) << "redis-pw-0123456789\n";
+  auto env = minimal();
+  env["REDIS_URL"] = "redis://redis:6379/2";
+  env["REDIS_PASSWORD_FILE"] = file;
+  auto c = load_config(map_env(env));
+  ASSERT_TRUE(c.ok()) << c.error();
+  auto a = parse_redis_url(c->redis_url);
+  ASSERT_TRUE(a.ok()) << a.error();
+  EXPECT_EQ(a->password.reveal(), "redis-pw-0123456789");
+  EXPECT_EQ(a->host, "redis");
+  EXPECT_EQ(a->db, 2);
+  EXPECT_EQ(log::redact(c->redis_url).find("redis-pw-0123456789"), std::string::npos);
+  // An ACL user in the URL is kept; TLS too.
+  env["REDIS_URL"] = "rediss://etp2s@cache.example:10000/0";
+  auto acl = load_config(map_env(env));
+  ASSERT_TRUE(acl.ok()) << acl.error();
+  auto b = parse_redis_url(acl->redis_url).value();
+  EXPECT_EQ(b.user, "etp2s");
+  EXPECT_EQ(b.password.reveal(), "redis-pw-0123456789");
+  EXPECT_TRUE(b.tls);
+  EXPECT_EQ(b.port, 10000);
+  // Refused, naming the variable and never the password: two passwords, a unix socket, a space.
+  for (const auto& url :
+       {std::string("redis://:other-password@redis:6379/0"), std::string("unix:///run/r.sock")}) {
+    env["REDIS_URL"] = url;
+    auto r = load_config(map_env(env));
+    ASSERT_FALSE(r.ok()) << url;
+    EXPECT_NE(r.error().find("REDIS_PASSWORD"), std::string::npos) << r.error();
+    EXPECT_EQ(r.error().find("redis-pw-0123456789"), std::string::npos) << r.error();
+    EXPECT_EQ(r.error().find("other-password"), std::string::npos) << r.error();
+  }
+  std::ofstream(file) << "redis pw with spaces";
+  env["REDIS_URL"] = "redis://redis:6379/0";
+  auto spaced = load_config(map_env(env));
+  ASSERT_FALSE(spaced.ok());
+  EXPECT_NE(spaced.error().find("REDIS_PASSWORD"), std::string::npos) << spaced.error();
+  EXPECT_EQ(spaced.error().find("pw with"), std::string::npos) << spaced.error();
+  std::remove(file.c_str());
 }

@@ -351,6 +351,117 @@ TEST(EndToEnd, ASentinel403StopsCleanlyAndCommitsNothingUndelivered) {
   expect_exactly_once(s);
 }
 
+TEST(EndToEnd, ABackfillThatSkippedAStuckInstantExitsFourNamingTheInstant) {
+  auto o = sim_options(400, 600);
+  o.tie_burst = 250;  // 250 inbound alerts share one last_modified_on: 50 more than the largest page
+  Stack s(o);
+  std::map<Micros, int> per_instant;
+  for (const auto& v : s.truth()) ++per_instant[v.second];
+  Micros tie = 0;
+  for (const auto& [t, n] : per_instant) {
+    if (n >= 250) tie = t;
+  }
+  ASSERT_NE(tie, 0) << "the stand-in made no burst";
+  auto env = s.env({{"ETP_RATE_LIMIT_PER_MIN", "600"}, {"ETP_RATE_LIMIT_OVERRIDE", "1"}, {"FETCHERS", "2"}});
+  auto p = s.start({"backfill"}, env, "gap.log");
+  auto rc = p.wait_for(std::chrono::seconds(120));
+  ASSERT_TRUE(rc.has_value()) << "backfill did not finish";
+  std::string log = s.log("gap.log");
+  EXPECT_EQ(*rc, 4) << log.substr(0, 3000);
+  EXPECT_NE(log.find("gap: partition inbound-"), std::string::npos) << log.substr(0, 3000);
+  EXPECT_NE(log.find(" at " + format_vendor(tie) + " (200 alerts seen"), std::string::npos)
+      << log.substr(0, 3000);
+  EXPECT_NE(log.find("\"gaps\":1"), std::string::npos) << log.substr(0, 3000);
+  // Everything else arrived, once: only the 50 alerts beyond the vendor's page at that instant are missing.
+  auto truth = s.truth();
+  auto got = s.delivered();
+  std::set<Version> unique(got.begin(), got.end());
+  EXPECT_EQ(got.size(), unique.size()) << "duplicates delivered";
+  std::size_t missing_elsewhere = 0, missing_at_tie = 0;
+  for (const auto& v : truth) {
+    if (unique.count(v)) continue;
+    (v.second == tie ? missing_at_tie : missing_elsewhere) += 1;
+  }
+  EXPECT_EQ(missing_at_tie, 50u);
+  EXPECT_EQ(missing_elsewhere, 0u);
+  // `status` shows the gap and, with no fatal error recorded, exits 0 (`run` goes on).
+  auto st = s.start({"status"}, env, "gap-status.log");
+  EXPECT_EQ(st.wait_for(std::chrono::seconds(30)), 0) << s.log("gap-status.log");
+  EXPECT_NE(s.log("gap-status.log").find("\"at\": \"" + format_vendor(tie) + "\""), std::string::npos)
+      << s.log("gap-status.log");
+  // Starting the same backfill again does not paper over the hole: the plan still has it.
+  auto again = s.start({"backfill"}, env, "gap-again.log");
+  EXPECT_EQ(again.wait_for(std::chrono::seconds(120)), 4) << s.log("gap-again.log").substr(0, 3000);
+}
+
+TEST(EndToEnd, StatusExitsNonZeroWhileAFatalErrorIsRecordedAndCountsGapsAndDeadLetters) {
+  RedisServer redis;
+  std::string dir = temp_dir("etp2s-status");
+  const std::map<std::string, std::string> env{{"REDIS_URL", redis.url()}, {"LOG_LEVEL", "error"}};
+  auto status = [&](const std::string& log) {
+    Process p({binary("app/etp2sentinel"), "status"}, env, dir + "/" + log);
+    auto rc = p.wait_for(std::chrono::seconds(30));
+    std::ifstream in(dir + "/" + log);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return std::make_pair(rc, ss.str());
+  };
+  auto [rc0, out0] = status("empty.log");
+  EXPECT_EQ(rc0, 0) << out0;
+  EXPECT_NE(out0.find("\"entries\": 0"), std::string::npos) << out0;
+
+  Redis r(parse_redis_url(redis.url()).value());
+  StateStore store(r);
+  store.record_gap("inbound-03", "2026-05-06T07:08:09.010", 200);
+  store.record_gap("outbound-01", "2026-05-07T07:08:09.011", 200);
+  ASSERT_TRUE(store.dead_letter("Custom-FireEyeETPAlerts_CL", "k1", "HTTP 413 even alone", "{}"));
+  store.set_fatal("Sentinel answered HTTP 403: the identity lacks Monitoring Metrics Publisher");
+  auto [rc1, out1] = status("fatal.log");
+  EXPECT_EQ(rc1, 3) << out1;
+  EXPECT_NE(out1.find("Monitoring Metrics Publisher"), std::string::npos) << out1;
+  auto json = nlohmann::json::parse(out1.substr(out1.find('{'), out1.rfind('}') - out1.find('{') + 1));
+  EXPECT_EQ(json["gaps"]["entries"], 2);
+  ASSERT_EQ(json["gaps"]["newest"].size(), 2u);
+  EXPECT_EQ(json["gaps"]["newest"][0]["at"], "2026-05-06T07:08:09.010");
+  EXPECT_EQ(json["gaps"]["newest"][1]["partition"], "outbound-01");
+  EXPECT_EQ(json["dead_letters"]["entries"], 1);
+  EXPECT_EQ(json["dead_letters"]["dropped"]["over_cap"], 0);
+  EXPECT_EQ(json["gaps"]["dropped"]["expired"], 0);
+
+  // Fixed (a start clears the mark): healthy again, the gaps still shown.
+  store.clear_fatal();
+  auto [rc2, out2] = status("fixed.log");
+  EXPECT_EQ(rc2, 0) << out2;
+  EXPECT_NE(out2.find("\"entries\": 2"), std::string::npos) << out2;
+}
+
+TEST(EndToEnd, TheRedisPasswordIsReadFromAFile) {
+  std::string dir = temp_dir("etp2s-redis-pw");
+  const int port = free_port();
+  Process redis({"/usr/bin/redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1", "--dir", dir,
+                 "--save", "", "--requirepass", "redis-file-pw-0123456789"},
+                {}, dir + "/redis.log");
+  for (int i = 0; i < 200 && !port_open(port); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  std::ofstream(dir + "/redis_password") << "redis-file-pw-0123456789\n";
+  const std::string url = "redis://127.0.0.1:" + std::to_string(port) + "/0";
+  auto status = [&](std::map<std::string, std::string> env, const std::string& log) {
+    env["LOG_LEVEL"] = "info";
+    Process p({binary("app/etp2sentinel"), "status"}, env, dir + "/" + log);
+    auto rc = p.wait_for(std::chrono::seconds(30));
+    std::ifstream in(dir + "/" + log);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return std::make_pair(rc, ss.str());
+  };
+  auto [refused_rc, refused] = status({{"REDIS_URL", url}}, "nopw.log");
+  EXPECT_EQ(refused_rc, 1) << refused;
+  auto [rc, out] = status({{"REDIS_URL", url}, {"REDIS_PASSWORD_FILE", dir + "/redis_password"}}, "pw.log");
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("\"partitions\""), std::string::npos) << out;
+  EXPECT_EQ(out.find("redis-file-pw-0123456789"), std::string::npos) << "the password was shown";
+}
+
 namespace {
 // Sum of every sample of `name` whose labels contain `label` (e.g. route="alerts"), from a text exposition.
 double metric_sum(const std::string& text, const std::string& name, const std::string& label = "") {
@@ -433,6 +544,18 @@ TEST(EndToEnd, MetricsAgreeWithWhatTheStandInsSaw) {
   EXPECT_EQ(metric_sum(after, "etp2s_token_refreshes_total", "kind=\"azure\""), 1);
   EXPECT_EQ(metric_sum(after, "etp2s_fatal"), 0);
   EXPECT_NE(after.find("etp2s_build_info{version=\""), std::string::npos);
+  // The gap list's length is a gauge, read from Redis: a gap recorded by anyone shows up within seconds.
+  EXPECT_NE(after.find("etp2s_state_list_entries{list=\"gaps\"} 0"), std::string::npos);
+  EXPECT_NE(after.find("etp2s_state_list_entries{list=\"dead_letters\"} 0"), std::string::npos);
+  EXPECT_NE(after.find("etp2s_state_list_dropped_total{list=\"gaps\",reason=\"over_cap\"} 0"),
+            std::string::npos);
+  {
+    Redis r(parse_redis_url(s.redis.url()).value());
+    StateStore(r).record_gap("inbound-00", "2026-01-01T00:00:00.000", 200);
+  }
+  EXPECT_TRUE(
+      wait_until([&] { return metric_sum(scrape(port), "etp2s_state_list_entries", "list=\"gaps\"") == 1; },
+                 std::chrono::seconds(15)));
   {
     // The exposition passes Prometheus' own linter.
     std::ofstream(s.dir + "/scrape.txt") << after;

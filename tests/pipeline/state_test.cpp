@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/metrics.h"
 #include "tests/support/process.h"
 
 using namespace etp2s;
@@ -85,4 +86,81 @@ TEST(State, SurvivesARedisRestartThroughTheAppendOnlyFile) {
   ASSERT_TRUE(parts) << parts.error();
   EXPECT_EQ(parts.value()[0].cursor, "2024-05-05T05:05:05.005");
   EXPECT_EQ(store.delivered({{"k", t}}).value(), (std::vector<bool>{true}));
+}
+
+TEST(State, GapsAreReadBackWithTheirInstantCountAndTimeAndGarbageIsSkipped) {
+  etp2s::testing::RedisServer server;
+  Redis redis(parse_redis_url(server.url()).value());
+  StateStore store(redis);
+  EXPECT_EQ(store.gap_count().value(), 0);
+  EXPECT_TRUE(store.gaps().value().empty());
+  // An entry as written before recorded_us existed, one that is not JSON, and one written now.
+  ASSERT_TRUE(redis.command({"RPUSH", "etp:gaps",
+                             R"({"partition":"inbound-00","at":"2026-01-02T03:04:05.006","seen":200,)"
+                             R"("recorded":"2026-01-03T00:00:00.000Z"})"}));
+  ASSERT_TRUE(redis.command({"RPUSH", "etp:gaps", "not json"}));
+  const Micros before = now_micros();
+  store.record_gap("outbound-01", "2026-02-03T04:05:06.007", 200);
+  EXPECT_EQ(store.gap_count().value(), 3);
+  auto gaps = store.gaps().value();
+  ASSERT_EQ(gaps.size(), 2u);
+  EXPECT_EQ(gaps[0].partition, "inbound-00");
+  EXPECT_EQ(gaps[0].at, "2026-01-02T03:04:05.006");
+  EXPECT_EQ(gaps[0].seen, 200);
+  EXPECT_EQ(gaps[0].recorded_us, *parse_time("2026-01-03T00:00:00.000Z"));
+  EXPECT_EQ(gaps[1].partition, "outbound-01");
+  EXPECT_EQ(gaps[1].at, "2026-02-03T04:05:06.007");
+  EXPECT_GE(gaps[1].recorded_us, before);
+  EXPECT_LE(gaps[1].recorded_us, now_micros());
+  EXPECT_EQ(store.dead_letter_count().value(), 0);
+  ASSERT_TRUE(store.dead_letter("Custom-FireEyeETPAlerts_CL", "k1", "HTTP 413 alone", "{}"));
+  EXPECT_EQ(store.dead_letter_count().value(), 1);
+}
+
+TEST(State, SetAsideListsAreCappedAndAgedAndEveryDropIsCounted) {
+  etp2s::testing::RedisServer server;
+  Redis redis(parse_redis_url(server.url()).value());
+  StateStore store(redis, "etp:", StateListLimits{{3, 3600}, {2, 60}});
+  auto& m = Metrics::get();
+  const double capped_before = m.state_list_dropped("gaps", "over_cap").Value();
+  const double expired_before = m.state_list_dropped("dead_letters", "expired").Value();
+  // Cap: the newest 3 gaps are kept, the 2 oldest dropped and counted (in Redis and as a metric).
+  for (int i = 0; i < 5; ++i) store.record_gap("p", "2026-01-01T00:00:00.00" + std::to_string(i), 200);
+  EXPECT_EQ(store.gap_count().value(), 3);
+  auto gaps = store.gaps().value();
+  ASSERT_EQ(gaps.size(), 3u);
+  EXPECT_EQ(gaps.front().at, "2026-01-01T00:00:00.002");
+  EXPECT_EQ(gaps.back().at, "2026-01-01T00:00:00.004");
+  EXPECT_EQ(store.gap_drops()->over_cap, 2);
+  EXPECT_EQ(store.gap_drops()->expired, 0);
+  EXPECT_EQ(m.state_list_dropped("gaps", "over_cap").Value() - capped_before, 2);
+  // TTL: the list expires a TTL after its last write.
+  auto ttl = redis.command({"TTL", "etp:gaps"});
+  EXPECT_GT(ttl->integer, 3500);
+  EXPECT_LE(ttl->integer, 3600);
+  // Age: a dead letter recorded two minutes ago (TTL 60 s) goes at the next write...
+  const std::string old_entry = R"({"key":"old","row":"{}","recorded_us":)" +
+                                std::to_string(now_micros() - 120 * kMicrosPerSecond) + "}";
+  ASSERT_TRUE(redis.command({"RPUSH", "etp:deadletter", old_entry}));
+  ASSERT_TRUE(store.dead_letter("Custom-FireEyeETPAlerts_CL", "new", "HTTP 413 even alone", "{}"));
+  EXPECT_EQ(store.dead_letter_count().value(), 1);
+  EXPECT_EQ(store.dead_letter_drops()->expired, 1);
+  // ... and without one, when the lists are trimmed (every few seconds by the coordinator).
+  ASSERT_TRUE(redis.command({"RPUSH", "etp:deadletter", old_entry}));
+  ASSERT_TRUE(redis.command({"LMOVE", "etp:deadletter", "etp:deadletter", "RIGHT", "LEFT"}));  // oldest first
+  EXPECT_EQ(store.dead_letter_count().value(), 2);
+  ASSERT_TRUE(store.expire_old_list_entries());
+  EXPECT_EQ(store.dead_letter_count().value(), 1);
+  EXPECT_EQ(store.dead_letter_drops()->expired, 2);
+  EXPECT_EQ(m.state_list_dropped("dead_letters", "expired").Value() - expired_before, 2);
+  // A recent entry is never aged out, and the cap holds for dead letters too.
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store.dead_letter("s", "k" + std::to_string(i), "why", "{}"));
+  EXPECT_EQ(store.dead_letter_count().value(), 2);
+  EXPECT_EQ(store.dead_letter_drops()->over_cap, 2);
+  // Without limits of its own a store uses the process's (set from the configuration at start).
+  set_default_list_limits({{1, 60}, {1, 60}});
+  StateStore defaults(redis);
+  defaults.record_gap("p", "2026-01-01T00:00:00.009", 200);
+  EXPECT_EQ(store.gap_count().value(), 1);
+  set_default_list_limits({});
 }
