@@ -82,8 +82,21 @@ expect_fail check_schema.js "uses now()" "a DCR transform that replaces the vend
 fresh; edit deploy/azure/arm/azuredeploy.json 's.replace("parameters(\x27workspaceName\x27), variables(\x27tableName\x27))]", "parameters(\x27workspace\x27), variables(\x27tableName\x27))]", 1)'
 expect_fail check_schema.js "parameters('workspace') is not defined" "an ARM expression naming an undefined parameter"
 
-fresh; edit deploy/azure/terraform/locals.tf 's.replace("sources/schema/FireEyeETPAlerts_CL.json", "deploy/azure/arm/azuredeploy.json")'
-expect_fail check_schema.js "local.schema reads deploy/azure/arm/azuredeploy.json" "Terraform reading another schema"
+fresh; edit deploy/azure/terraform/locals.tf 's.replace("../../../sources/schema\"", "../arm\"")'
+expect_fail check_schema.js "local.schema_dir is deploy/azure/arm, not sources/schema" "Terraform reading another schema directory"
+
+fresh; edit deploy/azure/terraform/ingestion.tf 's.replace("output_stream = data_flow.value.stream", "output_stream = local.stream")'
+expect_fail check_schema.js "one data flow per schema must carry its stream into its table" "a Terraform data flow into the wrong table"
+
+# Every schema file, not only the alerts': a new one must reach both templates.
+fresh; sed 's/FireEyeETPQuarantine_CL/FireEyeETPNewStream_CL/g' "$r/sources/schema/FireEyeETPQuarantine_CL.json" >"$r/sources/schema/FireEyeETPNewStream_CL.json"
+expect_fail check_schema.js "no table resource for FireEyeETPNewStream_CL" "an ARM template without a new schema's table"
+expect_fail check_schema.js "the DCR does not declare Custom-FireEyeETPNewStream_CL" "an ARM DCR without a new schema's stream"
+
+fresh; edit deploy/azure/arm/azuredeploy.json 's.replace("{\n              \"name\": \"Recipients\",\n              \"type\": \"dynamic\"", "{\n              \"name\": \"Recipients\",\n              \"type\": \"string\"", 1)'
+expect_fail check_schema.js "column Recipients has type string, the shipper sends dynamic" "a wrong column type in a supporting-data stream"
+
+
 
 fresh; edit deploy/azure/terraform/locals.tf 's.replace("{ name = c.name, type = c.type }", "{ name = c.name, type = \"string\" }")'
 expect_fail check_schema.js "local.stream_columns must be" "Terraform changing the stream's types"
