@@ -88,15 +88,20 @@ expect_fail check_schema.js "local.schema_dir is deploy/azure/arm, not sources/s
 fresh; edit deploy/azure/terraform/ingestion.tf 's.replace("output_stream = data_flow.value.stream", "output_stream = local.stream")'
 expect_fail check_schema.js "one data flow per schema must carry its stream into its table" "a Terraform data flow into the wrong table"
 
-# Every schema file, not only the alerts': a new one must reach both templates.
+# Every schema file, not only the alerts': a new one must reach both templates and a parser.
 fresh; sed 's/FireEyeETPQuarantine_CL/FireEyeETPNewStream_CL/g' "$r/sources/schema/FireEyeETPQuarantine_CL.json" >"$r/sources/schema/FireEyeETPNewStream_CL.json"
 expect_fail check_schema.js "no table resource for FireEyeETPNewStream_CL" "an ARM template without a new schema's table"
 expect_fail check_schema.js "the DCR does not declare Custom-FireEyeETPNewStream_CL" "an ARM DCR without a new schema's stream"
+expect_fail check_sentinel.js "no parser reads FireEyeETPNewStream_CL" "a table without a parser"
 
 fresh; edit deploy/azure/arm/azuredeploy.json 's.replace("{\n              \"name\": \"Recipients\",\n              \"type\": \"dynamic\"", "{\n              \"name\": \"Recipients\",\n              \"type\": \"string\"", 1)'
 expect_fail check_schema.js "column Recipients has type string, the shipper sends dynamic" "a wrong column type in a supporting-data stream"
 
+fresh; edit deploy/sentinel/parsers/FireEyeETPQuarantine.yaml 's.replace("IsReleased = coalesce(IsReleased, false)", "IsReleased = coalesce(Released_, false)")'
+expect_fail check_sentinel.js "'Released_' does not refer to any known column" "a wrong column name in the quarantine parser"
 
+fresh; edit deploy/sentinel/analytics/FireEyeETP-MaliciousMailDelivered.yaml 's.replace("      - FireEyeETPMessageTrace_CL\n", "")'
+expect_fail check_sentinel.js "requiredDataConnectors must list FireEyeETPMessageTrace_CL" "a rule reading a table it does not require"
 
 fresh; edit deploy/azure/terraform/locals.tf 's.replace("{ name = c.name, type = c.type }", "{ name = c.name, type = \"string\" }")'
 expect_fail check_schema.js "local.stream_columns must be" "Terraform changing the stream's types"
