@@ -5,10 +5,27 @@ const fs = require('fs');
 const path = require('path');
 const { KUSTO_TYPE } = require('./kusto');
 
-// [{file, table, stream, logType, description, columns: [{name, type, description}]}], sorted by file name.
+// Property names the HTTP Data Collector API refuses in a record (the whole post fails); TimeGenerated is sent
+// under its own column's name instead (the time-generated-field header), so only the others are forbidden here.
+const RESERVED = ['tenant', 'rawdata'];
+
+// The column whose value the Data Collector API is told to use as TimeGenerated: the same rule as
+// common/stream.cpp (an explicit time_generated_column, else the datetime column read from TimeGenerated's source).
+function timeGeneratedColumn(s) {
+  const tg = s.columns.find((c) => c.name === 'TimeGenerated');
+  if (s.time_generated_column !== undefined) {
+    const c = s.columns.find((x) => x.name === s.time_generated_column);
+    return c && c.type === 'datetime' && c !== tg ? c.name : undefined;
+  }
+  const c = tg && typeof tg.source === 'string' && s.columns.find((x) => x !== tg && x.type === 'datetime' && x.source === tg.source);
+  return c ? c.name : undefined;
+}
+
+// [{file, table, stream, logType, timeColumn, description, columns: [{name, type, description}]}], sorted by file name.
 // What the connector relies on is checked here: the file is named after its table, the table ends in _CL, the
 // DCR stream is Custom-<table>, the Data Collector Log-Type (the table without _CL) is a valid one, every
-// column has a known type, and TimeGenerated is a datetime column.
+// column has a known type, TimeGenerated is a datetime column, no column has a name the Data Collector API reserves,
+// and a column carries the record time for that API.
 function loadSchemas(root, problems) {
   const dir = path.join(root, 'sources/schema');
   const out = [];
@@ -38,7 +55,15 @@ function loadSchemas(root, problems) {
     }
     const tg = s.columns.find((c) => c.name === 'TimeGenerated');
     if (!tg || tg.type !== 'datetime') problems.push(`${where}: every table needs a datetime TimeGenerated column`);
-    out.push({ file: f, table: s.table, stream: s.stream, logType, description: s.description, columns: s.columns });
+    for (const c of s.columns) {
+      if (RESERVED.includes(String(c.name).toLowerCase())) problems.push(`${where}: column ${c.name} is reserved by the Data Collector API`);
+    }
+    const timeColumn = timeGeneratedColumn(s);
+    if (!timeColumn) {
+      problems.push(`${where}: no column carries the record time in legacy mode (set time_generated_column to a datetime column, ` +
+        'or give one the same source as TimeGenerated)');
+    }
+    out.push({ file: f, table: s.table, stream: s.stream, logType, timeColumn, description: s.description, columns: s.columns });
   }
   if (!out.length) problems.push('sources/schema: no schema file');
   return out;
