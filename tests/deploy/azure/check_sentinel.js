@@ -2,7 +2,9 @@
 'use strict';
 // Checks deploy/sentinel: every KQL query (parsers, analytics rules, hunting queries, workbook, data connector) analyses
 // with Microsoft's Kusto language service against the tables of every schema file in sources/schema with zero
-// errors; every table has a parser; the rule and hunting files carry what Azure-Sentinel's YAML format needs
+// errors, in both shapes a workspace may hold them: plain names (Logs Ingestion) and type-suffixed names (the
+// legacy Data Collector API's classic tables); the parsers return the same columns in both, and every column they
+// look up with column_ifexists() is one the schema defines (in either shape); every table has a parser; the rule and hunting files carry what Azure-Sentinel's YAML format needs
 // (ids, timings, entity and detail columns that the query really returns) and list, as required data types,
 // every table their query reads (directly or through the parsers). Usage: check_sentinel.js <repository root>.
 // Exit 1 on any problem.
@@ -10,7 +12,7 @@ const fs = require('fs');
 const path = require('path');
 const YAML = require('yaml');
 const { Workspace } = require('./kusto');
-const { loadSchemas } = require('./schemas');
+const { loadSchemas, dataCollectorColumns } = require('./schemas');
 
 const root = path.resolve(process.argv[2] || path.join(__dirname, '../../..'));
 const sentinel = path.join(root, 'deploy/sentinel');
@@ -38,14 +40,24 @@ function readYaml(file) {
     return null;
   }
 }
-function analyse(ws, file, what, query) {
+// Analyses against every table shape; returns the Logs Ingestion shape's result with all shapes' errors.
+function analyse(shapes, file, what, query) {
   if (typeof query !== 'string' || !query.trim()) {
     problem(file, `${what}: no query`);
     return null;
   }
-  const r = ws.analyse(query);
-  for (const e of r.errors) problem(file, `${what}: KQL error at ${e.line}:${e.column}: ${e.message}`);
-  return r;
+  let first = null;
+  const errors = [];
+  for (const [shape, ws] of shapes) {
+    const r = ws.analyse(query);
+    const label = shape === 'Logs Ingestion' ? '' : ` (${shape} table shape)`;
+    for (const e of r.errors) problem(file, `${what}: KQL error${label} at ${e.line}:${e.column}: ${e.message}`);
+    errors.push(...r.errors);
+    if (!first) first = { ...r, byShape: {} };
+    first.byShape[shape] = r.columns;
+  }
+  first.errors = errors;
+  return first;
 }
 function minutes(span) {
   const m = /^(\d+)([mhd])$/.exec(String(span));
@@ -53,7 +65,17 @@ function minutes(span) {
   return Number(m[1]) * { m: 1, h: 60, d: 1440 }[m[2]];
 }
 
-const ws = new Workspace(schemas.map((s) => [s.table, s.columns]));
+// The shapes a workspace may hold the tables in: created by the templates (plain names); created by the legacy
+// Data Collector API (suffixed names); and early in legacy mode, when only the alerts' classic table exists yet
+// (the others appear with their first row) - queries must not fail then. The data connector's per-table queries
+// are analysed against the first two only.
+const ALERTS = 'FireEyeETPAlerts_CL';
+const ws = [
+  ['Logs Ingestion', new Workspace(schemas.map((s) => [s.table, s.columns]))],
+  ['Data Collector', new Workspace(schemas.map((s) => [s.table, dataCollectorColumns(s.columns)]))],
+  ['Data Collector, only the alerts table yet', new Workspace(schemas.filter((s) => s.table === ALERTS)
+    .map((s) => [s.table, dataCollectorColumns(s.columns)]))],
+];
 
 // Which tables a query reads: the tables it names, and those of the parsers it calls (transitively).
 const word = (name) => new RegExp(`(^|[^A-Za-z0-9_])${name}($|[^A-Za-z0-9_])`);
@@ -76,7 +98,7 @@ for (const file of yamlFiles('parsers')) {
   if (!p.FunctionAlias) problem(file, 'no FunctionAlias');
   else if (p.FunctionName !== p.FunctionAlias) problem(file, 'FunctionName and FunctionAlias must be the same');
   if (p.FunctionAlias && typeof p.FunctionQuery === 'string') {
-    ws.addFunction(p.FunctionAlias, p.FunctionQuery);
+    for (const [, w] of ws) w.addFunction(p.FunctionAlias, p.FunctionQuery);
     parsers.push([file, p]);
   }
 }
@@ -92,6 +114,18 @@ for (const [file, p] of parsers) {
   const r = analyse(ws, file, 'FunctionQuery', p.FunctionQuery);
   for (const c of ['EventEndTime', 'NetworkMessageId']) {
     if (r && !r.errors.length && !r.columns.includes(c)) problem(file, `the parser must expose ${c}`);
+  }
+  if (r && !r.errors.length && r.byShape['Logs Ingestion'].join() !== r.byShape['Data Collector'].join()) {
+    problem(file, `returns other columns from a Data Collector table (${r.byShape['Data Collector'].join()}) than from a ` +
+      `Logs Ingestion table (${r.byShape['Logs Ingestion'].join()})`);
+  }
+  // column_ifexists() never fails on a name that does not exist: each one must be a column the schema defines.
+  const read = schemas.filter((x) => word(x.table).test(p.FunctionQuery));
+  const known = new Set(read.flatMap((x) => [...x.columns, ...dataCollectorColumns(x.columns)].map((c) => c.name)));
+  for (const [, name] of p.FunctionQuery.matchAll(/column_ifexists\(\s*["']([^"']+)["']/g)) {
+    if (!known.has(name) && !(name.endsWith('_g') && known.has(name.replace(/_g$/, '_s')))) {
+      problem(file, `column_ifexists("${name}") names no column of ${read.map((x) => x.table).join(', ')} (either shape)`);
+    }
   }
 }
 for (const t of tableNames) {
@@ -212,7 +246,7 @@ for (const f of fs.readdirSync(dcDir).filter((n) => n.endsWith('.json')).sort())
     ...(dc.dataTypes || []).map((d, i) => [`dataTypes[${i}]`, d.lastDataReceivedQuery]),
     ...(dc.connectivityCriterias || []).flatMap((c, i) => (c.value || []).map((q, j) => [`connectivityCriterias[${i}][${j}]`, q])),
   ];
-  for (const [what, q] of queries) analyse(ws, file, what, q);
+  for (const [what, q] of queries) analyse(ws.slice(0, 2), file, what, q);
 }
 for (const [id, file] of ids) {
   const doc = YAML.parse(fs.readFileSync(path.join(root, file), 'utf8'));

@@ -67,7 +67,7 @@ fresh; edit deploy/sentinel/dataconnectors/Etp2Sentinel_DataConnector.json 's.re
 expect_fail check_sentinel.js "'Direktion' does not refer to any known column" "a wrong column in a data connector sample query"
 
 fresh; edit sources/schema/FireEyeETPAlerts_CL.json 's.replace("\"EmailStatus\"", "\"DeliveryStatus\"")'
-expect_fail check_sentinel.js "'EmailStatus' does not refer to any known column" "queries after the shipper renamed a column"
+expect_fail check_sentinel.js 'column_ifexists("EmailStatus") names no column of FireEyeETPAlerts_CL' "a parser reading a column the shipper renamed"
 expect_fail check_schema.js "column 9 is EmailStatus, the shipper sends DeliveryStatus" "an ARM template behind the shipper's schema"
 
 fresh; edit deploy/azure/arm/azuredeploy.json 's.replace("\"name\": \"Subject\"", "\"name\": \"Subjekt\"", 1)'
@@ -99,6 +99,14 @@ expect_fail check_schema.js "column Recipients has type string, the shipper send
 
 fresh; edit deploy/sentinel/parsers/FireEyeETPQuarantine.yaml 's.replace("IsReleased = coalesce(IsReleased, false)", "IsReleased = coalesce(Released_, false)")'
 expect_fail check_sentinel.js "'Released_' does not refer to any known column" "a wrong column name in the quarantine parser"
+
+# Both table shapes: a parser that reads a column only by its plain name fails against a Data Collector table.
+fresh; edit deploy/sentinel/parsers/FireEyeETPMessageTrace.yaml 's.replace("    Status = coalesce(column_ifexists(\"Status\", \"\"), column_ifexists(\"Status_s\", \"\")),\n", "")'
+expect_fail check_sentinel.js "KQL error (Data Collector table shape)" "a parser that does not read the suffixed names"
+
+# A rule reading a supporting table directly fails while that table does not exist yet (legacy mode).
+fresh; edit deploy/sentinel/analytics/FireEyeETP-HighSeverityReleasedFromQuarantine.yaml 's.replace("let FromQuarantine = FireEyeETPQuarantine\n", "let FromQuarantine = FireEyeETPQuarantine_CL | extend IngestedAt = ingestion_time(), IsReleased = true, Reason = \"\"\n")'
+expect_fail check_sentinel.js "KQL error (Data Collector, only the alerts table yet table shape)" "a query that fails while a table does not exist yet"
 
 fresh; edit deploy/sentinel/analytics/FireEyeETP-MaliciousMailDelivered.yaml 's.replace("      - FireEyeETPMessageTrace_CL\n", "")'
 expect_fail check_sentinel.js "requiredDataConnectors must list FireEyeETPMessageTrace_CL" "a rule reading a table it does not require"

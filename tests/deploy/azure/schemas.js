@@ -69,4 +69,17 @@ function loadSchemas(root, problems) {
   return out;
 }
 
-module.exports = { loadSchemas };
+// The columns of the same table as the legacy HTTP Data Collector API creates it (a classic custom table, also
+// after a migration to DCR-based): TimeGenerated as is, every other column with its type's suffix - string _s,
+// datetime _t, numbers _d (real), boolean _b, guid _g (stored as a string), dynamic _s (nested JSON as text).
+const DC_SUFFIX = { string: ['_s', 'string'], datetime: ['_t', 'datetime'], long: ['_d', 'real'], int: ['_d', 'real'],
+  real: ['_d', 'real'], boolean: ['_b', 'boolean'], guid: ['_g', 'string'], dynamic: ['_s', 'string'] };
+function dataCollectorColumns(columns) {
+  return columns.map((c) => {
+    if (c.name === 'TimeGenerated') return { name: c.name, type: c.type };
+    const [suffix, type] = DC_SUFFIX[String(c.type).toLowerCase()];
+    return { name: c.name + suffix, type };
+  });
+}
+
+module.exports = { loadSchemas, dataCollectorColumns };
