@@ -17,6 +17,13 @@ resource "azapi_resource" "table" {
   }
 }
 
+# Before the tables were generated per schema file there was one (azapi_resource.table, no for_each): keep it,
+# with its data, instead of destroying and recreating it.
+moved {
+  from = azapi_resource.table
+  to   = azapi_resource.table["FireEyeETPAlerts_CL"]
+}
+
 resource "azurerm_monitor_data_collection_endpoint" "etp" {
   name                          = "${var.name_prefix}-dce-${local.suffix}"
   resource_group_name           = azurerm_resource_group.etp.name

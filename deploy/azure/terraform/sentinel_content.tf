@@ -30,6 +30,12 @@ resource "azurerm_log_analytics_saved_search" "parser" {
   depends_on                 = [azapi_resource.table]
 }
 
+# The single parser used to be count-indexed.
+moved {
+  from = azurerm_log_analytics_saved_search.parser[0]
+  to   = azurerm_log_analytics_saved_search.parser["FireEyeETPAlerts"]
+}
+
 resource "azurerm_sentinel_alert_rule_scheduled" "etp" {
   for_each                   = local.rules
   name                       = each.value.id

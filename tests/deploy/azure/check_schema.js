@@ -221,6 +221,11 @@ async function checkTerraform() {
     // The same transform runs for every stream: it must suit each.
     for (const s of schemas) checkTransform(`${where} data_flow (${s.stream})`, dfc.transform_kql, s);
   }
+  // The alerts table was one resource before the tables were generated per schema file: an existing deployment
+  // must keep it (and its rows), not destroy and recreate it.
+  if (!tf.moved.some((b) => b.from === '${azapi_resource.table}' && b.to === `\${azapi_resource.table["${ALERTS}"]}`)) {
+    problems.push(`${where}: no moved block from azapi_resource.table to azapi_resource.table["${ALERTS}"] (an existing alerts table would be recreated)`);
+  }
   const tables = Object.values(tf.resource.azapi_resource || {}).flat()
     .filter((r) => String(r.type).startsWith('Microsoft.OperationalInsights/workspaces/tables@'));
   if (tables.length !== 1) problems.push(`${where}: expected one custom table resource (for_each over the schemas), found ${tables.length}`);

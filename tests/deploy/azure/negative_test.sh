@@ -88,6 +88,9 @@ expect_fail check_schema.js "local.schema_dir is deploy/azure/arm, not sources/s
 fresh; edit deploy/azure/terraform/ingestion.tf 's.replace("output_stream = data_flow.value.stream", "output_stream = local.stream")'
 expect_fail check_schema.js "one data flow per schema must carry its stream into its table" "a Terraform data flow into the wrong table"
 
+fresh; edit deploy/azure/terraform/ingestion.tf 's.replace("to   = azapi_resource.table[\"FireEyeETPAlerts_CL\"]", "to   = azapi_resource.table[\"FireEyeETPAlert_CL\"]")'
+expect_fail check_schema.js "no moved block from azapi_resource.table" "Terraform that would recreate an existing alerts table"
+
 # Every schema file, not only the alerts': a new one must reach both templates and a parser.
 fresh; sed 's/FireEyeETPQuarantine_CL/FireEyeETPNewStream_CL/g' "$r/sources/schema/FireEyeETPQuarantine_CL.json" >"$r/sources/schema/FireEyeETPNewStream_CL.json"
 expect_fail check_schema.js "no table resource for FireEyeETPNewStream_CL" "an ARM template without a new schema's table"
