@@ -20,6 +20,33 @@ Registry& registry() {
   return r;
 }
 
+bool is_datetime_column(const nlohmann::json& c) {
+  return c.contains("type") && c["type"] == "datetime";
+}
+
+Result<std::string, std::string> resolve_time_generated_column(const nlohmann::json& d) {
+  const nlohmann::json* time_generated = nullptr;
+  for (const auto& c : d["columns"]) {
+    if (c["name"] == "TimeGenerated") time_generated = &c;
+  }
+  if (d.contains("time_generated_column")) {
+    const auto& named = d["time_generated_column"];
+    for (const auto& c : d["columns"]) {
+      if (named.is_string() && c["name"] == named && named != "TimeGenerated" && is_datetime_column(c))
+        return named.get<std::string>();
+    }
+    return err(std::string("time_generated_column must name a datetime column other than TimeGenerated"));
+  }
+  if (!time_generated || !time_generated->contains("source") || !(*time_generated)["source"].is_string())
+    return std::string();
+  for (const auto& c : d["columns"]) {
+    if (&c != time_generated && is_datetime_column(c) && c.contains("source") &&
+        c["source"] == (*time_generated)["source"])
+      return c["name"].get<std::string>();
+  }
+  return std::string();
+}
+
 }  // namespace
 
 std::vector<std::string> StreamSchema::column_names() const {
@@ -40,6 +67,9 @@ Result<StreamSchema, std::string> parse_stream_schema(const nlohmann::json& d) {
     if (!c.is_object() || !c.contains("name") || !c["name"].is_string() || !c.contains("type"))
       return err("stream schema " + s.table + ": every column needs a name and a type");
   }
+  auto time_column = resolve_time_generated_column(d);
+  if (!time_column) return err("stream schema " + s.table + ": " + time_column.error());
+  s.time_generated_column = time_column.value();
   s.stream =
       d.contains("stream") && d["stream"].is_string() ? d["stream"].get<std::string>() : "Custom-" + s.table;
   s.log_type = s.table.substr(0, s.table.size() - 3);

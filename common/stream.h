@@ -16,6 +16,10 @@ struct StreamSchema {
   std::string table;     // FireEyeETPAlerts_CL — also the stream's name inside the pipeline
   std::string stream;    // Custom-FireEyeETPAlerts_CL — the DCR stream (Logs Ingestion)
   std::string log_type;  // FireEyeETPAlerts — the Data Collector Log-Type
+  // The column that carries the record time in the legacy Data Collector API, which reserves TimeGenerated
+  // (the post names it in the time-generated-field header): the document's "time_generated_column", else the
+  // datetime column read from the same vendor field as TimeGenerated; empty if neither (ingestion time).
+  std::string time_generated_column;
   nlohmann::json document;
   std::vector<std::string> column_names() const;
 };

@@ -99,23 +99,33 @@ std::string shared_key_authorization(const std::string& workspace_id, const Secr
   return "SharedKey " + workspace_id + ":" + sig;
 }
 
+std::string data_collector_body(const std::string& body) {
+  auto rows = nlohmann::ordered_json::parse(body, nullptr, false);
+  if (rows.is_discarded() || !rows.is_array())
+    return body;  // not ours to repair: Azure will say what is wrong
+  for (auto& row : rows) {
+    if (row.is_object()) row.erase("TimeGenerated");
+  }
+  return rows.dump();
+}
+
 DataCollectorDestination::DataCollectorDestination(DataCollectorSettings s, Clock clock)
     : s_(std::move(s)), clock_(std::move(clock)), http_(s_.http) {
   while (!s_.url.empty() && s_.url.back() == '/') s_.url.pop_back();
 }
 
-PostResult DataCollectorDestination::post(const std::string& body) {
+PostResult DataCollectorDestination::post(const std::string& rows) {
+  const std::string body = data_collector_body(rows);
   // Signed afresh on every attempt: x-ms-date must be current, and the length is of the UTF-8 bytes.
   std::string date = format_rfc1123(clock_());
   HttpRequest req;
   req.method = "POST";
   req.url = s_.url + "/api/logs?api-version=2016-04-01";
-  req.headers = {
-      {"Content-Type", "application/json"},
-      {"Log-Type", s_.log_type},
-      {"x-ms-date", date},
-      {"time-generated-field", "LastModifiedOn"},
-      {"Authorization", shared_key_authorization(s_.workspace_id, s_.shared_key, body.size(), date)}};
+  req.headers = {{"Content-Type", "application/json"}, {"Log-Type", s_.log_type}, {"x-ms-date", date}};
+  if (!s_.time_generated_field.empty())
+    req.headers.push_back({"time-generated-field", s_.time_generated_field});
+  req.headers.push_back(
+      {"Authorization", shared_key_authorization(s_.workspace_id, s_.shared_key, body.size(), date)});
   req.body = body;
   auto res = http_.send(req);
   if (!res) {
@@ -126,6 +136,11 @@ PostResult DataCollectorDestination::post(const std::string& body) {
   }
   PostResult p = classify_post(res->status, res.value(), "Data Collector");
   p.bytes_sent = body.size();
+  if (res->status == 400) {
+    p.message = "Data Collector: HTTP 400 (" + res->body.substr(0, 300) +
+                "): the post was refused as a whole (a reserved property such as TimeGenerated, tenant or "
+                "RawData, a bad Log-Type, or invalid JSON); nothing was acknowledged";
+  }
   if (res->status == 403) {
     p.message =
         "Data Collector: HTTP 403 (" + res->body.substr(0, 300) +

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/http.h"
 #include "common/protocol.h"
@@ -68,7 +69,18 @@ struct DataCollectorSettings {
   Secret shared_key;  // base64
   std::string log_type = "FireEyeETPAlerts";
   HttpOptions http;
+  // The stream's own column that holds the record time (StreamSchema::time_generated_column), named in the
+  // time-generated-field header; empty: no header, Azure stamps the ingestion time.
+  std::string time_generated_field = "LastModifiedOn";
 };
+
+// The Data Collector API refuses a whole post if any record carries one of these property names.
+inline constexpr std::string_view kDataCollectorReserved[] = {"TimeGenerated", "tenant", "RawData"};
+
+// A Logs Ingestion body (JSON array of rows) made fit for the Data Collector API: TimeGenerated, which that
+// API reserves, is left out of every record (its value travels in the time-generated-field column). Other
+// reserved names are not renamed: no schema has them (checked), and a refused post stops the shipper loudly.
+std::string data_collector_body(const std::string& body);
 
 // Authorization header value for the Data Collector API, over the UTF-8 byte length of the body.
 std::string shared_key_authorization(const std::string& workspace_id, const Secret& base64_key,

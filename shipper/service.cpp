@@ -41,9 +41,9 @@ std::unique_ptr<Destination> destination_for(const Config& c, const std::string&
   auto schema = find_stream(table);
   if (!schema) return nullptr;
   if (c.sentinel_mode == "data-collector") {
-    return std::make_unique<DataCollectorDestination>(
-        DataCollectorSettings{c.sentinel_data_collector_url, c.sentinel_workspace_id, c.sentinel_shared_key,
-                              lookup(c.sentinel_log_types, schema->log_type), http});
+    return std::make_unique<DataCollectorDestination>(DataCollectorSettings{
+        c.sentinel_data_collector_url, c.sentinel_workspace_id, c.sentinel_shared_key,
+        lookup(c.sentinel_log_types, schema->log_type), http, schema->time_generated_column});
   }
   return std::make_unique<LogsIngestionDestination>(
       LogsIngestionSettings{c.sentinel_dce_url, c.sentinel_dcr_id, lookup(c.sentinel_streams, schema->stream),

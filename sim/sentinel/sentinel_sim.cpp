@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <regex>
 #include <sstream>
@@ -30,6 +31,43 @@ namespace {
 constexpr std::size_t kIngestionLimit = 1'000'000;
 constexpr std::size_t kFieldLimit = 64 * 1024;
 constexpr std::size_t kDataCollectorLimit = 30 * 1000 * 1000;
+
+// The HTTP Data Collector API refuses a whole post whose records carry one of these (any case).
+constexpr const char* kReservedProperties[] = {"tenant", "TimeGenerated", "RawData"};
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+const char* reserved_property(const json& record) {
+  for (const auto& [k, v] : record.items()) {
+    for (const char* r : kReservedProperties) {
+      if (lower(k) == lower(r)) return r;
+    }
+  }
+  return nullptr;
+}
+
+// The column a Data Collector record's property becomes: the name with its type's suffix (_s string, _d
+// number, _b bool, _t ISO 8601 date-time, _g GUID; nested JSON is stored as its text, _s) and the value as
+// stored. Null properties are not stored at all (nullopt).
+std::optional<std::pair<std::string, json>> data_collector_column(const std::string& name, const json& v) {
+  static const std::regex kDateTime(
+      R"(^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$)");
+  static const std::regex kGuid(
+      R"(^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$)");
+  if (v.is_null()) return std::nullopt;
+  if (v.is_boolean()) return std::make_pair(name + "_b", v);
+  if (v.is_number()) return std::make_pair(name + "_d", json(v.get<double>()));
+  if (v.is_string()) {
+    const auto& text = v.get_ref<const std::string&>();
+    if (std::regex_match(text, kDateTime)) return std::make_pair(name + "_t", v);
+    if (std::regex_match(text, kGuid)) return std::make_pair(name + "_g", v);
+    return std::make_pair(name + "_s", v);
+  }
+  return std::make_pair(name + "_s", json(v.dump()));
+}
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
@@ -225,8 +263,7 @@ struct SentinelSim::Impl {
   }
 
   // Parses a JSON array body; stores the rows. Returns an error text or "".
-  std::string accept_rows(const std::string& body, std::size_t field_limit, const std::string& tag,
-                          const std::string& stream = "") {
+  std::string accept_rows(const std::string& body, std::size_t field_limit, const std::string& stream) {
     auto doc = json::parse(body, nullptr, false);
     if (doc.is_discarded() || !doc.is_array()) return "body is not a JSON array";
     std::lock_guard lock(mu);
@@ -238,9 +275,45 @@ struct SentinelSim::Impl {
         std::size_t n = v.is_string() ? v.get_ref<const std::string&>().size() : v.dump().size();
         if (n > field_limit) counters["fields_over_limit"] = counters["fields_over_limit"].get<int>() + 1;
       }
-      if (!tag.empty()) row["_LogType"] = tag;
       if (!stream.empty() && stream != opt.stream) row["_Stream"] = stream;
       row["_ReceivedAt"] = format_iso_ms(now_micros());
+      if (opt.keep_rows) rows.push_back(row.dump());
+    }
+    counters["rows_accepted"] = counters["rows_accepted"].get<std::size_t>() + doc.size();
+    counters["max_body_bytes"] = std::max(counters["max_body_bytes"].get<std::size_t>(), body.size());
+    return "";
+  }
+
+  // A Data Collector post: refused as a whole (400 InvalidDataFormat) if it is not an array of objects or a
+  // record carries a reserved property; else every record is stored the way a classic custom table holds it
+  // (type-suffixed columns, TimeGenerated from the time-generated-field column or the receive time).
+  std::string accept_data_collector_rows(const std::string& body, const std::string& log_type,
+                                         const std::string& time_field) {
+    auto doc = json::parse(body, nullptr, false);
+    if (doc.is_discarded() || !doc.is_array()) return "body is not a JSON array";
+    for (std::size_t i = 0; i < doc.size(); ++i) {
+      if (!doc[i].is_object()) return "array element is not an object";
+      if (const char* r = reserved_property(doc[i])) {
+        std::lock_guard lock(mu);
+        counters["reserved_refused"] = counters.value("reserved_refused", 0) + 1;
+        return "record " + std::to_string(i) + " carries the reserved property '" + r +
+               "' (tenant, TimeGenerated and RawData are reserved); the post was refused";
+      }
+    }
+    std::lock_guard lock(mu);
+    Micros received = now_micros();
+    for (const auto& record : doc) {
+      json row = json::object();
+      std::optional<Micros> time;
+      for (const auto& [k, v] : record.items()) {
+        std::size_t n = v.is_string() ? v.get_ref<const std::string&>().size() : v.dump().size();
+        if (n > 32 * 1024) counters["fields_over_limit"] = counters["fields_over_limit"].get<int>() + 1;
+        if (k == time_field && v.is_string()) time = parse_time(v.get<std::string>());
+        if (auto column = data_collector_column(k, v)) row[column->first] = column->second;
+      }
+      row["TimeGenerated"] = format_iso_ms(time.value_or(received));
+      row["_LogType"] = log_type;
+      row["_ReceivedAt"] = format_iso_ms(received);
       if (opt.keep_rows) rows.push_back(row.dump());
     }
     counters["rows_accepted"] = counters["rows_accepted"].get<std::size_t>() + doc.size();
@@ -300,7 +373,7 @@ struct SentinelSim::Impl {
     if (req.get_header_value("Content-Type").rfind("application/json", 0) != 0) {
       return done(415, "UnsupportedMediaType", "Content-Type must be application/json");
     }
-    std::string why = accept_rows(body, kFieldLimit, "", stream);
+    std::string why = accept_rows(body, kFieldLimit, stream);
     if (!why.empty()) return done(400, "InvalidPayload", why);
     res.status = 204;
     count_status(204);
@@ -336,7 +409,8 @@ struct SentinelSim::Impl {
     }
     if (inject(res)) return count_status(res.status);
     if (req.body.size() > kDataCollectorLimit) return done(413, "RequestTooLarge", "over 30 MB");
-    std::string why = accept_rows(req.body, 32 * 1024, log_type);
+    std::string why =
+        accept_data_collector_rows(req.body, log_type, req.get_header_value("time-generated-field"));
     if (!why.empty()) return done(400, "InvalidDataFormat", why);
     res.status = 200;
     count_status(200);

@@ -1,18 +1,27 @@
-# The custom table with the shipper's exact columns (Analytics plan: analytics rules can query it).
+# One custom table per schema file with the shipper's exact columns (Analytics plan: analytics rules can query
+# them).
 resource "azapi_resource" "table" {
+  for_each  = local.schemas
   type      = "Microsoft.OperationalInsights/workspaces/tables@2022-10-01"
-  name      = local.table
+  name      = each.value.table
   parent_id = local.workspace_id
   body = {
     properties = {
       plan = "Analytics"
       schema = {
-        name        = local.table
-        description = local.schema.description
-        columns     = local.table_columns
+        name        = each.value.table
+        description = each.value.description
+        columns     = local.table_columns[each.key]
       }
     }
   }
+}
+
+# Before the tables were generated per schema file there was one (azapi_resource.table, no for_each): keep it,
+# with its data, instead of destroying and recreating it.
+moved {
+  from = azapi_resource.table
+  to   = azapi_resource.table["FireEyeETPAlerts_CL"]
 }
 
 resource "azurerm_monitor_data_collection_endpoint" "etp" {
@@ -29,16 +38,20 @@ resource "azurerm_monitor_data_collection_rule" "etp" {
   resource_group_name         = azurerm_resource_group.etp.name
   location                    = azurerm_resource_group.etp.location
   data_collection_endpoint_id = azurerm_monitor_data_collection_endpoint.etp.id
-  description                 = "FireEye ETP alerts from etp2sentinel into ${local.table}"
+  description                 = "FireEye ETP alerts and supporting data from etp2sentinel into ${join(", ", keys(local.schemas))}"
   tags                        = var.tags
 
-  stream_declaration {
-    stream_name = local.stream
-    dynamic "column" {
-      for_each = local.stream_columns
-      content {
-        name = column.value.name
-        type = column.value.type
+  # One stream per schema file, each into its own table.
+  dynamic "stream_declaration" {
+    for_each = local.schemas
+    content {
+      stream_name = stream_declaration.value.stream
+      dynamic "column" {
+        for_each = local.stream_columns[stream_declaration.value.stream]
+        content {
+          name = column.value.name
+          type = column.value.type
+        }
       }
     }
   }
@@ -50,13 +63,16 @@ resource "azurerm_monitor_data_collection_rule" "etp" {
     }
   }
 
-  data_flow {
-    streams      = [local.stream]
-    destinations = ["workspace"]
-    # Rows go in exactly as the shipper built them: TimeGenerated is the vendor's last_modified_on
-    # (never now(), which would throw the event time away).
-    transform_kql = "source"
-    output_stream = local.stream
+  dynamic "data_flow" {
+    for_each = local.schemas
+    content {
+      streams      = [data_flow.value.stream]
+      destinations = ["workspace"]
+      # Rows go in exactly as the shipper built them: TimeGenerated is the vendor's time of the record
+      # (never now(), which would throw the event time away).
+      transform_kql = "source"
+      output_stream = data_flow.value.stream
+    }
   }
 
   depends_on = [azapi_resource.table]

@@ -1,16 +1,20 @@
 locals {
-  # The one machine-readable source of the row schema, compiled into the shipper. The table and the DCR stream
-  # below are generated from it, so they cannot drift from what the shipper sends.
-  schema = jsondecode(file("${path.module}/../../../sources/schema/FireEyeETPAlerts_CL.json"))
+  # The one machine-readable source of each table's schema: every file in sources/schema (compiled into the
+  # connector). The tables and the DCR's stream declarations below are generated from them, so they cannot
+  # drift from what the shipper sends. Keyed by table name (the file's name without .json).
+  schema_dir = "${path.module}/../../../sources/schema"
+  schemas    = { for f in fileset(local.schema_dir, "*.json") : trimsuffix(f, ".json") => jsondecode(file("${local.schema_dir}/${f}")) }
+  # The alert stream keeps its own settings (SENTINEL_STREAM); the others default to their schema's stream.
+  schema = local.schemas["FireEyeETPAlerts_CL"]
   stream = local.schema.stream
   table  = local.schema.table
   # DCR stream declarations spell types in lower case (datetime); the tables API says dateTime.
-  stream_columns = [for c in local.schema.columns : { name = c.name, type = c.type }]
-  table_columns = [for c in local.schema.columns : {
+  stream_columns = { for t, s in local.schemas : s.stream => [for c in s.columns : { name = c.name, type = c.type }] }
+  table_columns = { for t, s in local.schemas : t => [for c in s.columns : {
     name        = c.name
     type        = c.type == "datetime" ? "dateTime" : c.type
     description = c.description
-  }]
+  }] }
 
   suffix         = substr(md5("${var.subscription_id}/${var.resource_group_name}/${var.name_prefix}"), 0, 6)
   workspace_id   = var.existing_workspace_id != null ? var.existing_workspace_id : azurerm_log_analytics_workspace.etp[0].id

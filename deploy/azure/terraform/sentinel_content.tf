@@ -1,9 +1,11 @@
 # The Sentinel content of deploy/sentinel - the same files CI analyses with the Kusto language service - deployed
-# into the workspace: the parser as a workspace function, every analytics rule as a scheduled rule, the hunting
+# into the workspace: every parser as a workspace function, every analytics rule as a scheduled rule, the hunting
 # queries, the workbook.
 locals {
   content_dir = "${path.module}/../../sentinel"
-  parser      = yamldecode(file("${local.content_dir}/parsers/FireEyeETPAlerts.yaml"))
+  parsers = var.deploy_sentinel_content ? {
+    for f in fileset(local.content_dir, "parsers/*.yaml") : trimsuffix(basename(f), ".yaml") => yamldecode(file("${local.content_dir}/${f}"))
+  } : {}
   rules = var.deploy_sentinel_content ? {
     for f in fileset(local.content_dir, "analytics/*.yaml") : trimsuffix(basename(f), ".yaml") => yamldecode(file("${local.content_dir}/${f}"))
   } : {}
@@ -15,15 +17,23 @@ locals {
   trigger_operator = { gt = "GreaterThan", lt = "LessThan", eq = "Equal", ne = "NotEqual" }
 }
 
+# One workspace function per parser file. Parsers may call each other (FireEyeETPAlerts joins
+# FireEyeETPAlertDetails); the rules, hunting queries and the workbook are created after all of them.
 resource "azurerm_log_analytics_saved_search" "parser" {
-  count                      = var.deploy_sentinel_content ? 1 : 0
-  name                       = local.parser.FunctionName
+  for_each                   = local.parsers
+  name                       = each.value.FunctionName
   log_analytics_workspace_id = local.workspace_id
   category                   = "Microsoft Sentinel Parser"
-  display_name               = local.parser.Function.Title
-  function_alias             = local.parser.FunctionAlias
-  query                      = local.parser.FunctionQuery
+  display_name               = each.value.Function.Title
+  function_alias             = each.value.FunctionAlias
+  query                      = each.value.FunctionQuery
   depends_on                 = [azapi_resource.table]
+}
+
+# The single parser used to be count-indexed.
+moved {
+  from = azurerm_log_analytics_saved_search.parser[0]
+  to   = azurerm_log_analytics_saved_search.parser["FireEyeETPAlerts"]
 }
 
 resource "azurerm_sentinel_alert_rule_scheduled" "etp" {

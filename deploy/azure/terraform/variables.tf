@@ -64,7 +64,7 @@ variable "onboard_sentinel" {
 }
 
 variable "deploy_sentinel_content" {
-  description = "Create the FireEyeETPAlerts parser function and the analytics rules of deploy/sentinel in the workspace."
+  description = "Create the parser functions (FireEyeETPAlerts, FireEyeETPAlertDetails, FireEyeETPMessageTrace, FireEyeETPQuarantine), the analytics rules, hunting queries and workbook of deploy/sentinel in the workspace."
   type        = bool
   default     = true
 }

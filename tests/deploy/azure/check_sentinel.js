@@ -1,18 +1,24 @@
 #!/usr/bin/env node
 'use strict';
-// Checks deploy/sentinel: every KQL query (parser, analytics rules, hunting queries, workbook, data connector) analyses with
-// Microsoft's Kusto language service against the shipper's table schema with zero errors, and the rule and
-// hunting files carry what Azure-Sentinel's YAML format needs (ids, timings, entity and detail columns that
-// the query really returns). Usage: check_sentinel.js <repository root>. Exit 1 on any problem.
+// Checks deploy/sentinel: every KQL query (parsers, analytics rules, hunting queries, workbook, data connector) analyses
+// with Microsoft's Kusto language service against the tables of every schema file in sources/schema with zero
+// errors, in both shapes a workspace may hold them: plain names (Logs Ingestion) and type-suffixed names (the
+// legacy Data Collector API's classic tables); the parsers return the same columns in both, and every column they
+// look up with column_ifexists() is one the schema defines (in either shape); every table has a parser; the rule and hunting files carry what Azure-Sentinel's YAML format needs
+// (ids, timings, entity and detail columns that the query really returns) and list, as required data types,
+// every table their query reads (directly or through the parsers). Usage: check_sentinel.js <repository root>.
+// Exit 1 on any problem.
 const fs = require('fs');
 const path = require('path');
 const YAML = require('yaml');
 const { Workspace } = require('./kusto');
+const { loadSchemas, dataCollectorColumns } = require('./schemas');
 
 const root = path.resolve(process.argv[2] || path.join(__dirname, '../../..'));
-const schema = JSON.parse(fs.readFileSync(path.join(root, 'sources/schema/FireEyeETPAlerts_CL.json'), 'utf8'));
 const sentinel = path.join(root, 'deploy/sentinel');
 const problems = [];
+const schemas = loadSchemas(root, problems);
+const tableNames = schemas.map((s) => s.table);
 const counts = { parser: 0, analytics: 0, hunting: 0, workbook: 0, dataconnector: 0 };
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -34,14 +40,24 @@ function readYaml(file) {
     return null;
   }
 }
-function analyse(ws, file, what, query) {
+// Analyses against every table shape; returns the Logs Ingestion shape's result with all shapes' errors.
+function analyse(shapes, file, what, query) {
   if (typeof query !== 'string' || !query.trim()) {
     problem(file, `${what}: no query`);
     return null;
   }
-  const r = ws.analyse(query);
-  for (const e of r.errors) problem(file, `${what}: KQL error at ${e.line}:${e.column}: ${e.message}`);
-  return r;
+  let first = null;
+  const errors = [];
+  for (const [shape, ws] of shapes) {
+    const r = ws.analyse(query);
+    const label = shape === 'Logs Ingestion' ? '' : ` (${shape} table shape)`;
+    for (const e of r.errors) problem(file, `${what}: KQL error${label} at ${e.line}:${e.column}: ${e.message}`);
+    errors.push(...r.errors);
+    if (!first) first = { ...r, byShape: {} };
+    first.byShape[shape] = r.columns;
+  }
+  first.errors = errors;
+  return first;
 }
 function minutes(span) {
   const m = /^(\d+)([mhd])$/.exec(String(span));
@@ -49,18 +65,71 @@ function minutes(span) {
   return Number(m[1]) * { m: 1, h: 60, d: 1440 }[m[2]];
 }
 
-const ws = new Workspace([[schema.table, schema.columns]]);
+// The shapes a workspace may hold the tables in: created by the templates (plain names); created by the legacy
+// Data Collector API (suffixed names); and early in legacy mode, when only the alerts' classic table exists yet
+// (the others appear with their first row) - queries must not fail then. The data connector's per-table queries
+// are analysed against the first two only.
+const ALERTS = 'FireEyeETPAlerts_CL';
+const ws = [
+  ['Logs Ingestion', new Workspace(schemas.map((s) => [s.table, s.columns]))],
+  ['Data Collector', new Workspace(schemas.map((s) => [s.table, dataCollectorColumns(s.columns)]))],
+  ['Data Collector, only the alerts table yet', new Workspace(schemas.filter((s) => s.table === ALERTS)
+    .map((s) => [s.table, dataCollectorColumns(s.columns)]))],
+];
 
-// 1. The parser function: analysed against the table, then offered to every other query under its alias.
+// Which tables a query reads: the tables it names, and those of the parsers it calls (transitively).
+const word = (name) => new RegExp(`(^|[^A-Za-z0-9_])${name}($|[^A-Za-z0-9_])`);
+const parserTables = new Map(); // alias -> Set of tables
+function tablesRead(query) {
+  const out = new Set(tableNames.filter((t) => word(t).test(query)));
+  for (const [alias, tables] of parserTables) if (word(alias).test(query)) for (const t of tables) out.add(t);
+  return out;
+}
+
+// 1. The parser functions: all are offered to every query (and to each other) under their aliases, then each is
+//    analysed against the tables. Each exposes the vendor time (EventEndTime) and the join key (NetworkMessageId,
+//    the ETP message id that every table carries); every table has a parser that reads it.
+const parsers = [];
 for (const file of yamlFiles('parsers')) {
   const p = readYaml(file);
   if (!p) continue;
   counts.parser++;
   if (!GUID.test(String(p.id))) problem(file, 'id is not a GUID');
   if (!p.FunctionAlias) problem(file, 'no FunctionAlias');
+  else if (p.FunctionName !== p.FunctionAlias) problem(file, 'FunctionName and FunctionAlias must be the same');
+  if (p.FunctionAlias && typeof p.FunctionQuery === 'string') {
+    for (const [, w] of ws) w.addFunction(p.FunctionAlias, p.FunctionQuery);
+    parsers.push([file, p]);
+  }
+}
+for (let changed = true; changed;) { // tables read, through parsers calling parsers
+  changed = false;
+  for (const [, p] of parsers) {
+    const before = (parserTables.get(p.FunctionAlias) || new Set()).size;
+    parserTables.set(p.FunctionAlias, new Set([...(parserTables.get(p.FunctionAlias) || []), ...tablesRead(p.FunctionQuery)]));
+    changed = changed || parserTables.get(p.FunctionAlias).size !== before;
+  }
+}
+for (const [file, p] of parsers) {
   const r = analyse(ws, file, 'FunctionQuery', p.FunctionQuery);
-  if (r && !r.columns.includes('EventEndTime')) problem(file, 'the parser must expose the vendor time as EventEndTime');
-  if (p.FunctionAlias && typeof p.FunctionQuery === 'string') ws.addFunction(p.FunctionAlias, p.FunctionQuery);
+  for (const c of ['EventEndTime', 'NetworkMessageId']) {
+    if (r && !r.errors.length && !r.columns.includes(c)) problem(file, `the parser must expose ${c}`);
+  }
+  if (r && !r.errors.length && r.byShape['Logs Ingestion'].join() !== r.byShape['Data Collector'].join()) {
+    problem(file, `returns other columns from a Data Collector table (${r.byShape['Data Collector'].join()}) than from a ` +
+      `Logs Ingestion table (${r.byShape['Logs Ingestion'].join()})`);
+  }
+  // column_ifexists() never fails on a name that does not exist: each one must be a column the schema defines.
+  const read = schemas.filter((x) => word(x.table).test(p.FunctionQuery));
+  const known = new Set(read.flatMap((x) => [...x.columns, ...dataCollectorColumns(x.columns)].map((c) => c.name)));
+  for (const [, name] of p.FunctionQuery.matchAll(/column_ifexists\(\s*["']([^"']+)["']/g)) {
+    if (!known.has(name) && !(name.endsWith('_g') && known.has(name.replace(/_g$/, '_s')))) {
+      problem(file, `column_ifexists("${name}") names no column of ${read.map((x) => x.table).join(', ')} (either shape)`);
+    }
+  }
+}
+for (const t of tableNames) {
+  if (!parsers.some(([, p]) => word(t).test(p.FunctionQuery))) problems.push(`deploy/sentinel/parsers: no parser reads ${t}`);
 }
 
 // 2. Analytics rules (Azure-Sentinel "Detections" YAML, kind Scheduled).
@@ -72,8 +141,11 @@ function checkIdentity(file, doc) {
   else if (ids.has(doc.id)) problem(file, `id ${doc.id} also used by ${ids.get(doc.id)}`);
   else ids.set(doc.id, rel(file));
   if (!/^\d+\.\d+\.\d+$/.test(String(doc.version))) problem(file, 'version must be x.y.z');
-  const tables = (doc.requiredDataConnectors || []).flatMap((c) => c.dataTypes || []);
-  if (!tables.includes(schema.table)) problem(file, `requiredDataConnectors must list ${schema.table}`);
+  const listed = (doc.requiredDataConnectors || []).flatMap((c) => c.dataTypes || []);
+  for (const t of listed) if (!tableNames.includes(t)) problem(file, `requiredDataConnectors lists ${t}, which no schema file describes`);
+  const read = typeof doc.query === 'string' ? tablesRead(doc.query) : new Set();
+  if (!read.size) problem(file, 'the query reads none of the tables (directly or through a parser)');
+  for (const t of read) if (!listed.includes(t)) problem(file, `requiredDataConnectors must list ${t} (the query reads it)`);
 }
 function checkColumns(file, what, names, columns) {
   for (const n of names) if (!columns.includes(n)) problem(file, `${what} refers to ${n}, which the query does not return`);
@@ -165,14 +237,16 @@ for (const f of fs.readdirSync(dcDir).filter((n) => n.endsWith('.json')).sort())
   }
   counts.dataconnector++;
   connectorIds.add(dc.id);
-  if (!(dc.dataTypes || []).some((d) => d.name === schema.table)) problem(file, `dataTypes must include ${schema.table}`);
+  for (const t of tableNames) {
+    if (!(dc.dataTypes || []).some((d) => d.name === t)) problem(file, `dataTypes must include ${t}`);
+  }
   const queries = [
     ...(dc.graphQueries || []).map((g, i) => [`graphQueries[${i}]`, g.baseQuery]),
     ...(dc.sampleQueries || []).map((q, i) => [`sampleQueries[${i}]`, q.query]),
     ...(dc.dataTypes || []).map((d, i) => [`dataTypes[${i}]`, d.lastDataReceivedQuery]),
     ...(dc.connectivityCriterias || []).flatMap((c, i) => (c.value || []).map((q, j) => [`connectivityCriterias[${i}][${j}]`, q])),
   ];
-  for (const [what, q] of queries) analyse(ws, file, what, q);
+  for (const [what, q] of queries) analyse(ws.slice(0, 2), file, what, q);
 }
 for (const [id, file] of ids) {
   const doc = YAML.parse(fs.readFileSync(path.join(root, file), 'utf8'));
@@ -181,7 +255,7 @@ for (const [id, file] of ids) {
   }
 }
 
-const needed = { parser: 1, analytics: 5, hunting: 3, workbook: 1, dataconnector: 1 };
+const needed = { parser: tableNames.length, analytics: 5, hunting: 3, workbook: 1, dataconnector: 1 };
 for (const [k, n] of Object.entries(needed)) {
   if (counts[k] < n) problems.push(`deploy/sentinel: ${counts[k]} ${k} item(s), at least ${n} expected`);
 }

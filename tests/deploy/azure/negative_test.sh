@@ -67,7 +67,7 @@ fresh; edit deploy/sentinel/dataconnectors/Etp2Sentinel_DataConnector.json 's.re
 expect_fail check_sentinel.js "'Direktion' does not refer to any known column" "a wrong column in a data connector sample query"
 
 fresh; edit sources/schema/FireEyeETPAlerts_CL.json 's.replace("\"EmailStatus\"", "\"DeliveryStatus\"")'
-expect_fail check_sentinel.js "'EmailStatus' does not refer to any known column" "queries after the shipper renamed a column"
+expect_fail check_sentinel.js 'column_ifexists("EmailStatus") names no column of FireEyeETPAlerts_CL' "a parser reading a column the shipper renamed"
 expect_fail check_schema.js "column 9 is EmailStatus, the shipper sends DeliveryStatus" "an ARM template behind the shipper's schema"
 
 fresh; edit deploy/azure/arm/azuredeploy.json 's.replace("\"name\": \"Subject\"", "\"name\": \"Subjekt\"", 1)'
@@ -82,8 +82,37 @@ expect_fail check_schema.js "uses now()" "a DCR transform that replaces the vend
 fresh; edit deploy/azure/arm/azuredeploy.json 's.replace("parameters(\x27workspaceName\x27), variables(\x27tableName\x27))]", "parameters(\x27workspace\x27), variables(\x27tableName\x27))]", 1)'
 expect_fail check_schema.js "parameters('workspace') is not defined" "an ARM expression naming an undefined parameter"
 
-fresh; edit deploy/azure/terraform/locals.tf 's.replace("sources/schema/FireEyeETPAlerts_CL.json", "deploy/azure/arm/azuredeploy.json")'
-expect_fail check_schema.js "local.schema reads deploy/azure/arm/azuredeploy.json" "Terraform reading another schema"
+fresh; edit deploy/azure/terraform/locals.tf 's.replace("../../../sources/schema\"", "../arm\"")'
+expect_fail check_schema.js "local.schema_dir is deploy/azure/arm, not sources/schema" "Terraform reading another schema directory"
+
+fresh; edit deploy/azure/terraform/ingestion.tf 's.replace("output_stream = data_flow.value.stream", "output_stream = local.stream")'
+expect_fail check_schema.js "one data flow per schema must carry its stream into its table" "a Terraform data flow into the wrong table"
+
+fresh; edit deploy/azure/terraform/ingestion.tf 's.replace("to   = azapi_resource.table[\"FireEyeETPAlerts_CL\"]", "to   = azapi_resource.table[\"FireEyeETPAlert_CL\"]")'
+expect_fail check_schema.js "no moved block from azapi_resource.table" "Terraform that would recreate an existing alerts table"
+
+# Every schema file, not only the alerts': a new one must reach both templates and a parser.
+fresh; sed 's/FireEyeETPQuarantine_CL/FireEyeETPNewStream_CL/g' "$r/sources/schema/FireEyeETPQuarantine_CL.json" >"$r/sources/schema/FireEyeETPNewStream_CL.json"
+expect_fail check_schema.js "no table resource for FireEyeETPNewStream_CL" "an ARM template without a new schema's table"
+expect_fail check_schema.js "the DCR does not declare Custom-FireEyeETPNewStream_CL" "an ARM DCR without a new schema's stream"
+expect_fail check_sentinel.js "no parser reads FireEyeETPNewStream_CL" "a table without a parser"
+
+fresh; edit deploy/azure/arm/azuredeploy.json 's.replace("{\n              \"name\": \"Recipients\",\n              \"type\": \"dynamic\"", "{\n              \"name\": \"Recipients\",\n              \"type\": \"string\"", 1)'
+expect_fail check_schema.js "column Recipients has type string, the shipper sends dynamic" "a wrong column type in a supporting-data stream"
+
+fresh; edit deploy/sentinel/parsers/FireEyeETPQuarantine.yaml 's.replace("IsReleased = coalesce(IsReleased, false)", "IsReleased = coalesce(Released_, false)")'
+expect_fail check_sentinel.js "'Released_' does not refer to any known column" "a wrong column name in the quarantine parser"
+
+# Both table shapes: a parser that reads a column only by its plain name fails against a Data Collector table.
+fresh; edit deploy/sentinel/parsers/FireEyeETPMessageTrace.yaml 's.replace("    Status = coalesce(column_ifexists(\"Status\", \"\"), column_ifexists(\"Status_s\", \"\")),\n", "")'
+expect_fail check_sentinel.js "KQL error (Data Collector table shape)" "a parser that does not read the suffixed names"
+
+# A rule reading a supporting table directly fails while that table does not exist yet (legacy mode).
+fresh; edit deploy/sentinel/analytics/FireEyeETP-HighSeverityReleasedFromQuarantine.yaml 's.replace("let FromQuarantine = FireEyeETPQuarantine\n", "let FromQuarantine = FireEyeETPQuarantine_CL | extend IngestedAt = ingestion_time(), IsReleased = true, Reason = \"\"\n")'
+expect_fail check_sentinel.js "KQL error (Data Collector, only the alerts table yet table shape)" "a query that fails while a table does not exist yet"
+
+fresh; edit deploy/sentinel/analytics/FireEyeETP-MaliciousMailDelivered.yaml 's.replace("      - FireEyeETPMessageTrace_CL\n", "")'
+expect_fail check_sentinel.js "requiredDataConnectors must list FireEyeETPMessageTrace_CL" "a rule reading a table it does not require"
 
 fresh; edit deploy/azure/terraform/locals.tf 's.replace("{ name = c.name, type = c.type }", "{ name = c.name, type = \"string\" }")'
 expect_fail check_schema.js "local.stream_columns must be" "Terraform changing the stream's types"

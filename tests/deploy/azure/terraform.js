@@ -13,9 +13,9 @@ async function parseDir(dir) {
   return out;
 }
 
-// Merge the blocks of every file: {resource: {type: {name: [body]}}, variable: {...}, output: {...}, locals: [...]}
+// Merge the blocks of every file: {resource: {type: {name: [body]}}, variable: {...}, output: {...}, locals: [...], moved: [...]}
 function merged(files) {
-  const m = { resource: {}, data: {}, variable: {}, output: {}, locals: [], terraform: [] };
+  const m = { resource: {}, data: {}, variable: {}, output: {}, locals: [], terraform: [], moved: [] };
   for (const doc of Object.values(files)) {
     for (const [type, byName] of Object.entries(doc.resource || {})) {
       m.resource[type] = Object.assign(m.resource[type] || {}, byName);
@@ -25,6 +25,7 @@ function merged(files) {
     Object.assign(m.output, doc.output || {});
     m.locals.push(...(doc.locals || []));
     m.terraform.push(...(doc.terraform || []));
+    m.moved.push(...(doc.moved || []));
   }
   m.local = Object.assign({}, ...m.locals);
   return m;
