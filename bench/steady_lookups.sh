@@ -13,7 +13,7 @@ cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -r
 trap cleanup EXIT
 rport=$(free_port)
 redis-server --port "$rport" --bind 127.0.0.1 --dir "$work" --save "" >/dev/null 2>&1 &
-build/sim/etp-sim --alerts 200 --days 1 --latency-ms "$latency" --jitter-ms $((latency / 5)) \
+build/sim/etp-sim --alerts 30 --days 1 --latency-ms "$latency" --jitter-ms $((latency / 5)) \
   --port-file "$work/etp.port" >/dev/null 2>&1 &
 build/sim/sentinel-sim --port-file "$work/az.port" >/dev/null 2>&1 &
 for _ in $(seq 100); do [ -s "$work/etp.port" ] && [ -s "$work/az.port" ] && break; sleep 0.1; done
@@ -24,7 +24,7 @@ ETP_BASE_URL=$etp ETP_API_KEY_FILE=$work/k REDIS_URL=redis://127.0.0.1:$rport/0 
 SENTINEL_DCE_URL=$az SENTINEL_DCR_ID=dcr-00112233445566778899aabbccddeeff AZURE_AUTHORITY_HOST=$az \
 AZURE_TENANT_ID=11111111-2222-3333-4444-555555555555 AZURE_CLIENT_ID=aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee \
 AZURE_CLIENT_SECRET_FILE=$work/s LOG_LEVEL=warn build/app/etp2sentinel run >/dev/null 2>"$work/run.log" &
-# Let the backfill finish and its 200 lookups drain, so the measurement sees steady state only.
+# Let the backfill finish and its 30 lookups drain, so the measurement sees steady state only.
 python3 - "$etp" "$az" "$minutes" "$rate" <<'PY'
 import json, sys, time, urllib.request, random
 etp, az, minutes, rate = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])

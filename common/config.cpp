@@ -297,7 +297,8 @@ void load_rate_limit(Loader& L, Config& c) {
   }
 }
 
-// Supporting data looked up per alert (sources/lookups.h). Source names as in sources/registry.cpp.
+// Supporting data: lookups per alert (sources/lookups.h) and the quarantine (sources/quarantine.h). Source
+// names as in sources/registry.cpp.
 void load_lookups(Loader& L, Config& c) {
   L.text("ETP_DETAILS", c.etp_details);
   if (c.etp_details != "off" && c.etp_details != "new" && c.etp_details != "all")
@@ -312,9 +313,14 @@ void load_lookups(Loader& L, Config& c) {
     L.fail("ETP_TRACE", "must be off or alerted, got '" + shown(c.etp_trace) + "'");
   }
   L.integer("ETP_LOOKUP_QUEUE_MAX", c.etp_lookup_queue_max, 1000, 10'000'000);
+  L.text("ETP_QUARANTINE", c.etp_quarantine);
+  if (c.etp_quarantine != "off" && c.etp_quarantine != "on")
+    L.fail("ETP_QUARANTINE", "must be off or on, got '" + shown(c.etp_quarantine) + "'");
+  L.integer("ETP_QUARANTINE_SWEEP_H", c.etp_quarantine_sweep_h, 0, 24 * 90);
   c.sources = {"alerts-v1"};
   if (c.etp_details != "off") c.sources.push_back("details-v1");
   if (c.etp_trace == "alerted") c.sources.push_back("trace-alerted");
+  if (c.etp_quarantine == "on") c.sources.push_back("quarantine-v1");
 }
 
 // What every role must agree on (the coordinator plans with it, fetchers page with it), credentials or not.

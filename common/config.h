@@ -66,8 +66,12 @@ struct Config {
   std::string etp_details = "all";
   std::string etp_trace = "alerted";
   int etp_lookup_queue_max = 500'000;
+  // The quarantine (ETP_QUARANTINE=off|on), read newest first; releases found by sweeping the last
+  // ETP_QUARANTINE_SWEEP_H hours (sources/quarantine.h).
+  std::string etp_quarantine = "on";
+  int etp_quarantine_sweep_h = 72;
   // The source adapters to run (sources/registry.cpp), derived from the settings above.
-  std::vector<std::string> sources = {"alerts-v1", "details-v1", "trace-alerted"};
+  std::vector<std::string> sources = {"alerts-v1", "details-v1", "trace-alerted", "quarantine-v1"};
   // Sentinel
   std::string sentinel_mode = "logs-ingestion";
   std::string sentinel_dce_url;

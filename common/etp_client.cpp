@@ -262,6 +262,28 @@ Result<std::optional<OrderedJson>, EtpError> EtpClient::lookup(const std::string
   return std::optional<OrderedJson>((*data)[0]);
 }
 
+Result<OrderedJson, EtpError> EtpClient::post_json(const std::string& path, const std::string& body,
+                                                   std::string_view what) {
+  HttpRequest req;
+  req.method = "POST";
+  req.url = options_.base_url + path;
+  req.headers = {{"Content-Type", "application/json"}};
+  req.body = body;
+  auto r = call(std::move(req), what);
+  if (!r) return err(r.error());
+  std::size_t repaired = 0;
+  std::string why;
+  OrderedJson doc = parse_vendor_json(r->body, repaired, why);
+  if (doc.is_discarded() || !(doc.is_object() || doc.is_array())) {
+    EtpError e;
+    e.http_status = 200;
+    e.message = std::string(what) + ": HTTP 200 with an unusable body (" + std::to_string(r->body.size()) +
+                " bytes); will retry";
+    return err(std::move(e));
+  }
+  return doc;
+}
+
 Result<std::optional<OrderedJson>, EtpError> EtpClient::details(const std::string& alert_id) {
   auto r = lookup("/api/v1/alerts/" + url_encode(alert_id), "ETP alert details");
   if (r && r.value() && r.value()->is_null()) return std::optional<OrderedJson>();

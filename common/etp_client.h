@@ -105,6 +105,10 @@ class EtpClient {
   Result<SummaryPage, EtpError> summary(const SummaryQuery& q);
   // nullopt: not found (meta.total == 0). The alert object (data[0]) otherwise.
   Result<std::optional<OrderedJson>, EtpError> details(const std::string& alert_id);
+  // POST `path` with a JSON body; the parsed answer (invalid UTF-8 repaired, depth-limited). A 200 whose body
+  // is not a JSON object or array is a Retry error.
+  Result<OrderedJson, EtpError> post_json(const std::string& path, const std::string& body,
+                                          std::string_view what);
   // One message's trace (GET /api/v1/messages/{id}); nullopt: not found (purged, or never traced).
   Result<std::optional<OrderedJson>, EtpError> message_trace(const std::string& etp_message_id,
                                                              const std::string& traffic_type);

@@ -123,7 +123,7 @@ class Scheduler {
       if (!src) continue;
       if (std::find(routes_.begin(), routes_.end(), src->route()) == routes_.end())
         routes_.push_back(src->route());
-      sources_[name] = {src->route(), src->lookup()};
+      sources_[name] = {src->route(), src->lookup(), src->poll_interval()};
     }
   }
 
@@ -277,6 +277,7 @@ class Scheduler {
   Micros poll_interval(const Partition& p, const std::vector<Partition>& parts) const {
     auto route = sources_.find(p.source);
     if (route == sources_.end()) return o_.poll_interval_us;
+    const Micros least = std::max(o_.poll_interval_us, route->second.poll_interval);
     bool shared = false;
     long long live = 0;
     for (const auto& [name, info] : sources_)
@@ -286,10 +287,10 @@ class Scheduler {
       if (it != sources_.end() && !it->second.lookup && it->second.route == route->second.route && q.live())
         ++live;
     }
-    if (!shared) return o_.poll_interval_us;
+    if (!shared) return least;
     double share_per_min = std::max(1.0, c_.etp_rate_limit_per_min * 2.0 / 3.0);
     auto interval = static_cast<Micros>(static_cast<double>(live) * 60.0 * kMicrosPerSecond / share_per_min);
-    return std::max(o_.poll_interval_us, interval);
+    return std::max(least, interval);
   }
 
   void grant(const std::string& identity, const std::string& worker, std::vector<Partition>& parts,
@@ -402,6 +403,7 @@ class Scheduler {
   struct SourceInfo {
     std::string route;
     bool lookup = false;
+    Micros poll_interval = 0;  // the source's own least interval between polls (0: none)
   };
   std::map<std::string, SourceInfo> sources_;  // the enabled sources
   Redis& redis_;

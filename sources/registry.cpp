@@ -2,6 +2,7 @@
 #include <mutex>
 
 #include "sources/lookups.h"
+#include "sources/quarantine.h"
 #include "sources/source.h"
 #include "sources/v1_alerts.h"
 
@@ -13,7 +14,8 @@ struct Registry {
   std::map<std::string, SourceFactory> sources{
       {kV1AlertsSource, [](const SourceContext& c) { return std::make_unique<V1AlertsSource>(c); }},
       {kDetailsSource, make_details_source},
-      {kTraceAlertedSource, make_trace_alerted_source}};
+      {kTraceAlertedSource, make_trace_alerted_source},
+      {kQuarantineSource, make_quarantine_source}};
   std::map<std::string, std::vector<std::function<std::unique_ptr<EnrichmentStep>()>>> steps;
 };
 Registry& registry() {
@@ -40,7 +42,7 @@ std::unique_ptr<Source> make_source(const std::string& name, const SourceContext
 }
 
 std::vector<std::string> enabled_sources(const Config& c) {
-  return c.sources;  // load_config derives them from ETP_DETAILS and ETP_TRACE
+  return c.sources;  // load_config derives them from ETP_DETAILS, ETP_TRACE and ETP_QUARANTINE
 }
 
 bool lookup_wanted(const Config& c, const Lookup& l, bool steady_state) {

@@ -93,6 +93,8 @@ class Source {
   // Supporting data on a route of its own: a fatal answer (e.g. a missing entitlement, 401/403) switches this
   // source off with a clear message instead of stopping the alerts.
   virtual bool optional() const { return false; }
+  // Steady state: the least time between two polls of a live partition (0: the coordinator's default).
+  virtual Micros poll_interval() const { return 0; }
 };
 
 // An enrichment step: sits between a source and its rows; may add columns to the rows of a page or emit rows

@@ -100,6 +100,7 @@ struct EtpSim::Impl {
   int rate_limit = 60;
   int token_ttl_s = 3600;
   bool trace_forbidden = false;  // the key lacks the trace entitlement: 403 on /trace
+  bool quarantine_forbidden = false;
   std::mt19937_64 fault_rng{7};
 
   explicit Impl(EtpSimOptions o) : opt(std::move(o)), rng(opt.seed) {
@@ -472,14 +473,105 @@ struct EtpSim::Impl {
             {"urlDomains", ojson::array({"malicious.example"})}};
   }
 
-  void message_trace(const httplib::Request& req, httplib::Response& res) {
-    if (!admit("/trace", req, res)) return;
+  static bool in_quarantine(const AlertRec& a) { return a.status == "quarantined" || a.status == "released"; }
+  static Micros quarantined_at(const AlertRec& a) { return a.created / kMicrosPerSecond * kMicrosPerSecond; }
+
+  // One quarantined message, with the documented field names (no public sample: synthetic). A released
+  // message keeps its quarantine time and gains a release record.
+  ojson quarantine_record(const AlertRec& a) const {
+    std::string rcpt = std::string("user") + static_cast<char>('a' + a.subject) + "@" + kDomains[a.domain];
+    ojson rel = ojson::array();
+    if (a.status == "released")
+      rel.push_back(
+          {{"email_id", a.legacy}, {"is_released", true}, {"key", "rel-" + std::to_string(a.legacy)}});
+    std::string sender_domain = "sender" + std::to_string(a.legacy % 17) + ".example";
+    return {{"message_id", a.msg_id},
+            {"from", "news@" + sender_domain},
+            {"to", rcpt},
+            {"cc", ""},
+            {"recipients", ojson::array({rcpt})},
+            {"subject", kSubjects[a.subject]},
+            {"domain", kDomains[a.domain]},
+            {"sender_domain", sender_domain},
+            {"sender_ip", "198.51.100." + std::to_string(a.legacy % 250)},
+            {"country_code", "US"},
+            {"timestamp_quarantine", format_vendor(quarantined_at(a)).substr(0, 19)},
+            {"timestamp_sent", format_vendor(a.created - 2 * kMicrosPerSecond).substr(0, 19)},
+            {"verdict_as", "spam"},
+            {"verdict_av", "clean"},
+            {"verdict_ex", "malicious"},
+            {"verdict_pv", ""},
+            {"attachments", ojson::array({"invoice.pdf"})},
+            {"released", rel}};
+  }
+
+  // POST /api/v1/quarantine: newest first, from_date and to_date inclusive (whole seconds), at most 200.
+  void quarantine(const httplib::Request& req, httplib::Response& res) {
+    if (!admit("/quarantine", req, res)) return;
+    bool forbidden = false;
     {
       std::lock_guard lock(stats_mu);
-      if (trace_forbidden) {
-        error_body(res, 403, "Forbidden", "missing entitlement etp.email_trace.read", "ETP-1403");
-        return count(res, "/trace");
+      forbidden = quarantine_forbidden;
+    }
+    if (forbidden) {  // (count() takes stats_mu itself)
+      error_body(res, 403, "Forbidden", "missing quarantine entitlement", "ETP-1403");
+      return count(res, "/quarantine");
+    }
+    ojson body = req.body.empty() ? ojson::object() : ojson::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object()) {
+      error_body(res, 400, "Bad Request", "request body is not a JSON object", "ETP-1400");
+      return count(res, "/quarantine");
+    }
+    int size = body.contains("size") && body["size"].is_number() ? body["size"].get<int>() : 20;
+    if (size > 200) {
+      error_body(res, 400, "Bad Request", "response size exceeded", "ETP-1413");
+      return count(res, "/quarantine");
+    }
+    Micros now = now_micros();
+    Micros from = now - 90 * kMicrosPerDay, to = now;
+    const ojson* date = nullptr;
+    if (body.contains("attributes") && body["attributes"].is_object() && body["attributes"].contains("date"))
+      date = &body["attributes"]["date"];
+    for (auto [key, out] : {std::pair<const char*, Micros*>{"from_date", &from}, {"to_date", &to}}) {
+      if (!date || !date->is_object() || !date->contains(key)) continue;
+      auto t = (*date)[key].is_string() ? parse_time((*date)[key].get<std::string>()) : std::nullopt;
+      if (!t) {
+        error_body(res, 400, "Bad Request", std::string("invalid ") + key, "ETP-1400");
+        return count(res, "/quarantine");
       }
+      *out = *t;
+    }
+    std::vector<std::pair<Micros, std::uint32_t>> hits;
+    {
+      std::shared_lock lock(data_mu);
+      for (const auto& [msg, idx] : by_msg) {
+        const AlertRec& a = alerts[idx];
+        Micros t = quarantined_at(a);
+        if (in_quarantine(a) && a.visible_at <= now && t >= from && t <= to) hits.emplace_back(t, idx);
+      }
+      std::sort(hits.begin(), hits.end(), [&](const auto& x, const auto& y) {
+        return x.first != y.first ? x.first > y.first : alerts[x.second].msg_id < alerts[y.second].msg_id;
+      });
+      ojson data = ojson::array();
+      for (std::size_t i = 0; i < hits.size() && static_cast<int>(i) < size; ++i)
+        data.push_back(quarantine_record(alerts[hits[i].second]));
+      ojson out = {{"data", data}, {"meta", {{"total", hits.size()}}}};
+      res.status = 200;
+      res.set_content(out.dump(), "application/json");
+    }
+    count(res, "/quarantine");
+  }
+
+  void message_trace(const httplib::Request& req, httplib::Response& res) {
+    if (!admit("/trace", req, res)) return;
+    bool forbidden = false;
+    {
+      std::lock_guard lock(stats_mu);
+      forbidden = trace_forbidden;
+    }
+    if (forbidden) {  // (count() takes stats_mu itself)
+      error_body(res, 403, "Forbidden", "missing entitlement etp.email_trace.read", "ETP-1403");
+      return count(res, "/trace");
     }
     std::string id = req.matches[1];
     std::string traffic = req.has_param("traffic_type") ? req.get_param_value("traffic_type") : "inbound";
@@ -538,6 +630,8 @@ struct EtpSim::Impl {
     server.Post("/api/v1/alerts", [this](const httplib::Request& q, httplib::Response& r) { summary(q, r); });
     server.Get(R"(/api/v1/alerts/([^/]+))",
                [this](const httplib::Request& q, httplib::Response& r) { details(q, r); });
+    server.Post("/api/v1/quarantine",
+                [this](const httplib::Request& q, httplib::Response& r) { quarantine(q, r); });
     server.Get(R"(/api/v1/messages/([^/]+))",
                [this](const httplib::Request& q, httplib::Response& r) { message_trace(q, r); });
     server.Post("/auth/realms/IAM/protocol/openid-connect/token",
@@ -548,7 +642,10 @@ struct EtpSim::Impl {
     server.Get("/sim/stats",
                [this, json_reply](const httplib::Request&, httplib::Response& r) { json_reply(r, stats()); });
     server.Get("/sim/truth", [this, json_reply](const httplib::Request& q, httplib::Response& r) {
-      json_reply(r, q.get_param_value("stream") == "trace" ? message_truth() : truth());
+      std::string stream = q.get_param_value("stream");
+      json_reply(r, stream == "trace"        ? message_truth()
+                    : stream == "quarantine" ? quarantine_truth()
+                                             : truth());
     });
     auto with_body = [json_reply](auto fn) {
       return [fn, json_reply](const httplib::Request& q, httplib::Response& r) {
@@ -592,6 +689,22 @@ struct EtpSim::Impl {
       const AlertRec& a = alerts[idx];
       if (a.visible_at > now) continue;
       out.push_back({{"etp_message_id", msg}, {"traffic_type", a.traffic}, {"status", a.status}});
+    }
+    return out;
+  }
+
+  // Every quarantined message as the stand-in would answer it: [{message_id, timestamp_quarantine,
+  // released}].
+  json quarantine_truth() const {
+    std::shared_lock lock(data_mu);
+    json out = json::array();
+    Micros now = now_micros();
+    for (const auto& [msg, idx] : by_msg) {
+      const AlertRec& a = alerts[idx];
+      if (!in_quarantine(a) || a.visible_at > now) continue;
+      out.push_back({{"message_id", msg},
+                     {"timestamp_quarantine", format_vendor(quarantined_at(a)).substr(0, 19)},
+                     {"released", a.status == "released"}});
     }
     return out;
   }
@@ -642,6 +755,9 @@ nlohmann::json EtpSim::truth() const {
 nlohmann::json EtpSim::message_truth() const {
   return impl_->message_truth();
 }
+nlohmann::json EtpSim::quarantine_truth() const {
+  return impl_->quarantine_truth();
+}
 
 void EtpSim::set_faults(const nlohmann::json& b) {
   std::lock_guard lock(impl_->stats_mu);
@@ -654,6 +770,7 @@ void EtpSim::set_faults(const nlohmann::json& b) {
   impl_->rate_limit = b.value("rate_limit_per_min", impl_->rate_limit);
   impl_->token_ttl_s = b.value("token_ttl_s", impl_->token_ttl_s);
   impl_->trace_forbidden = b.value("trace_forbidden", impl_->trace_forbidden);
+  impl_->quarantine_forbidden = b.value("quarantine_forbidden", impl_->quarantine_forbidden);
   if (b.contains("script") && b["script"].is_array()) {
     for (const auto& s : b["script"]) f.script.push_back(s.get<std::string>());
   }

@@ -1,8 +1,8 @@
 #pragma once
-// etp-sim: a local stand-in of the ETP v1 alerts API (summary, details, one message's trace on /trace),
-// written from ../shared/docs/etp-api.md, traps included: inclusive cursor, modified alerts (a later
-// last_modified_on), alerts visible only late, both auth schemes, 60 requests/minute per route (429 with an
-// error body), and injectable faults.
+// etp-sim: a local stand-in of the ETP v1 alerts API (summary, details, one message's trace on /trace, the
+// quarantine on /quarantine), written from ../shared/docs/etp-api.md, traps included: inclusive cursor,
+// modified alerts (a later last_modified_on), alerts visible only late, both auth schemes, 60 requests/minute
+// per route (429 with an error body), and injectable faults.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -53,6 +53,8 @@ class EtpSim {
   // Every alerted message (the trace lookups' truth): [{etp_message_id, traffic_type, status}]
   // (/sim/truth?stream=trace).
   nlohmann::json message_truth() const;
+  // Every quarantined message: [{message_id, timestamp_quarantine, released}] (/sim/truth?stream=quarantine).
+  nlohmann::json quarantine_truth() const;
 
   struct Impl;
 

@@ -81,6 +81,13 @@ std::vector<Refused> refused_rows(const std::string& dir) {
   const Env dc = data_collector();
   return {
       {"rate above 60", with(m, {{"ETP_RATE_LIMIT_PER_MIN", "61"}}), "ETP_RATE_LIMIT_PER_MIN", ""},
+      {"details unknown", with(m, {{"ETP_DETAILS", "some"}}), "ETP_DETAILS", ""},
+      {"trace all (not built)", with(m, {{"ETP_TRACE", "all"}}), "ETP_TRACE", ""},
+      {"trace unknown", with(m, {{"ETP_TRACE", "yes"}}), "ETP_TRACE", ""},
+      {"quarantine unknown", with(m, {{"ETP_QUARANTINE", "1"}}), "ETP_QUARANTINE", ""},
+      {"quarantine sweep negative", with(m, {{"ETP_QUARANTINE_SWEEP_H", "-1"}}), "ETP_QUARANTINE_SWEEP_H",
+       ""},
+      {"lookup queue tiny", with(m, {{"ETP_LOOKUP_QUEUE_MAX", "10"}}), "ETP_LOOKUP_QUEUE_MAX", ""},
       {"rate 100000", with(m, {{"ETP_RATE_LIMIT_PER_MIN", "100000"}}), "ETP_RATE_LIMIT_PER_MIN", ""},
       {"override 0 keeps the cap",
        with(m, {{"ETP_RATE_LIMIT_PER_MIN", "600"}, {"ETP_RATE_LIMIT_OVERRIDE", "0"}}),
@@ -194,6 +201,9 @@ TEST(ConfigHardening, GoodValuesAreStillAccepted) {
       {"domains", with(m, {{"ETP_DOMAINS", std::string(63, 'a') + ".example.com, contoso-1.com"}})},
       {"secret file", with(m, {{"ETP_API_KEY", ""}, {"ETP_API_KEY_FILE", key}})},
       {"shared key", data_collector()},
+      {"supporting data off",
+       with(m, {{"ETP_DETAILS", "off"}, {"ETP_TRACE", "off"}, {"ETP_QUARANTINE", "off"}})},
+      {"details new", with(m, {{"ETP_DETAILS", "new"}, {"ETP_QUARANTINE_SWEEP_H", "0"}})},
   };
   for (const auto& [label, env] : rows) {
     SCOPED_TRACE(label);

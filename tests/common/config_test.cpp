@@ -15,6 +15,11 @@ std::map<std::string, std::string> minimal() {
           {"SENTINEL_DCE_URL", "https://dce-1.westeurope-1.ingest.monitor.azure.com"},
           {"SENTINEL_DCR_ID", "dcr-0123456789abcdef0123456789abcdef"}};
 }
+std::map<std::string, std::string> with_env(std::map<std::string, std::string> e,
+                                            const std::map<std::string, std::string>& changes) {
+  for (const auto& [k, v] : changes) e[k] = v;
+  return e;
+}
 }  // namespace
 
 TEST(Config, DefaultsFromTheIssue) {
@@ -29,6 +34,13 @@ TEST(Config, DefaultsFromTheIssue) {
   EXPECT_EQ(c->sentinel_mode, "logs-ingestion");
   EXPECT_EQ(c->sentinel_stream, "Custom-FireEyeETPAlerts_CL");
   EXPECT_FALSE(c->etp_uses_oauth());
+  // Supporting data on by default: details of every alert, the trace of alerted messages, the quarantine.
+  EXPECT_EQ(c->sources,
+            (std::vector<std::string>{"alerts-v1", "details-v1", "trace-alerted", "quarantine-v1"}));
+  auto off = load_config(map_env(
+      with_env(minimal(), {{"ETP_DETAILS", "off"}, {"ETP_TRACE", "off"}, {"ETP_QUARANTINE", "off"}})));
+  ASSERT_TRUE(off.ok()) << off.error();
+  EXPECT_EQ(off->sources, (std::vector<std::string>{"alerts-v1"}));
 }
 
 TEST(Config, EveryProblemIsReportedTogetherNamingTheVariable) {

@@ -86,8 +86,9 @@ struct Stack {
     const char* id = legacy ? "AlertId_s" : "AlertId";
     const char* lmo = legacy ? "LastModifiedOn_t" : "LastModifiedOn";
     std::multiset<Version> out;
-    for (const auto& r : legacy ? sentinel->rows() : rows_of()) {
+    for (const auto& r : sentinel->rows()) {
       if (legacy && r.value("_LogType", std::string()) != "FireEyeETPAlerts") continue;
+      if (!legacy && r.contains("_Stream")) continue;  // the alerts' rows carry no _Stream
       out.insert({r[id], *parse_time(r[lmo].get<std::string>())});
     }
     return out;
@@ -197,7 +198,9 @@ TEST(EndToEnd, LegacyDataCollectorModeDeliversEveryAlertExactlyOnce) {
     ASSERT_FALSE(r["EtpMessageId_s"].get<std::string>().empty()) << r.dump();
     const std::string type = r.value("_LogType", std::string());
     if (type != "FireEyeETPAlerts") {  // the lookups drained meanwhile, each to its own Log-Type
-      EXPECT_TRUE(type == "FireEyeETPAlertDetails" || type == "FireEyeETPMessageTrace") << type;
+      EXPECT_TRUE(type == "FireEyeETPAlertDetails" || type == "FireEyeETPMessageTrace" ||
+                  type == "FireEyeETPQuarantine")
+          << type;
       continue;
     }
     ASSERT_EQ(parse_time(r["TimeGenerated"].get<std::string>()),
@@ -379,7 +382,7 @@ TEST(EndToEnd, ASentinel403StopsCleanlyAndCommitsNothingUndelivered) {
   auto parts = store.partitions();
   ASSERT_TRUE(parts.ok());
   for (const auto& part : parts.value()) {
-    if (!lookup_queue_of(part.source).empty()) continue;  // lookup drains have no cursor
+    if (part.source != "alerts-v1") continue;  // lookups and the quarantine keep cursors of their own
     EXPECT_EQ(part.delivered, 0) << part.id;
     EXPECT_EQ(part.cursor, format_vendor(part.start_us))
         << part.id << ": cursor moved past undelivered alerts";
@@ -632,6 +635,7 @@ namespace {
 
 const char* kDetailsStream = "Custom-FireEyeETPAlertDetails_CL";
 const char* kTraceStream = "Custom-FireEyeETPMessageTrace_CL";
+const char* kQuarantineStream = "Custom-FireEyeETPQuarantine_CL";
 
 std::multiset<std::string> column_values(const std::vector<nlohmann::json>& rows, const char* column) {
   std::multiset<std::string> out;
@@ -651,11 +655,19 @@ std::set<std::string> truth_messages(const Stack& s) {
   return out;
 }
 
-bool all_arrived(const Stack& s) {
+std::set<std::string> truth_quarantine(const Stack& s) {
+  std::set<std::string> out;
+  for (const auto& t : s.etp->quarantine_truth()) out.insert(t["message_id"]);
+  return out;
+}
+
+bool all_arrived(const Stack& s, bool quarantine = false) {
   auto d = column_values(s.rows_of(kDetailsStream), "AlertId");
   auto t = column_values(s.rows_of(kTraceStream), "EtpMessageId");
+  auto q = column_values(s.rows_of(kQuarantineStream), "EtpMessageId");
   return std::set<std::string>(d.begin(), d.end()) == truth_alert_ids(s) &&
-         std::set<std::string>(t.begin(), t.end()) == truth_messages(s);
+         std::set<std::string>(t.begin(), t.end()) == truth_messages(s) &&
+         (!quarantine || std::set<std::string>(q.begin(), q.end()) == truth_quarantine(s));
 }
 
 void expect_route_within(const Stack& s, const std::string& route, std::size_t limit) {
@@ -685,8 +697,11 @@ TEST(SupportingData, DetailsAndTraceOfEveryAlertArriveOnceWithinEachRoutesBudget
   o.days = 1;
   o.modified_percent = 0;
   Stack s(o);
-  auto env = s.env(
-      {{"ETP_BACKFILL_DAYS", "1"}, {"FETCHERS", "2"}, {"ETP_DETAILS", "all"}, {"ETP_TRACE", "alerted"}});
+  auto env = s.env({{"ETP_BACKFILL_DAYS", "1"},
+                    {"FETCHERS", "2"},
+                    {"ETP_DETAILS", "all"},
+                    {"ETP_TRACE", "alerted"},
+                    {"ETP_QUARANTINE", "on"}});
   auto backfill = s.start({"backfill"}, env, "backfill.log");
   auto rc = backfill.wait_for(std::chrono::seconds(120));
   ASSERT_TRUE(rc.has_value());
@@ -696,8 +711,32 @@ TEST(SupportingData, DetailsAndTraceOfEveryAlertArriveOnceWithinEachRoutesBudget
   EXPECT_NE(out.find("\"lookups_queued\""), std::string::npos) << "backfill says what stays queued";
 
   auto run = s.start({"run"}, env, "run.log");
-  bool done = wait_until([&] { return all_arrived(s); }, std::chrono::seconds(240));
+  bool done = wait_until([&] { return all_arrived(s, true); }, std::chrono::seconds(240));
   auto st = status_of(s, env);
+  // A quarantined message is released at the vendor: its quarantine time does not change, and the release
+  // arrives as a new version (the live partition's sweep).
+  std::map<std::string, int> alerts_of;
+  for (const auto& t : s.etp->truth()) ++alerts_of[t["etp_message_id"]];
+  std::string released_msg, released_alert;
+  for (const auto& q : s.etp->quarantine_truth()) {
+    if (q["released"] == false && alerts_of[q["message_id"]] == 1) released_msg = q["message_id"];
+  }
+  for (const auto& t : s.etp->truth()) {
+    if (t["etp_message_id"] == released_msg) released_alert = t["id"];
+  }
+  std::size_t quarantined_before = truth_quarantine(s).size();
+  bool release_arrived = false;
+  if (!released_alert.empty()) {
+    s.etp->modify_alert({{"id", released_alert}, {"status", "released"}});
+    release_arrived = wait_until(
+        [&] {
+          for (const auto& r : s.rows_of(kQuarantineStream)) {
+            if (r["EtpMessageId"] == released_msg && r["IsReleased"] == true) return true;
+          }
+          return false;
+        },
+        std::chrono::seconds(90));
+  }
   run.kill(SIGTERM);
   auto run_rc = run.wait_for(std::chrono::seconds(30));
   ASSERT_TRUE(done) << "details " << s.rows_of(kDetailsStream).size() << "/" << truth_alert_ids(s).size()
@@ -717,8 +756,13 @@ TEST(SupportingData, DetailsAndTraceOfEveryAlertArriveOnceWithinEachRoutesBudget
     EXPECT_FALSE(d["Severity"].get<std::string>().empty());
     EXPECT_FALSE(d["Md5"].empty());
   }
+  ASSERT_FALSE(released_alert.empty()) << "the stand-in has no quarantined message to release";
+  EXPECT_TRUE(release_arrived) << "the release of " << released_msg << " never arrived";
+  // Quarantine: every quarantined message once, plus the released version of the one released.
+  EXPECT_EQ(s.rows_of(kQuarantineStream).size(), quarantined_before + 1);
   expect_route_within(s, "/alerts", 60);
   expect_route_within(s, "/trace", 60);
+  expect_route_within(s, "/quarantine", 60);
   expect_exactly_once(s);
   ASSERT_TRUE(st.is_object()) << s.log("status.out");
   for (const auto& q : st["lookups"]) {

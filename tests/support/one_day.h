@@ -30,6 +30,7 @@ inline std::map<std::string, std::string> one_day_env(const sim::EtpSim& etp, co
           {"FETCHERS", "1"},
           {"ETP_DETAILS", "off"},  // the alerts alone (the lookups have their own tests)
           {"ETP_TRACE", "off"},
+          {"ETP_QUARANTINE", "off"},
           {"REDIS_URL", redis_url}};
 }
 
