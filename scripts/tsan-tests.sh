@@ -20,6 +20,8 @@ suites=(
   TlsMinimum                                   # tests/common/tls_minimum_test.cpp: a TLS server thread, the pump
   FunctionHost                                 # tests/app/function_host_test.cpp
   EtpClientIntegration                         # etp-sim serves from its own threads in the test process
+  SupportingData                               # tests/pipeline: lookups and the quarantine, roles killed
+  QuarantineSource                             # tests/sources: etp-sim and a test server on their own threads
 )
 # Single tests outside those suites that start threads.
 singles=(
