@@ -559,11 +559,22 @@ class Worker {
     return it->second;
   }
 
-  // Queues the lookups a delivered page calls for. False: Redis refused (nothing is committed before they
-  // are).
+  // Queues the lookups a delivered page calls for, but not those already delivered (every head poll reads its
+  // boundary alert again; a page read again after a crash calls for its lookups again). False: Redis refused
+  // (nothing is committed before they are queued).
   bool enqueue(const std::vector<Lookup>& lookups) {
+    if (lookups.empty()) return true;
+    std::vector<DeliveredVersion> marks;
+    for (const auto& x : lookups) marks.push_back(lookup_mark(x));
+    auto done = store_.delivered(marks);
+    if (!done) {
+      log::warn("fetcher.redis_unavailable", {{"error", done.error()}});
+      return false;
+    }
     std::map<std::string, std::vector<Lookup>> by_queue;
-    for (const auto& x : lookups) by_queue[x.queue].push_back(x);
+    for (std::size_t i = 0; i < lookups.size(); ++i) {
+      if (!done.value()[i]) by_queue[lookups[i].queue].push_back(lookups[i]);
+    }
     for (const auto& [name, entries] : by_queue) {
       auto dropped = queue(name).enqueue(entries);
       if (!dropped) {

@@ -473,6 +473,20 @@ struct EtpSim::Impl {
             {"urlDomains", ojson::array({"malicious.example"})}};
   }
 
+  // A key without the route's entitlement: 403. (The flag is read under stats_mu; count() takes it itself.)
+  bool refused_entitlement(const bool& flag, const std::string& route, const char* what,
+                           httplib::Response& res) {
+    bool refused = false;
+    {
+      std::lock_guard lock(stats_mu);
+      refused = flag;
+    }
+    if (!refused) return false;
+    error_body(res, 403, "Forbidden", what, "ETP-1403");
+    count(res, route);
+    return true;
+  }
+
   static bool in_quarantine(const AlertRec& a) { return a.status == "quarantined" || a.status == "released"; }
   static Micros quarantined_at(const AlertRec& a) { return a.created / kMicrosPerSecond * kMicrosPerSecond; }
 
@@ -508,15 +522,8 @@ struct EtpSim::Impl {
   // POST /api/v1/quarantine: newest first, from_date and to_date inclusive (whole seconds), at most 200.
   void quarantine(const httplib::Request& req, httplib::Response& res) {
     if (!admit("/quarantine", req, res)) return;
-    bool forbidden = false;
-    {
-      std::lock_guard lock(stats_mu);
-      forbidden = quarantine_forbidden;
-    }
-    if (forbidden) {  // (count() takes stats_mu itself)
-      error_body(res, 403, "Forbidden", "missing quarantine entitlement", "ETP-1403");
-      return count(res, "/quarantine");
-    }
+    if (refused_entitlement(quarantine_forbidden, "/quarantine", "missing quarantine entitlement", res))
+      return;
     ojson body = req.body.empty() ? ojson::object() : ojson::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
       error_body(res, 400, "Bad Request", "request body is not a JSON object", "ETP-1400");
@@ -564,15 +571,8 @@ struct EtpSim::Impl {
 
   void message_trace(const httplib::Request& req, httplib::Response& res) {
     if (!admit("/trace", req, res)) return;
-    bool forbidden = false;
-    {
-      std::lock_guard lock(stats_mu);
-      forbidden = trace_forbidden;
-    }
-    if (forbidden) {  // (count() takes stats_mu itself)
-      error_body(res, 403, "Forbidden", "missing entitlement etp.email_trace.read", "ETP-1403");
-      return count(res, "/trace");
-    }
+    if (refused_entitlement(trace_forbidden, "/trace", "missing entitlement etp.email_trace.read", res))
+      return;
     std::string id = req.matches[1];
     std::string traffic = req.has_param("traffic_type") ? req.get_param_value("traffic_type") : "inbound";
     std::shared_lock lock(data_mu);

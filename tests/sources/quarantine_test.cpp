@@ -11,6 +11,7 @@
 
 #include "common/stream.h"
 #include "sim/etp/etp_sim.h"
+#include "tests/support/schema_columns.h"
 
 using namespace etp2s;
 
@@ -76,11 +77,8 @@ TEST(QuarantineRow, HasTheSchemaColumnsAndAReleaseIsANewVersion) {
       "attachments": ["invoice.pdf"], "released": []})");
   auto held = quarantine_row(rec, kLogsIngestionLimits);
   ASSERT_TRUE(held);
-  auto row = nlohmann::ordered_json::parse(held->json);
-  const auto schema = find_stream(kQuarantineTable)->document;
-  ASSERT_EQ(row.size(), schema["columns"].size());
-  std::size_t i = 0;
-  for (auto it = row.begin(); it != row.end(); ++it, ++i) EXPECT_EQ(it.key(), schema["columns"][i]["name"]);
+  etp2s::testing::expect_schema_columns(kQuarantineTable, held->json);
+  auto row = nlohmann::json::parse(held->json);
   EXPECT_EQ(row["EtpMessageId"], "msg-1");
   EXPECT_EQ(row["QuarantinedAt"], "2026-11-29T10:00:00.000Z");
   EXPECT_EQ(row["IsReleased"], false);
