@@ -272,23 +272,27 @@ class Scheduler {
     return nullptr;
   }
 
-  // Steady state: when lookups share a route with live partitions, polling takes two thirds of the route's
-  // budget and leaves a third to the lookups (60/min: 2 traffic types polled every 3 s, ~20 lookups/min).
-  Micros poll_interval(const Partition& p, const std::vector<Partition>& parts) const {
+  // Steady state: when lookups share a route with live partitions, polling leaves them part of the route's budget:
+  // a third while their queue is empty (60/min: 2 traffic types polled every 3 s), half while lookups wait
+  // (every 4 s, ~30 lookups/min), so that a steady 20 new alerts a minute do not outgrow the drain.
+  Micros poll_interval(const Partition& p, const std::vector<Partition>& parts) {
     auto route = sources_.find(p.source);
     if (route == sources_.end()) return o_.poll_interval_us;
     const Micros least = std::max(o_.poll_interval_us, route->second.poll_interval);
-    bool shared = false;
+    bool shared = false, waiting = false;
     long long live = 0;
-    for (const auto& [name, info] : sources_)
-      shared = shared || (info.lookup && info.route == route->second.route);
+    for (const auto& [name, info] : sources_) {
+      if (!info.lookup || info.route != route->second.route) continue;
+      shared = true;
+      waiting = waiting || waiting_lookups_[name] > 0;
+    }
     for (const auto& q : parts) {
       auto it = sources_.find(q.source);
       if (it != sources_.end() && !it->second.lookup && it->second.route == route->second.route && q.live())
         ++live;
     }
     if (!shared) return least;
-    double share_per_min = std::max(1.0, c_.etp_rate_limit_per_min * 2.0 / 3.0);
+    double share_per_min = std::max(1.0, c_.etp_rate_limit_per_min * (waiting ? 0.5 : 2.0 / 3.0));
     auto interval = static_cast<Micros>(static_cast<double>(live) * 60.0 * kMicrosPerSecond / share_per_min);
     return std::max(least, interval);
   }
