@@ -272,9 +272,9 @@ class Scheduler {
     return nullptr;
   }
 
-  // Steady state: when lookups share a route with live partitions, polling leaves them part of the route's budget:
-  // a third while their queue is empty (60/min: 2 traffic types polled every 3 s), half while lookups wait
-  // (every 4 s, ~30 lookups/min), so that a steady 20 new alerts a minute do not outgrow the drain.
+  // Steady state: when lookups share a route with live partitions, polling leaves them part of the route's
+  // budget: a third while their queue is empty (60/min: 2 traffic types polled every 3 s), half while lookups
+  // wait (every 4 s, ~30 lookups/min), so that a steady 20 new alerts a minute do not outgrow the drain.
   Micros poll_interval(const Partition& p, const std::vector<Partition>& parts) {
     auto route = sources_.find(p.source);
     if (route == sources_.end()) return o_.poll_interval_us;
