@@ -304,14 +304,8 @@ void load_lookups(Loader& L, Config& c) {
   if (c.etp_details != "off" && c.etp_details != "new" && c.etp_details != "all")
     L.fail("ETP_DETAILS", "must be off, new or all, got '" + shown(c.etp_details) + "'");
   L.text("ETP_TRACE", c.etp_trace);
-  if (c.etp_trace == "all") {
-    L.fail(
-        "ETP_TRACE",
-        "=all (the whole message trace stream) is not available in this version; use alerted (the trace of "
-        "every alerted message) or off");
-  } else if (c.etp_trace != "off" && c.etp_trace != "alerted") {
-    L.fail("ETP_TRACE", "must be off or alerted, got '" + shown(c.etp_trace) + "'");
-  }
+  if (c.etp_trace != "off" && c.etp_trace != "alerted" && c.etp_trace != "all")
+    L.fail("ETP_TRACE", "must be off, alerted or all, got '" + shown(c.etp_trace) + "'");
   L.integer("ETP_LOOKUP_QUEUE_MAX", c.etp_lookup_queue_max, 1000, 10'000'000);
   L.text("ETP_QUARANTINE", c.etp_quarantine);
   if (c.etp_quarantine != "off" && c.etp_quarantine != "on")
@@ -320,6 +314,7 @@ void load_lookups(Loader& L, Config& c) {
   c.sources = {"alerts-v1"};
   if (c.etp_details != "off") c.sources.push_back("details-v1");
   if (c.etp_trace == "alerted") c.sources.push_back("trace-alerted");
+  if (c.etp_trace == "all") c.sources.push_back("trace-all");  // every message: the alerted ones included
   if (c.etp_quarantine == "on") c.sources.push_back("quarantine-v1");
 }
 

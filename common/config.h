@@ -60,9 +60,9 @@ struct Config {
   int dead_letter_max_entries = 1000;
   int dead_letter_ttl_days = 30;
   ZmqSecurity zmq;  // CURVE keys between the roles (docs/security.md)
-  // Supporting data: ETP_DETAILS=off|new|all (alert details), ETP_TRACE=off|alerted (the trace of each
-  // alerted message); both are lookups queued per alert (sources/lookups.h), at most ETP_LOOKUP_QUEUE_MAX
-  // waiting each.
+  // Supporting data: ETP_DETAILS=off|new|all (alert details), ETP_TRACE=off|alerted|all (alerted: the trace
+  // of each alerted message, looked up; all: the whole trace stream, paged — sources/trace.h). Lookups are
+  // queued per alert (sources/lookups.h), at most ETP_LOOKUP_QUEUE_MAX waiting each.
   std::string etp_details = "all";
   std::string etp_trace = "alerted";
   int etp_lookup_queue_max = 500'000;

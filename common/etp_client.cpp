@@ -172,6 +172,26 @@ Result<std::string, std::string> build_summary_body(const SummaryQuery& q) {
   return body.dump();
 }
 
+// POST /api/v1/messages/trace: the version-time filter is inclusive (">="); the cursor is sent as the alerts'
+// is, without a zone (the public samples send the page's meta end with its trailing Z removed).
+Result<std::string, std::string> build_trace_body(const SummaryQuery& q) {
+  if (q.size < 0 || q.size > kTracePageMax)
+    return err("size must be between 1 and 300 (0 counts only), got " + std::to_string(q.size));
+  if (q.traffic_type != "inbound" && q.traffic_type != "outbound") {
+    return err("traffic_type must be inbound or outbound, got '" + q.traffic_type + "'");
+  }
+  OrderedJson body = OrderedJson::object();
+  if (q.from_last_modified_on) {
+    if (!parse_time(*q.from_last_modified_on)) {
+      return err("lastModifiedDateTime is not a time: '" + *q.from_last_modified_on + "'");
+    }
+    body["attributes"] = {{"lastModifiedDateTime", {{"value", *q.from_last_modified_on}, {"filter", ">="}}}};
+  }
+  body["size"] = q.size;
+  body["traffic_type"] = q.traffic_type;
+  return body.dump();
+}
+
 EtpClient::EtpClient(EtpClientOptions options, std::shared_ptr<EtpAuth> auth, Clock clock)
     : options_(std::move(options)), auth_(std::move(auth)), clock_(std::move(clock)), http_(options_.http) {
   while (!options_.base_url.empty() && options_.base_url.back() == '/') options_.base_url.pop_back();
@@ -203,27 +223,37 @@ Result<HttpResponse, EtpError> EtpClient::call(HttpRequest req, std::string_view
 }
 
 Result<SummaryPage, EtpError> EtpClient::summary(const SummaryQuery& q) {
-  auto body = build_summary_body(q);
+  return page("/api/v1/alerts", build_summary_body(q), "ETP alert summary", q.traffic_type, parse_summary);
+}
+
+Result<SummaryPage, EtpError> EtpClient::trace_page(const SummaryQuery& q) {
+  return page("/api/v1/messages/trace", build_trace_body(q), "ETP message trace search", q.traffic_type,
+              parse_trace_page);
+}
+
+Result<SummaryPage, EtpError> EtpClient::page(const std::string& path, Result<std::string, std::string> body,
+                                              std::string_view what, const std::string& traffic_type,
+                                              PageParser parse) {
   if (!body) {
     EtpError e;
     e.disposition = Disposition::Fatal;
-    e.message = "ETP alert summary: invalid query: " + body.error();
+    e.message = std::string(what) + ": invalid query: " + body.error();
     return err(std::move(e));
   }
   HttpRequest req;
   req.method = "POST";
-  req.url = options_.base_url + "/api/v1/alerts";
+  req.url = options_.base_url + path;
   req.headers = {{"Content-Type", "application/json"}};
   req.body = std::move(body.value());
-  auto r = call(std::move(req), "ETP alert summary");
+  auto r = call(std::move(req), what);
   if (!r) return err(r.error());
-  auto page = parse_summary(r->body, q.traffic_type);
+  auto page = parse(r->body, traffic_type);
   if (!page) {
     EtpError e;
     e.http_status = 200;
     e.vendor = parse_vendor_errors(r->body);
     e.rate_limited = mentions_rate_limit(describe(e.vendor));
-    e.message = "ETP alert summary: HTTP 200 with an unusable body (" + page.error() + ", " +
+    e.message = std::string(what) + ": HTTP 200 with an unusable body (" + page.error() + ", " +
                 std::to_string(r->body.size()) + " bytes); will retry";
     return err(std::move(e));
   }

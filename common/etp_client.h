@@ -92,6 +92,10 @@ struct SummaryQuery {
 
 // The JSON body for POST /api/v1/alerts, or why the query is invalid.
 Result<std::string, std::string> build_summary_body(const SummaryQuery& q);
+// The JSON body for POST /api/v1/messages/trace (from_last_modified_on, size up to 300, traffic_type; the
+// alert filters are not used).
+inline constexpr int kTracePageMax = 300;
+Result<std::string, std::string> build_trace_body(const SummaryQuery& q);
 
 struct EtpClientOptions {
   std::string base_url;
@@ -103,6 +107,9 @@ class EtpClient {
   EtpClient(EtpClientOptions options, std::shared_ptr<EtpAuth> auth, Clock clock = now_micros);
 
   Result<SummaryPage, EtpError> summary(const SummaryQuery& q);
+  // One page of the whole message trace (POST /api/v1/messages/trace), oldest first; records as Alerts whose
+  // id and etp_message_id are the message id.
+  Result<SummaryPage, EtpError> trace_page(const SummaryQuery& q);
   // nullopt: not found (meta.total == 0). The alert object (data[0]) otherwise.
   Result<std::optional<OrderedJson>, EtpError> details(const std::string& alert_id);
   // POST `path` with a JSON body; the parsed answer (invalid UTF-8 repaired, depth-limited). A 200 whose body
@@ -115,6 +122,10 @@ class EtpClient {
 
  private:
   Result<HttpResponse, EtpError> call(HttpRequest req, std::string_view what);
+  using PageParser = Result<SummaryPage, std::string> (*)(std::string_view, std::string_view);
+  Result<SummaryPage, EtpError> page(const std::string& path, Result<std::string, std::string> body,
+                                     std::string_view what, const std::string& traffic_type,
+                                     PageParser parse);
   Result<std::optional<OrderedJson>, EtpError> lookup(const std::string& path, std::string_view what);
   EtpClientOptions options_;
   std::shared_ptr<EtpAuth> auth_;

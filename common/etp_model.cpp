@@ -77,7 +77,11 @@ OrderedJson parse_vendor_json(std::string_view body, std::size_t& repaired, std:
   return doc;
 }
 
-Result<SummaryPage, std::string> parse_summary(std::string_view body, std::string_view traffic_type) {
+namespace {
+
+// A page of alert summaries or of trace records: the same envelope, the version time in another place.
+Result<SummaryPage, std::string> parse_page(std::string_view body, std::string_view traffic_type,
+                                            bool trace) {
   std::size_t repaired = 0;
   std::string why;
   OrderedJson doc = parse_vendor_json(body, repaired, why);
@@ -104,19 +108,37 @@ Result<SummaryPage, std::string> parse_summary(std::string_view body, std::strin
       page.rejected.push_back(reject(rec, "record has no id"));
       continue;
     }
-    a.last_modified_on = string_at(rec, {"attributes", "meta", "last_modified_on"});
+    if (trace) {
+      // The public samples nest the fields under `attributes`; the vendor's field list does not: accept both.
+      const OrderedJson* fields = find_path(rec, {"attributes"});
+      a.last_modified_on = string_at(fields && fields->is_object() ? *fields : rec, {"lastModifiedDateTime"});
+      a.etp_message_id = a.id;  // a trace record's id is the message id
+    } else {
+      a.last_modified_on = string_at(rec, {"attributes", "meta", "last_modified_on"});
+      a.etp_message_id = string_at(rec, {"attributes", "email", "etp_message_id"});
+    }
     auto t = parse_time(a.last_modified_on);
     if (!t) {
-      page.rejected.push_back(reject(rec, "record has no readable attributes.meta.last_modified_on"));
+      page.rejected.push_back(reject(rec, trace ? "record has no readable lastModifiedDateTime"
+                                                : "record has no readable attributes.meta.last_modified_on"));
       continue;
     }
     a.last_modified_us = *t;
-    a.etp_message_id = string_at(rec, {"attributes", "email", "etp_message_id"});
     a.traffic_type = std::string(traffic_type);
     a.raw = std::move(rec);
     page.alerts.push_back(std::move(a));
   }
   return page;
+}
+
+}  // namespace
+
+Result<SummaryPage, std::string> parse_summary(std::string_view body, std::string_view traffic_type) {
+  return parse_page(body, traffic_type, false);
+}
+
+Result<SummaryPage, std::string> parse_trace_page(std::string_view body, std::string_view traffic_type) {
+  return parse_page(body, traffic_type, true);
 }
 
 std::vector<VendorError> parse_vendor_errors(std::string_view body) {

@@ -39,6 +39,7 @@ struct RejectedRecord {
   std::string excerpt;  // at most 200 bytes of the record
 };
 
+// A page of alerts (or of trace records: parse_trace_page).
 struct SummaryPage {
   std::vector<Alert> alerts;
   std::vector<RejectedRecord> rejected;  // records without an id or a readable last_modified_on
@@ -53,6 +54,10 @@ OrderedJson parse_vendor_json(std::string_view body, std::size_t& repaired, std:
 
 // Fails (with a reason) only if the body is not a JSON object with a "data" array.
 Result<SummaryPage, std::string> parse_summary(std::string_view body, std::string_view traffic_type = "");
+// A page of POST /api/v1/messages/trace: the same envelope; each record's id is its etp_message_id, its
+// version time `lastModifiedDateTime` (under `attributes`, or at the top level). Records are handed on as
+// Alerts.
+Result<SummaryPage, std::string> parse_trace_page(std::string_view body, std::string_view traffic_type = "");
 // The errors[] of an error envelope; empty if none or unparsable.
 std::vector<VendorError> parse_vendor_errors(std::string_view body);
 std::string describe(const std::vector<VendorError>& errors);

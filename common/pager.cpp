@@ -12,7 +12,7 @@ Micros floor_ms(Micros t) {
 }  // namespace
 
 CursorPager::CursorPager(PagerOptions options, std::string start_cursor)
-    : opt_(std::move(options)), size_(std::clamp(opt_.size, 1, 200)) {
+    : opt_(std::move(options)), size_(std::clamp(opt_.size, 1, std::max(1, opt_.max_size))) {
   if (!start_cursor.empty()) {
     if (auto t = parse_time(start_cursor)) move_cursor(floor_ms(*t));
   }
@@ -76,8 +76,8 @@ PageResult CursorPager::accept(const SummaryPage& page) {
   // Stuck: a full page, every record at the cursor instant, nothing new. Repeating the query cannot help.
   bool stuck =
       all_at_cursor && !out.caught_up && !out.reached_end && next == cursor_us_ && out.alerts.empty();
-  if (stuck && size_ < 200) {
-    size_ = 200;  // a bigger page may get past the tie: try that before declaring the cursor stuck
+  if (stuck && size_ < opt_.max_size) {
+    size_ = opt_.max_size;  // a bigger page may get past the tie: try that before declaring the cursor stuck
     stuck = false;
   }
   if (stuck) {

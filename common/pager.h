@@ -1,6 +1,7 @@
 #pragma once
-// The cursor pager over POST /api/v1/alerts (see docs/pager.md). A pure state machine: it says which
-// query to send next and digests each page; the caller sends the query (under the budget) and retries.
+// The cursor pager over POST /api/v1/alerts and POST /api/v1/messages/trace (see docs/pager.md). A pure state
+// machine: it says which query to send next and digests each page; the caller sends the query (under the
+// budget) and retries.
 #include <optional>
 #include <string>
 #include <unordered_set>
@@ -14,6 +15,7 @@ namespace etp2s {
 struct PagerOptions {
   std::string traffic_type = "inbound";
   int size = 200;
+  int max_size = 200;  // the route's page limit (alerts 200, trace 300): a tie is retried at this size
   OrderedJson attributes = OrderedJson::object();
   std::optional<Micros> end_us;  // exclusive partition end: alerts at or after it are not handed on
   // Clock skew allowance: an alert stamped later than now + this is handed on, but the cursor never moves

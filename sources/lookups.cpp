@@ -4,6 +4,7 @@
 
 #include "common/etp_model.h"
 #include "common/state.h"
+#include "sources/trace.h"
 
 namespace etp2s {
 namespace {
@@ -216,41 +217,8 @@ std::optional<Row> details_row(const Lookup& l, const OrderedJson& r, const RowL
 }
 
 std::optional<Row> trace_row(const Lookup& l, const OrderedJson& r, const RowLimits& limits) {
-  if (!r.is_object()) return std::nullopt;
   auto [traffic, msg_id] = split_trace_id(l.id);
-  std::string id = text_at(r, {"id"});
-  if (id.empty()) id = msg_id;
-  std::string modified = text_at(r, {"lastModifiedDateTime"});
-  Micros version = parse_time(modified).value_or(l.time_us);
-  std::string sender = text_at(r, {"senderSMTP"});
-  if (sender.empty()) sender = text_at(r, {"from"});
-  return fit_row(
-      [&](std::size_t field_limit) {
-        RowWriter w(field_limit);
-        w.time_us("TimeGenerated", version);
-        w.string("EtpMessageId", id);
-        w.time_us("LastModifiedDateTime", version);
-        w.time("AcceptedDateTime", text_at(r, {"acceptedDateTime"}));
-        w.string("Status", text_at(r, {"status"}));
-        w.string("TrafficType", traffic);
-        w.string("TraceSource", "alerted");
-        w.string("SenderIp", text_at(r, {"senderIP"}));
-        w.string("Sender", sender);
-        w.string("Subject", text_at(r, {"subject"}));
-        w.string("Domain", text_at(r, {"domain"}));
-        w.dynamic("Recipients", find_path(r, {"recipientSMTP"}));
-        w.dynamic("Verdicts", find_path(r, {"verdicts"}));
-        w.string("DownstreamMsgId", text_at(r, {"downStreamMsgID"}));
-        w.string("OriginalMessageId", text_at(r, {"originalMessageID"}));
-        w.dynamic("UrlDomains", find_path(r, {"urlDomains"}));
-        w.dynamic("RawTrace", &r);
-        w.truncated_fields();
-        w.string("ConnectorVersion", ETP2S_VERSION);
-        std::vector<std::string> truncated = w.truncated();
-        return Row{"trace|" + traffic + "|" + id + "|" + std::to_string(version), version, w.finish(),
-                   std::move(truncated)};
-      },
-      limits);
+  return trace_row(traffic, kTraceOriginAlerted, msg_id, l.time_us, r, limits);
 }
 
 std::unique_ptr<Source> make_details_source(const SourceContext& ctx) {
@@ -261,16 +229,17 @@ std::unique_ptr<Source> make_details_source(const SourceContext& ctx) {
 }
 
 std::unique_ptr<Source> make_trace_alerted_source(const SourceContext& ctx) {
-  LookupKind k{kTraceAlertedSource,
-               kTraceQueue,
-               kTraceTable,
-               "trace",
-               true,
-               [](EtpClient& c, const Lookup& l) {
-                 auto [traffic, msg_id] = split_trace_id(l.id);
-                 return c.message_trace(msg_id, traffic);
-               },
-               trace_row};
+  LookupKind k{
+      kTraceAlertedSource,
+      kTraceQueue,
+      kTraceTable,
+      "trace",
+      true,
+      [](EtpClient& c, const Lookup& l) {
+        auto [traffic, msg_id] = split_trace_id(l.id);
+        return c.message_trace(msg_id, traffic);
+      },
+      [](const Lookup& l, const OrderedJson& r, const RowLimits& limits) { return trace_row(l, r, limits); }};
   return std::make_unique<LookupSource>(std::move(k), ctx);
 }
 

@@ -4,7 +4,7 @@
 // The alert pages call for them (SourcePage::lookups); they wait in a durable queue in Redis
 // (common/lookup_queue.h) and are drained newest first with whatever budget paging leaves. One partition per
 // lookup source holds the drain lease. This file and lookups.cpp are the only places that know the details
-// and trace field names.
+// field names (the trace's are in sources/trace.cpp).
 #include "sources/source.h"
 
 namespace etp2s {
@@ -14,7 +14,6 @@ inline constexpr const char* kTraceAlertedSource = "trace-alerted";
 inline constexpr const char* kDetailsQueue = "alert-details";
 inline constexpr const char* kTraceQueue = "message-trace";
 inline constexpr const char* kDetailsTable = "FireEyeETPAlertDetails_CL";
-inline constexpr const char* kTraceTable = "FireEyeETPMessageTrace_CL";
 
 // The queue a lookup source drains; empty for other sources.
 std::string lookup_queue_of(const std::string& source);

@@ -4,6 +4,7 @@
 #include "sources/lookups.h"
 #include "sources/quarantine.h"
 #include "sources/source.h"
+#include "sources/trace.h"
 #include "sources/v1_alerts.h"
 
 namespace etp2s {
@@ -15,6 +16,7 @@ struct Registry {
       {kV1AlertsSource, [](const SourceContext& c) { return std::make_unique<V1AlertsSource>(c); }},
       {kDetailsSource, make_details_source},
       {kTraceAlertedSource, make_trace_alerted_source},
+      {kTraceAllSource, make_trace_all_source},
       {kQuarantineSource, make_quarantine_source}};
   std::map<std::string, std::vector<std::function<std::unique_ptr<EnrichmentStep>()>>> steps;
 };

@@ -1,10 +1,7 @@
 #include "sources/v1_alerts.h"
 
-#include <algorithm>
-#include <cstdio>
-
-#include "common/pager.h"
 #include "sources/lookups.h"
+#include "sources/paged.h"
 
 namespace etp2s {
 namespace {
@@ -75,43 +72,6 @@ void build_columns(RowWriter& w, const Alert& a) {
   w.string("ConnectorVersion", ETP2S_VERSION);
 }
 
-class V1Reader final : public PageReader {
- public:
-  V1Reader(std::shared_ptr<EtpClient> client, PagerOptions o, const std::string& cursor, RowLimits limits)
-      : client_(std::move(client)), pager_(std::move(o), cursor), limits_(limits) {}
-
-  Result<SourcePage, EtpError> read_page() override {
-    auto page = client_->summary(pager_.next_query());
-    if (!page) return err(page.error());
-    SourcePage out;
-    out.records = page->alerts.size();
-    out.repaired = page->repaired;
-    for (const auto& r : page->rejected) out.rejected.push_back(r.reason + ": " + r.excerpt);
-    PageResult res = pager_.accept(page.value());
-    if (res.stuck) {
-      out.gap = Gap{res.stuck->at, res.stuck->seen,
-                    "more alerts share one last_modified_on than a page holds; resumed from " +
-                        res.stuck->resumed_from};
-    }
-    out.rows.reserve(res.alerts.size());
-    for (const auto& a : res.alerts) {
-      out.rows.push_back(alert_row(a, limits_));
-      for (auto& l : lookups_for_alert(a.id, a.etp_message_id, a.traffic_type, a.last_modified_us))
-        out.lookups.push_back(std::move(l));
-    }
-    out.cursor = pager_.cursor();
-    out.caught_up = res.caught_up;
-    out.future_records = res.future;
-    out.reached_end = res.reached_end;
-    return out;
-  }
-
- private:
-  std::shared_ptr<EtpClient> client_;
-  CursorPager pager_;
-  RowLimits limits_;
-};
-
 }  // namespace
 
 Row alert_row(const Alert& a, const RowLimits& limits) {
@@ -129,27 +89,7 @@ V1AlertsSource::V1AlertsSource(const SourceContext& ctx)
     : client_(ctx.client), limits_(ctx.limits), page_size_(ctx.config.etp_page_size) {}
 
 std::vector<Partition> V1AlertsSource::plan(const PlanWindow& o) const {
-  std::vector<Partition> out;
-  const Micros window = static_cast<Micros>(o.backfill_days) * kMicrosPerDay;
-  const Micros start = o.now_us - window;
-  int types = std::max<int>(1, static_cast<int>(o.traffic_types.size()));
-  // Twice as many partitions as fetchers, at least one hour each, so that no fetcher idles while one drags.
-  int slices = std::clamp((2 * o.fetchers + types - 1) / types, 1, std::max(1, o.backfill_days * 24));
-  for (const auto& t : o.traffic_types) {
-    for (int i = 0; i < slices; ++i) {
-      Partition p;
-      char id[64];
-      std::snprintf(id, sizeof id, "%s-%02d", t.c_str(), i);
-      p.id = id;
-      p.source = kV1AlertsSource;
-      p.traffic_type = t;
-      p.start_us = (start + window * i / slices) / 1000 * 1000;
-      if (i + 1 < slices) p.end_us = (start + window * (i + 1) / slices) / 1000 * 1000;
-      p.cursor = format_vendor(p.start_us);
-      out.push_back(std::move(p));
-    }
-  }
-  return out;
+  return plan_time_partitions(o, kV1AlertsSource, "");
 }
 
 std::unique_ptr<PageReader> V1AlertsSource::open(const ReadScope& scope) {
@@ -157,20 +97,22 @@ std::unique_ptr<PageReader> V1AlertsSource::open(const ReadScope& scope) {
   po.traffic_type = scope.traffic_type;
   po.size = page_size_;
   po.end_us = scope.end_us;
-  return std::make_unique<V1Reader>(client_, std::move(po), scope.cursor, limits_);
+  auto client = client_;
+  return open_cursor_reader(
+      [client](const SummaryQuery& q) { return client->summary(q); },
+      [limits = limits_](const Alert& a, SourcePage& out) {
+        out.rows.push_back(alert_row(a, limits));
+        for (auto& l : lookups_for_alert(a.id, a.etp_message_id, a.traffic_type, a.last_modified_us))
+          out.lookups.push_back(std::move(l));
+      },
+      std::move(po), scope.cursor);
 }
 
 // The late-arrival sweep: re-read [head - overlap, head) and ship what was never delivered.
 std::optional<ReadScope> V1AlertsSource::sweep_scope(const std::string& traffic_type,
                                                      const std::string& head_cursor,
                                                      const std::string& sweep_cursor, int overlap_s) const {
-  auto head = parse_time(head_cursor);
-  if (!head || overlap_s <= 0) return std::nullopt;
-  Micros window_start = *head - static_cast<Micros>(overlap_s) * kMicrosPerSecond;
-  auto from = parse_time(sweep_cursor);
-  std::string start = sweep_cursor;
-  if (!from || *from < window_start || *from >= *head) start = format_vendor(window_start);
-  return ReadScope{traffic_type, start, *head};
+  return late_sweep_scope(traffic_type, head_cursor, sweep_cursor, overlap_s);
 }
 
 }  // namespace etp2s

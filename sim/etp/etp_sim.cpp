@@ -49,6 +49,14 @@ struct AlertRec {
   bool read = false, ack = false, huge = false;
 };
 
+// A message without an alert: seen only in the whole trace stream.
+struct MsgRec {
+  std::string msg_id, traffic, status;
+  std::uint32_t domain = 0, subject = 0;
+  std::uint64_t legacy = 0;
+  Micros created = 0, lmo = 0;
+};
+
 struct Key {
   Micros lmo;
   std::string id;
@@ -90,6 +98,7 @@ struct EtpSim::Impl {
   std::unordered_map<std::string, std::uint32_t> by_id;
   std::unordered_map<std::string, std::uint32_t> by_msg;  // etp_message_id → its first alert (the trace)
   std::map<std::string, std::vector<Key>> index;          // per traffic type, sorted
+  std::vector<MsgRec> clean;                              // messages without an alert, by (lmo, id)
   std::mt19937_64 rng;
 
   mutable std::mutex stats_mu;
@@ -174,6 +183,30 @@ struct EtpSim::Impl {
       for (int i = 0; i < opt.tie_burst; ++i) batch.push_back(make(tie, "inbound"));
     }
     for (auto& a : batch) insert(std::move(a));
+    generate_clean(start, span);
+  }
+
+  // Messages without an alert, from their own random sequence (the alerts stay what they were without them).
+  void generate_clean(Micros start, Micros span) {
+    int n = opt.clean_messages < 0 ? opt.alerts : opt.clean_messages;
+    std::mt19937_64 r(opt.seed * 7919 + 1);
+    const char* statuses[] = {"delivered", "scanned", "accepted", "delivered"};
+    clean.reserve(static_cast<std::size_t>(std::max(0, n)));
+    for (int i = 0; i < n; ++i) {
+      MsgRec m;
+      m.lmo = (start + static_cast<Micros>(static_cast<double>(span) * (i + 0.25) / n)) / 1000 * 1000;
+      m.created = m.lmo - static_cast<Micros>(r() % 3000) * 1000;
+      m.traffic = r() % 10 < 7 ? "inbound" : "outbound";
+      m.msg_id = "3yCLEAN-" + std::to_string(2222000 + r() % 1000) + "-" + hexid(r, 24);
+      m.status = statuses[r() % 4];
+      m.domain = static_cast<std::uint32_t>(r() % 4);
+      m.subject = static_cast<std::uint32_t>(r() % (sizeof kSubjects / sizeof *kSubjects));
+      m.legacy = 10000000 + r() % 40000000;
+      clean.push_back(std::move(m));
+    }
+    std::sort(clean.begin(), clean.end(), [](const MsgRec& x, const MsgRec& y) {
+      return x.lmo != y.lmo ? x.lmo < y.lmo : x.msg_id < y.msg_id;
+    });
   }
 
   ojson render(const AlertRec& a, bool details) const {
@@ -453,24 +486,109 @@ struct EtpSim::Impl {
     ++routes[route].by_status[res.status];
   }
 
-  // One message's trace record, from the alert that first carried it (documented field names; the public
-  // record has no sample of this response: synthetic).
-  ojson trace_record(const AlertRec& a) const {
-    std::string rcpt = std::string("user") + static_cast<char>('a' + a.subject) + "@" + kDomains[a.domain];
-    bool bad = a.status == "quarantined" || a.status == "dropped" || a.status == "rejected";
-    return {{"id", a.msg_id},
-            {"acceptedDateTime", format_iso_ms(a.created)},
-            {"lastModifiedDateTime", format_iso_ms(a.lmo)},
-            {"senderIP", "198.51.100." + std::to_string(a.legacy % 250)},
-            {"senderSMTP", "bounce@sender" + std::to_string(a.legacy % 17) + ".example"},
-            {"status", a.status},
-            {"verdicts", {{"AS", bad ? "spam" : "clean"}, {"AV", "clean"}, {"AT", "fail"}, {"PV", "pass"}}},
-            {"recipientSMTP", ojson::array({rcpt})},
-            {"domain", kDomains[a.domain]},
-            {"subject", kSubjects[a.subject]},
-            {"downStreamMsgID", "250 2.0.0 OK " + std::to_string(a.legacy)},
-            {"originalMessageID", "<" + a.msg_id + "@mail.example>"},
-            {"urlDomains", ojson::array({"malicious.example"})}};
+  // One message's trace record in the documented shape ({id, type, attributes{...}}, as in the public samples
+  // other integrators test with); the values are synthetic.
+  static ojson trace_record(const std::string& msg_id, const std::string& status, Micros created, Micros lmo,
+                            std::uint32_t domain, std::uint32_t subject, std::uint64_t legacy, bool alerted) {
+    std::string rcpt = std::string("user") + static_cast<char>('a' + subject) + "@" + kDomains[domain];
+    bool bad = status == "quarantined" || status == "dropped" || status == "rejected";
+    return {{"id", msg_id},
+            {"type", "trace"},
+            {"attributes",
+             {{"verdicts",
+               {{"AS", bad ? "spam" : ""}, {"AV", ""}, {"AT", alerted ? "fail" : "pass"}, {"PV", "pass"}}},
+              {"domain", kDomains[domain]},
+              {"subject", kSubjects[subject]},
+              {"acceptedDateTime", format_vendor(created)},
+              {"lastModifiedDateTime", format_vendor(lmo)},
+              {"originalMessageID", "<" + msg_id + "@mail.example>"},
+              {"senderSMTP", "bounce@sender" + std::to_string(legacy % 17) + ".example"},
+              {"senderIP", "198.51.100." + std::to_string(legacy % 250)},
+              {"status", status},
+              {"recipientSMTP", ojson::array({rcpt})},
+              {"downStreamMsgID", "250 2.0.0 OK " + std::to_string(legacy)},
+              {"urlDomains", alerted ? ojson::array({"malicious.example"}) : ojson::array()}}}};
+  }
+  static ojson trace_record(const AlertRec& a) {
+    return trace_record(a.msg_id, a.status, a.created, a.lmo, a.domain, a.subject, a.legacy, true);
+  }
+  static ojson trace_record(const MsgRec& m) {
+    return trace_record(m.msg_id, m.status, m.created, m.lmo, m.domain, m.subject, m.legacy, false);
+  }
+
+  // One trace version: (lastModifiedDateTime, message id), and where its record comes from.
+  struct TraceHit {
+    Micros lmo;
+    const std::string* msg_id;
+    const AlertRec* alert;
+    const MsgRec* clean;
+    bool operator<(const TraceHit& o) const { return lmo != o.lmo ? lmo < o.lmo : *msg_id < *o.msg_id; }
+  };
+  // Every visible message of `traffic` modified at or after `from`, oldest first (the caller holds data_mu).
+  std::vector<TraceHit> trace_hits(const std::string& traffic, Micros from, Micros now) const {
+    std::vector<TraceHit> hits;
+    for (const auto& [msg, idx] : by_msg) {
+      const AlertRec& a = alerts[idx];
+      if (a.traffic == traffic && a.lmo >= from && a.visible_at <= now)
+        hits.push_back({a.lmo, &a.msg_id, &a, nullptr});
+    }
+    auto it = std::lower_bound(clean.begin(), clean.end(), from,
+                               [](const MsgRec& m, Micros t) { return m.lmo < t; });
+    for (; it != clean.end() && it->lmo <= now; ++it) {
+      if (it->traffic == traffic) hits.push_back({it->lmo, &it->msg_id, nullptr, &*it});
+    }
+    std::sort(hits.begin(), hits.end());
+    return hits;
+  }
+
+  // POST /api/v1/messages/trace: oldest first by lastModifiedDateTime, the filter inclusive (">="), at most
+  // 300, meta.fromLastModifiedOn with a trailing Z.
+  void trace_search(const httplib::Request& req, httplib::Response& res) {
+    if (!admit("/trace", req, res)) return;
+    if (refused_entitlement(trace_forbidden, "/trace", "missing entitlement etp.email_trace.read", res))
+      return;
+    ojson body = req.body.empty() ? ojson::object() : ojson::parse(req.body, nullptr, false);
+    auto bad = [&](const std::string& why, const char* code = "ETP-1400") {
+      error_body(res, 400, "Bad Request", why, code);
+      count(res, "/trace");
+    };
+    if (body.is_discarded() || !body.is_object()) return bad("request body is not a JSON object");
+    int size = body.contains("size") && body["size"].is_number() ? body["size"].get<int>() : 20;
+    if (size > 300) return bad("response size exceeded", "ETP-1413");
+    std::string traffic = body.value("traffic_type", std::string("inbound"));
+    if (traffic != "inbound" && traffic != "outbound") return bad("invalid traffic_type");
+    Micros now = now_micros();
+    Micros from = now - 90 * kMicrosPerDay;
+    if (const ojson* f = body.contains("attributes") && body["attributes"].is_object() &&
+                                 body["attributes"].contains("lastModifiedDateTime")
+                             ? &body["attributes"]["lastModifiedDateTime"]
+                             : nullptr) {
+      auto t = f->is_object() && f->contains("value") && (*f)["value"].is_string()
+                   ? parse_time((*f)["value"].get<std::string>())
+                   : std::nullopt;
+      if (!t || f->value("filter", std::string(">=")) != ">=")
+        return bad("invalid lastModifiedDateTime filter");
+      from = std::max(*t, from);
+    }
+    ojson data = ojson::array();
+    std::size_t total = 0;
+    {
+      std::shared_lock lock(data_mu);
+      auto hits = trace_hits(traffic, from, now);
+      total = hits.size();
+      for (std::size_t i = 0; i < hits.size() && static_cast<int>(i) < size; ++i)
+        data.push_back(hits[i].alert ? trace_record(*hits[i].alert) : trace_record(*hits[i].clean));
+    }
+    ojson meta = {{"total", total}, {"size", data.size()}, {"copyright", "Copyright 2026 etp-sim"}};
+    if (!data.empty()) {
+      meta["fromLastModifiedOn"] = {
+          {"start", data.front()["attributes"]["lastModifiedDateTime"].get<std::string>() + "Z"},
+          {"end", data.back()["attributes"]["lastModifiedDateTime"].get<std::string>() + "Z"}};
+    }
+    ojson out = {{"data", data}, {"meta", meta}};
+    res.status = 200;
+    res.set_content(out.dump(), "application/json");
+    count(res, "/trace");
   }
 
   // A key without the route's entitlement: 403. (The flag is read under stats_mu; count() takes it itself.)
@@ -632,6 +750,8 @@ struct EtpSim::Impl {
                [this](const httplib::Request& q, httplib::Response& r) { details(q, r); });
     server.Post("/api/v1/quarantine",
                 [this](const httplib::Request& q, httplib::Response& r) { quarantine(q, r); });
+    server.Post("/api/v1/messages/trace",
+                [this](const httplib::Request& q, httplib::Response& r) { trace_search(q, r); });
     server.Get(R"(/api/v1/messages/([^/]+))",
                [this](const httplib::Request& q, httplib::Response& r) { message_trace(q, r); });
     server.Post("/auth/realms/IAM/protocol/openid-connect/token",
@@ -644,6 +764,7 @@ struct EtpSim::Impl {
     server.Get("/sim/truth", [this, json_reply](const httplib::Request& q, httplib::Response& r) {
       std::string stream = q.get_param_value("stream");
       json_reply(r, stream == "trace"        ? message_truth()
+                    : stream == "trace-all"  ? trace_all_truth()
                     : stream == "quarantine" ? quarantine_truth()
                                              : truth());
     });
@@ -689,6 +810,21 @@ struct EtpSim::Impl {
       const AlertRec& a = alerts[idx];
       if (a.visible_at > now) continue;
       out.push_back({{"etp_message_id", msg}, {"traffic_type", a.traffic}, {"status", a.status}});
+    }
+    return out;
+  }
+
+  json trace_all_truth() const {
+    std::shared_lock lock(data_mu);
+    json out = json::array();
+    Micros now = now_micros();
+    for (const char* traffic : {"inbound", "outbound"}) {
+      for (const auto& h : trace_hits(traffic, 0, now)) {
+        out.push_back({{"etp_message_id", *h.msg_id},
+                       {"traffic_type", traffic},
+                       {"status", h.alert ? h.alert->status : h.clean->status},
+                       {"last_modified", format_vendor(h.lmo)}});
+      }
     }
     return out;
   }
@@ -754,6 +890,9 @@ nlohmann::json EtpSim::truth() const {
 }
 nlohmann::json EtpSim::message_truth() const {
   return impl_->message_truth();
+}
+nlohmann::json EtpSim::trace_all_truth() const {
+  return impl_->trace_all_truth();
 }
 nlohmann::json EtpSim::quarantine_truth() const {
   return impl_->quarantine_truth();

@@ -1,8 +1,8 @@
 #pragma once
-// etp-sim: a local stand-in of the ETP v1 alerts API (summary, details, one message's trace on /trace, the
-// quarantine on /quarantine), written from ../shared/docs/etp-api.md, traps included: inclusive cursor,
-// modified alerts (a later last_modified_on), alerts visible only late, both auth schemes, 60 requests/minute
-// per route (429 with an error body), and injectable faults.
+// etp-sim: a local stand-in of the ETP v1 alerts API (summary, details; one message's trace and the whole
+// trace stream on /trace; the quarantine on /quarantine), written from ../shared/docs/etp-api.md, traps
+// included: inclusive cursor, modified alerts (a later last_modified_on), alerts visible only late, both auth
+// schemes, 60 requests/minute per route (429 with an error body), and injectable faults.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -27,6 +27,9 @@ struct EtpSimOptions {
   int late_percent = 2;  // % of alerts that become visible after their last_modified_on
   int modified_percent = 5;
   int huge_subject_bytes = 0;  // if > 0, one alert in 1000 carries a subject this long
+  // Messages without an alert (only the whole trace stream, POST /api/v1/messages/trace, shows them);
+  // -1: as many as there are alerts.
+  int clean_messages = -1;
   int latency_ms = 0;
   int jitter_ms = 0;
 };
@@ -53,6 +56,9 @@ class EtpSim {
   // Every alerted message (the trace lookups' truth): [{etp_message_id, traffic_type, status}]
   // (/sim/truth?stream=trace).
   nlohmann::json message_truth() const;
+  // Every message version the whole trace stream shows now, alerted or not: [{etp_message_id, traffic_type,
+  // status, last_modified}] (/sim/truth?stream=trace-all).
+  nlohmann::json trace_all_truth() const;
   // Every quarantined message: [{message_id, timestamp_quarantine, released}] (/sim/truth?stream=quarantine).
   nlohmann::json quarantine_truth() const;
 

@@ -22,6 +22,7 @@ int usage() {
       << "usage: etp-sim [--port N] [--port-file PATH] [--alerts N] [--days D] [--seed S]\n"
          "               [--rate-limit N] [--token-ttl S] [--tie-burst N] [--latency-ms N] [--jitter-ms N]\n"
          "               [--late-percent N] [--modified-percent N] [--huge-subject-bytes N]\n"
+         "               [--clean-messages N]\n"
          "env: ETP_SIM_API_KEY, ETP_SIM_CLIENT_ID, ETP_SIM_CLIENT_SECRET\n"
          "admin: GET /sim/stats, GET /sim/truth, POST /sim/faults, POST /sim/alerts, POST /sim/modify\n";
   return 2;
@@ -63,6 +64,8 @@ int main(int argc, char** argv) {
         o.modified_percent = std::stoi(v);
       else if (a == "--huge-subject-bytes")
         o.huge_subject_bytes = std::stoi(v);
+      else if (a == "--clean-messages")
+        o.clean_messages = std::stoi(v);
       else
         return usage();
     } catch (const std::exception&) {

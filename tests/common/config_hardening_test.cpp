@@ -82,7 +82,6 @@ std::vector<Refused> refused_rows(const std::string& dir) {
   return {
       {"rate above 60", with(m, {{"ETP_RATE_LIMIT_PER_MIN", "61"}}), "ETP_RATE_LIMIT_PER_MIN", ""},
       {"details unknown", with(m, {{"ETP_DETAILS", "some"}}), "ETP_DETAILS", ""},
-      {"trace all (not built)", with(m, {{"ETP_TRACE", "all"}}), "ETP_TRACE", ""},
       {"trace unknown", with(m, {{"ETP_TRACE", "yes"}}), "ETP_TRACE", ""},
       {"quarantine unknown", with(m, {{"ETP_QUARANTINE", "1"}}), "ETP_QUARANTINE", ""},
       {"quarantine sweep negative", with(m, {{"ETP_QUARANTINE_SWEEP_H", "-1"}}), "ETP_QUARANTINE_SWEEP_H",

@@ -41,6 +41,10 @@ TEST(Config, DefaultsFromTheIssue) {
       with_env(minimal(), {{"ETP_DETAILS", "off"}, {"ETP_TRACE", "off"}, {"ETP_QUARANTINE", "off"}})));
   ASSERT_TRUE(off.ok()) << off.error();
   EXPECT_EQ(off->sources, (std::vector<std::string>{"alerts-v1"}));
+  auto all = load_config(map_env(with_env(minimal(), {{"ETP_TRACE", "all"}})));
+  ASSERT_TRUE(all.ok()) << all.error();
+  EXPECT_EQ(all->sources, (std::vector<std::string>{"alerts-v1", "details-v1", "trace-all", "quarantine-v1"}))
+      << "the whole trace stream replaces the lookups of alerted messages (it holds them)";
 }
 
 TEST(Config, EveryProblemIsReportedTogetherNamingTheVariable) {

@@ -786,6 +786,86 @@ TEST(SupportingData, DetailsAndTraceOfEveryAlertArriveOnceWithinEachRoutesBudget
   }
 }
 
+// ETP_TRACE=all: the whole trace stream (every message, alerted or not) is backfilled with the alerts, then
+// followed in steady state: a new message and a status change (a new version) arrive; every message version
+// exactly once, each route within 60 requests a minute, the details still looked up for every alert.
+TEST(SupportingData, TheWholeTraceStreamIsBackfilledAndFollowedAtTheRealLimit) {
+  auto o = sim_options(24, 60);
+  o.days = 1;
+  o.modified_percent = 0;
+  o.clean_messages = 400;  // more than one 300-record page per partition
+  Stack s(o);
+  auto env = s.env({{"ETP_BACKFILL_DAYS", "1"},
+                    {"FETCHERS", "2"},
+                    {"ETP_DETAILS", "all"},
+                    {"ETP_TRACE", "all"},
+                    {"ETP_QUARANTINE", "on"}});
+  auto versions = [](const std::vector<nlohmann::json>& rows) {
+    std::multiset<std::string> out;
+    for (const auto& r : rows)
+      out.insert(r["TrafficType"].get<std::string>() + "|" + r["EtpMessageId"].get<std::string>() + "|" +
+                 r["LastModifiedDateTime"].get<std::string>());
+    return out;
+  };
+  auto truth = [&] {
+    std::set<std::string> out;
+    for (const auto& t : s.etp->trace_all_truth())
+      out.insert(t["traffic_type"].get<std::string>() + "|" + t["etp_message_id"].get<std::string>() + "|" +
+                 t["last_modified"].get<std::string>() + "Z");
+    return out;
+  };
+  auto backfill = s.start({"backfill"}, env, "backfill.log");
+  auto rc = backfill.wait_for(std::chrono::seconds(180));
+  ASSERT_TRUE(rc.has_value());
+  ASSERT_EQ(*rc, 0) << s.log("backfill.log").substr(0, 3000);
+  auto after_backfill = versions(s.rows_of(kTraceStream));
+  EXPECT_EQ(std::set<std::string>(after_backfill.begin(), after_backfill.end()), truth())
+      << "backfill waits for the paged trace stream";
+  EXPECT_EQ(after_backfill.size(), truth().size()) << "a message version twice";
+  for (const auto& r : s.rows_of(kTraceStream)) EXPECT_EQ(r["TraceSource"], "trace");
+
+  auto run = s.start({"run"}, env, "run.log");
+  // In steady state: a new alerted message, and an old message whose status changes (a new version).
+  std::string changed_alert, changed_msg;
+  for (const auto& t : s.etp->message_truth()) {
+    if (t["traffic_type"] == "inbound" && changed_msg.empty()) changed_msg = t["etp_message_id"];
+  }
+  for (const auto& t : s.etp->truth()) {
+    if (t["etp_message_id"] == changed_msg && changed_alert.empty()) changed_alert = t["id"];
+  }
+  ASSERT_FALSE(changed_alert.empty());
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  s.etp->add_alerts({{"count", 1}, {"traffic_type", "outbound"}});
+  s.etp->modify_alert({{"id", changed_alert}, {"status", "released"}});
+  auto expected = truth();
+  bool arrived = wait_until(
+      [&] {
+        auto got = versions(s.rows_of(kTraceStream));
+        return std::includes(got.begin(), got.end(), expected.begin(), expected.end()) &&
+               column_values(s.rows_of(kDetailsStream), "AlertId").size() >= truth_alert_ids(s).size();
+      },
+      std::chrono::seconds(180));
+  run.kill(SIGTERM);
+  auto run_rc = run.wait_for(std::chrono::seconds(30));
+  auto got = versions(s.rows_of(kTraceStream));
+  ASSERT_TRUE(arrived) << got.size() << " trace rows, " << expected.size() << " versions expected";
+  ASSERT_TRUE(run_rc.has_value());
+  EXPECT_EQ(*run_rc, 0);
+  EXPECT_EQ(std::set<std::string>(got.begin(), got.end()).size(), got.size()) << "a message version twice";
+  EXPECT_EQ(got.size(), expected.size() + 1) << "every version once: the changed message's old one stays";
+  int changed_versions = 0;
+  for (const auto& v : got) changed_versions += v.find("|" + changed_msg + "|") != std::string::npos;
+  EXPECT_EQ(changed_versions, 2) << "the status change is a new version";
+  auto details = column_values(s.rows_of(kDetailsStream), "AlertId");
+  EXPECT_EQ(std::set<std::string>(details.begin(), details.end()), truth_alert_ids(s));
+  expect_route_within(s, "/alerts", 60);
+  expect_route_within(s, "/trace", 60);
+  expect_route_within(s, "/quarantine", 60);
+  auto stats = s.etp->stats()["routes"]["/trace"];
+  std::cout << "[ e2e ] trace-all: " << got.size() << " message versions, " << stats["requests"]
+            << " trace requests, busiest minute " << stats["max_in_60s"] << "\n";
+}
+
 // Roles as processes at a raised budget: a fetcher and the shipper are SIGKILLed while lookups drain. Nothing
 // is lost, the queue survives (it lives in Redis), and a lookup is repeated at most once per kill.
 TEST(SupportingData, LookupsSurviveSigkillOfAFetcherAndTheShipper) {

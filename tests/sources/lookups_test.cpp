@@ -2,6 +2,7 @@
 // their schema file's columns; hostile records (not objects, wrong types, no id) give nulls or are set aside,
 // never a crash.
 #include "sources/lookups.h"
+#include "sources/trace.h"
 
 #include <gtest/gtest.h>
 

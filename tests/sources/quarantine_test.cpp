@@ -11,45 +11,13 @@
 
 #include "common/stream.h"
 #include "sim/etp/etp_sim.h"
+#include "tests/support/read_pages.h"
 #include "tests/support/schema_columns.h"
 
 using namespace etp2s;
 
-namespace {
-
-std::shared_ptr<EtpClient> client_for(const std::string& base_url, const std::string& key) {
-  return std::make_shared<EtpClient>(EtpClientOptions{base_url, HttpOptions{}},
-                                     std::make_shared<ApiKeyAuth>(Secret(key)));
-}
-
-struct Read {
-  std::vector<Row> rows;
-  std::vector<Gap> gaps;
-  int pages = 0;
-  std::string cursor;
-  bool caught_up = false;
-};
-
-// Pages a reader until it finishes (at most `max_pages`).
-Read read_all(PageReader& reader, int max_pages = 100) {
-  Read out;
-  for (; out.pages < max_pages; ++out.pages) {
-    auto page = reader.read_page();
-    EXPECT_TRUE(page.ok()) << (page ? "" : page.error().message);
-    if (!page) break;
-    for (auto& r : page->rows) out.rows.push_back(std::move(r));
-    if (page->gap) out.gaps.push_back(*page->gap);
-    out.cursor = page->cursor;
-    out.caught_up = page->caught_up;
-    if (page->finished()) {
-      ++out.pages;
-      break;
-    }
-  }
-  return out;
-}
-
-}  // namespace
+using etp2s::testing::client_for;
+using etp2s::testing::read_all;
 
 TEST(QuarantineCursor, RoundTripsAndRefusesWhatItDidNotWrite) {
   QuarantineCursor c{true, 1000, 5000, 4000};

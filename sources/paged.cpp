@@ -1,0 +1,85 @@
+#include "sources/paged.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace etp2s {
+namespace {
+
+class CursorReader final : public PageReader {
+ public:
+  CursorReader(PageFetch fetch, RecordRows rows, PagerOptions o, const std::string& cursor)
+      : fetch_(std::move(fetch)), rows_(std::move(rows)), pager_(std::move(o), cursor) {}
+
+  Result<SourcePage, EtpError> read_page() override {
+    auto page = fetch_(pager_.next_query());
+    if (!page) return err(page.error());
+    SourcePage out;
+    out.records = page->alerts.size();
+    out.repaired = page->repaired;
+    for (const auto& r : page->rejected) out.rejected.push_back(r.reason + ": " + r.excerpt);
+    PageResult res = pager_.accept(page.value());
+    if (res.stuck) {
+      out.gap = Gap{res.stuck->at, res.stuck->seen,
+                    "more records share one modification time than a page holds; resumed from " +
+                        res.stuck->resumed_from};
+    }
+    out.rows.reserve(res.alerts.size());
+    for (const auto& a : res.alerts) rows_(a, out);
+    out.cursor = pager_.cursor();
+    out.caught_up = res.caught_up;
+    out.future_records = res.future;
+    out.reached_end = res.reached_end;
+    return out;
+  }
+
+ private:
+  PageFetch fetch_;
+  RecordRows rows_;
+  CursorPager pager_;
+};
+
+}  // namespace
+
+std::vector<Partition> plan_time_partitions(const PlanWindow& o, const std::string& source,
+                                            const std::string& id_prefix) {
+  std::vector<Partition> out;
+  const Micros window = static_cast<Micros>(o.backfill_days) * kMicrosPerDay;
+  const Micros start = o.now_us - window;
+  int types = std::max<int>(1, static_cast<int>(o.traffic_types.size()));
+  // Twice as many partitions as fetchers, at least one hour each, so that no fetcher idles while one drags.
+  int slices = std::clamp((2 * o.fetchers + types - 1) / types, 1, std::max(1, o.backfill_days * 24));
+  for (const auto& t : o.traffic_types) {
+    for (int i = 0; i < slices; ++i) {
+      Partition p;
+      char id[64];
+      std::snprintf(id, sizeof id, "%s-%02d", t.c_str(), i);
+      p.id = id_prefix + id;
+      p.source = source;
+      p.traffic_type = t;
+      p.start_us = (start + window * i / slices) / 1000 * 1000;
+      if (i + 1 < slices) p.end_us = (start + window * (i + 1) / slices) / 1000 * 1000;
+      p.cursor = format_vendor(p.start_us);
+      out.push_back(std::move(p));
+    }
+  }
+  return out;
+}
+
+std::optional<ReadScope> late_sweep_scope(const std::string& traffic_type, const std::string& head_cursor,
+                                          const std::string& sweep_cursor, int overlap_s) {
+  auto head = parse_time(head_cursor);
+  if (!head || overlap_s <= 0) return std::nullopt;
+  Micros window_start = *head - static_cast<Micros>(overlap_s) * kMicrosPerSecond;
+  auto from = parse_time(sweep_cursor);
+  std::string start = sweep_cursor;
+  if (!from || *from < window_start || *from >= *head) start = format_vendor(window_start);
+  return ReadScope{traffic_type, start, *head};
+}
+
+std::unique_ptr<PageReader> open_cursor_reader(PageFetch fetch, RecordRows rows, PagerOptions options,
+                                               const std::string& cursor) {
+  return std::make_unique<CursorReader>(std::move(fetch), std::move(rows), std::move(options), cursor);
+}
+
+}  // namespace etp2s
