@@ -470,5 +470,7 @@ int main(int argc, char** argv) {
       return ShipperService(c, {host_id() + ":shipper", c.shipper_endpoint}).run(g_stop);
     });
   }
-  return guarded("fetcher", c, [&] { return Fetcher(c, {host_id() + ":fetcher"}).run(g_stop); });
+  FetcherOptions fo{host_id() + ":fetcher"};
+  fo.slots = c.fetcher_slots;
+  return guarded("fetcher", c, [&] { return Fetcher(c, fo).run(g_stop); });
 }

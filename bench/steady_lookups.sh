@@ -4,7 +4,8 @@
 # alert became visible at the vendor to the moment its row reached sentinel-sim: the alert row (p50/p99) and its
 # details row (p50/p99), the trace row of its message, and the busiest 60 s of each route.
 # Usage: bench/steady_lookups.sh [MINUTES=5] [RATE_PER_MIN=20] [LATENCY_MS=300]
-# Environment: FETCHERS (default 1, the steady-state deployment), FETCHER_SLOTS (leases one fetcher works at once).
+# The roles run as the compose steady state runs them: a coordinator, a shipper and FETCHERS (default 1) fetcher
+# processes over loopback TCP, each fetcher working FETCHER_SLOTS (default 2) leases at once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-5}; rate=${2:-20}; latency=${3:-300}
@@ -21,10 +22,15 @@ for _ in $(seq 100); do [ -s "$work/etp.port" ] && [ -s "$work/az.port" ] && bre
 until redis-cli -p "$rport" ping >/dev/null 2>&1; do sleep 0.05; done
 etp="http://127.0.0.1:$(cat "$work/etp.port")"; az="http://127.0.0.1:$(cat "$work/az.port")"
 printf 'sim-api-key-0123456789' >"$work/k"; printf 'sim-azure-client-secret' >"$work/s"
-ETP_BASE_URL=$etp ETP_API_KEY_FILE=$work/k REDIS_URL=redis://127.0.0.1:$rport/0 FETCHERS=${FETCHERS:-1} ETP_BACKFILL_DAYS=1 \
-SENTINEL_DCE_URL=$az SENTINEL_DCR_ID=dcr-00112233445566778899aabbccddeeff AZURE_AUTHORITY_HOST=$az \
-AZURE_TENANT_ID=11111111-2222-3333-4444-555555555555 AZURE_CLIENT_ID=aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee \
-AZURE_CLIENT_SECRET_FILE=$work/s LOG_LEVEL=warn build/app/etp2sentinel run >/dev/null 2>"$work/run.log" &
+export ETP_BASE_URL=$etp ETP_API_KEY_FILE=$work/k REDIS_URL=redis://127.0.0.1:$rport/0 FETCHERS=${FETCHERS:-1} \
+  FETCHER_SLOTS=${FETCHER_SLOTS:-2} ETP_BACKFILL_DAYS=1 SENTINEL_DCE_URL=$az \
+  SENTINEL_DCR_ID=dcr-00112233445566778899aabbccddeeff AZURE_AUTHORITY_HOST=$az \
+  AZURE_TENANT_ID=11111111-2222-3333-4444-555555555555 AZURE_CLIENT_ID=aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee \
+  AZURE_CLIENT_SECRET_FILE=$work/s LOG_LEVEL=warn COORDINATOR_ENDPOINT=tcp://127.0.0.1:$(free_port) \
+  SHIPPER_ENDPOINT=tcp://127.0.0.1:$(free_port)
+build/app/etp2sentinel coordinator >/dev/null 2>"$work/coordinator.log" &
+build/app/etp2sentinel shipper >/dev/null 2>"$work/shipper.log" &
+for i in $(seq "$FETCHERS"); do build/app/etp2sentinel fetcher >/dev/null 2>"$work/fetcher-$i.log" & done
 # Let the backfill finish and its 30 lookups drain, so the measurement sees steady state only.
 python3 - "$etp" "$az" "$minutes" "$rate" <<'PY'
 import json, sys, time, urllib.request, random

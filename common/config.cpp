@@ -508,6 +508,7 @@ Result<Config, std::string> load_config(const EnvLookup& env, ConfigNeeds needs)
     }
   }
   L.integer("FETCHERS", c.fetchers, 1, 64);
+  L.integer("FETCHER_SLOTS", c.fetcher_slots, 1, 8);
   L.text("COORDINATOR_ENDPOINT", c.coordinator_endpoint);
   L.text("SHIPPER_ENDPOINT", c.shipper_endpoint);
   L.integer("METRICS_PORT", c.metrics_port, 0, 65535);

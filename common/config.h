@@ -49,6 +49,9 @@ struct Config {
   Secret redis_password;  // REDIS_PASSWORD / _FILE; already part of redis_url (kept here for the redactor)
   log::Level log_level = log::Level::Info;
   int fetchers = 4;
+  // Leases one `fetcher` process works at once (FETCHER_SLOTS): two let one fetcher poll while it drains
+  // lookups. (`run`/`backfill` start FETCHERS workers of one slot each.)
+  int fetcher_slots = 2;
   std::string coordinator_endpoint = "inproc://coordinator";
   std::string shipper_endpoint = "inproc://shipper";
   int metrics_port = 0;  // 0: no metrics endpoint

@@ -308,6 +308,7 @@ class Scheduler {
     p->owner = worker;
     p->epoch += 1;
     p->lease_expiry_us = now + ttl_;
+    granted_at_[p->id] = now;
     if (!store_.save_lease(*p)) return;  // no answer: the fetcher asks again
     Metrics::get().leases("granted").Increment();
     send(router_,
@@ -343,7 +344,11 @@ class Scheduler {
     } else {
       Metrics::get().leases(kind == Kind::Done ? "done" : "released").Increment();
       p->state = kind == Kind::Done ? PartitionState::Done : PartitionState::Live;
-      p->next_due_us = now + poll_interval(*p, parts);
+      // The poll interval is a period from grant to grant: the time the poll itself took (the request, the
+      // delivery) is not added to every alert's wait.
+      auto granted = granted_at_.find(p->id);
+      Micros period = poll_interval(*p, parts);
+      p->next_due_us = granted == granted_at_.end() ? now + period : std::max(now, granted->second + period);
     }
     if (kind != Kind::Heartbeat) p->owner.clear();
     (void)store_.save_lease(*p);
@@ -401,6 +406,7 @@ class Scheduler {
   StateStore store_;
   Budget budget_;
   Micros ttl_;
+  std::map<std::string, Micros> granted_at_;  // partition → when its current or last lease was granted
   std::shared_ptr<ZapHandler> zap_;  // before router_: the ZAP handler outlives the socket it vets for
   zmq::socket_t router_;
   std::vector<std::string> routes_;

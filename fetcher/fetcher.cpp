@@ -638,6 +638,15 @@ class Worker {
 
 }  // namespace
 
+namespace {
+std::string slot_id(const std::string& worker_id, int slot) {
+  std::string id = worker_id;
+  id.push_back('/');
+  id.append(std::to_string(slot));
+  return id;
+}
+}  // namespace
+
 Fetcher::Fetcher(const Config& config, FetcherOptions options) : config_(config), opt_(std::move(options)) {}
 
 int Fetcher::run(const std::atomic<bool>& stop) {
@@ -645,13 +654,25 @@ int Fetcher::run(const std::atomic<bool>& stop) {
     log::error("fetcher.fatal", {{"error", "REDIS_URL is not usable"}});
     return 2;
   }
-  Worker w(config_, opt_, stop);
-  if (auto ok = w.connect(); !ok) {
-    log::error("fetcher.cannot_connect", {{"error", ok.error()}});
-    return 2;
+  const int slots = std::max(1, opt_.slots);
+  std::vector<FetcherOptions> opts(static_cast<std::size_t>(slots), opt_);
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int i = 0; i < slots; ++i) {
+    if (slots > 1) opts[i].worker_id = slot_id(opt_.worker_id, i);
+    workers.push_back(std::make_unique<Worker>(config_, opts[i], stop));
+    if (auto ok = workers.back()->connect(); !ok) {
+      log::error("fetcher.cannot_connect", {{"error", ok.error()}});
+      return 2;
+    }
   }
-  log::info("fetcher.started", {{"worker", opt_.worker_id}});
-  int rc = w.run();
+  log::info("fetcher.started", {{"worker", opt_.worker_id}, {"slots", slots}});
+  // Every slot runs until stop or a fatal error (recorded in Redis, so the other slots stop at their next lease).
+  std::vector<int> rcs(static_cast<std::size_t>(slots), 0);
+  std::vector<std::thread> threads;
+  for (int i = 1; i < slots; ++i) threads.emplace_back([&, i] { rcs[i] = workers[i]->run(); });
+  rcs[0] = workers[0]->run();
+  for (auto& t : threads) t.join();
+  int rc = *std::max_element(rcs.begin(), rcs.end());
   log::info("fetcher.stopped", {{"worker", opt_.worker_id}, {"exit_code", rc}});
   return rc;
 }

@@ -19,25 +19,70 @@ using namespace etp2s;
 using namespace etp2s::testing;
 using SteadyClock = std::chrono::steady_clock;
 
-TEST(Fetcher, AnUndeliveredBatchGivesTheLeaseBackAtOnceAndThePartitionIsRedone) {
+namespace {
+
+// The real coordinator, etp-sim and redis-server; the test plays the shipper on `shipper`.
+struct Harness {
   RedisServer redis;
   sim::EtpSimOptions eo = one_day_of_alerts(600);
-  sim::EtpSim etp(eo);
-  auto cfg = load_config(map_env(one_day_env(etp, eo.api_key, redis.url())), ConfigNeeds{true, false, true});
-  ASSERT_TRUE(cfg.ok()) << cfg.error();
-  Config c = cfg.value();
-  c.coordinator_endpoint = "inproc://fetcher-test-coordinator";
-  c.shipper_endpoint = "inproc://fetcher-test-shipper";
-  const int kLeaseTtlS = 30;  // far longer than a give-back may take
-
-  Redis redis_client(parse_redis_url(redis.url()).value());
-  StateStore store(redis_client);
-  zmq::socket_t shipper = make_socket(zmq::socket_type::router);
-  shipper.bind(c.shipper_endpoint);
+  sim::EtpSim etp{eo};
+  Config c;
+  std::optional<Redis> redis_client;
+  std::optional<StateStore> store;
+  zmq::socket_t shipper;
   std::atomic<bool> stop{false};
-  Coordinator coordinator(c, {c.coordinator_endpoint, kLeaseTtlS, kMicrosPerSecond, 5});
-  std::thread coord([&] { coordinator.run(stop); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::optional<Coordinator> coordinator;
+  std::thread coord;
+
+  explicit Harness(int lease_ttl_s) {
+    auto cfg =
+        load_config(map_env(one_day_env(etp, eo.api_key, redis.url())), ConfigNeeds{true, false, true});
+    EXPECT_TRUE(cfg.ok()) << (cfg ? "" : cfg.error());
+    c = cfg.value();
+    c.coordinator_endpoint = "inproc://fetcher-test-coordinator";
+    c.shipper_endpoint = "inproc://fetcher-test-shipper";
+    redis_client.emplace(parse_redis_url(redis.url()).value());
+    store.emplace(*redis_client);
+    shipper = make_socket(zmq::socket_type::router);
+    shipper.bind(c.shipper_endpoint);
+    coordinator.emplace(c, CoordinatorOptions{c.coordinator_endpoint, lease_ttl_s, kMicrosPerSecond, 5});
+    coord = std::thread([this] { coordinator->run(stop); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ~Harness() {
+    stop = true;
+    if (coord.joinable()) coord.join();
+  }
+  // Every inbound alert id (the only traffic type configured).
+  std::set<std::string> truth() const {
+    std::set<std::string> out;
+    for (const auto& t : etp.truth()) {
+      if (t["traffic_type"] == "inbound") out.insert(t["id"].get<std::string>());
+    }
+    return out;
+  }
+};
+
+// Alert ids of dedupe keys (etp_message_id|id|last_modified_us).
+std::set<std::string> alert_ids(const std::set<std::string>& keys) {
+  std::set<std::string> out;
+  for (const auto& k : keys) {
+    auto a = k.find('|'), b = k.rfind('|');
+    out.insert(k.substr(a + 1, b - a - 1));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(Fetcher, AnUndeliveredBatchGivesTheLeaseBackAtOnceAndThePartitionIsRedone) {
+  const int kLeaseTtlS = 30;  // far longer than a give-back may take
+  Harness h(kLeaseTtlS);
+  auto& c = h.c;
+  auto& shipper = h.shipper;
+  auto& store = *h.store;
+  auto& coordinator = *h.coordinator;
+  auto& stop = h.stop;
   std::thread fetcher([&] { Fetcher(c, {"fetcher-under-test"}).run(stop); });
 
   // The scripted shipper: refuses the first batch (nothing delivered), delivers everything after that.
@@ -76,21 +121,49 @@ TEST(Fetcher, AnUndeliveredBatchGivesTheLeaseBackAtOnceAndThePartitionIsRedone) 
   }
   stop = true;
   fetcher.join();
-  coord.join();
 
   ASSERT_TRUE(refused_at.has_value());
   ASSERT_TRUE(redo_after_s.has_value()) << "the refused partition was never redone";
   EXPECT_LT(*redo_after_s, 5.0) << "redone only after " << *redo_after_s << " s (lease TTL " << kLeaseTtlS
                                 << " s)";
   EXPECT_TRUE(coordinator.backfill_complete());
-  std::set<std::string> truth;
-  for (const auto& t : etp.truth()) {
-    if (t["traffic_type"] == "inbound") truth.insert(t["id"].get<std::string>());  // the only type configured
+  EXPECT_EQ(alert_ids(delivered_keys), h.truth()) << "every alert delivered after the redo";
+}
+
+// FETCHER_SLOTS: one fetcher process works two leases at once, each slot under its own worker id, and together
+// they deliver every alert once.
+TEST(Fetcher, OneFetcherWithTwoSlotsWorksTwoLeasesAtOnce) {
+  Harness h(30);
+  FetcherOptions fo{"two-slot-fetcher"};
+  fo.slots = 2;
+  std::thread fetcher([&] { Fetcher(h.c, fo).run(h.stop); });
+  std::set<std::string> delivered_keys, senders;
+  std::map<std::string, std::string> partition_of;  // sender → the partition of its last batch
+  bool concurrent = false;
+  auto until = SteadyClock::now() + std::chrono::seconds(60);
+  while (SteadyClock::now() < until && !h.coordinator->backfill_complete()) {
+    auto m = receive(h.shipper, std::chrono::milliseconds(50), true);
+    if (!m || m->message.kind != Kind::RowBatch) continue;
+    const auto& b = std::get<RowBatch>(m->message.body);
+    send(h.shipper, msg(Accepted{b.batch, "scripted"}), m->identity);
+    senders.insert(m->identity);
+    partition_of[m->identity] = b.partition;
+    concurrent = concurrent || (partition_of.size() == 2 && partition_of.begin()->second !=
+                                                                std::next(partition_of.begin())->second);
+    DeliveryReport r{b.batch, "scripted", Outcome::Delivered, {}, {}, ""};
+    std::vector<DeliveredVersion> marks;
+    for (const auto& row : b.rows) {
+      marks.push_back({row.key, row.time_us});
+      r.delivered.push_back(row.key);
+      EXPECT_TRUE(delivered_keys.insert(row.key).second) << "delivered twice: " << row.key;
+    }
+    ASSERT_TRUE(h.store->mark_delivered(marks).ok());
+    send(h.shipper, msg(std::move(r)), m->identity);
   }
-  std::set<std::string> delivered_ids;  // keys are etp_message_id|id|last_modified_us
-  for (const auto& k : delivered_keys) {
-    auto a = k.find('|'), b = k.rfind('|');
-    delivered_ids.insert(k.substr(a + 1, b - a - 1));
-  }
-  EXPECT_EQ(delivered_ids, truth) << "every alert delivered after the redo";
+  h.stop = true;
+  fetcher.join();
+  EXPECT_TRUE(h.coordinator->backfill_complete());
+  EXPECT_EQ(senders, (std::set<std::string>{"two-slot-fetcher/0", "two-slot-fetcher/1"}));
+  EXPECT_TRUE(concurrent) << "the two slots never held different partitions";
+  EXPECT_EQ(alert_ids(delivered_keys), h.truth());
 }

@@ -84,7 +84,7 @@ resource "azurerm_function_app_flex_consumption" "etp" {
   app_settings = merge(local.connector_settings, {
     ETP_API_KEY                         = "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault.etp.vault_uri}secrets/etp-api-key)"
     REDIS_URL                           = "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault.etp.vault_uri}secrets/redis-url)"
-    FETCHERS                            = "1"
+    FETCHERS                            = "2" # steady state: one worker polls while the other drains lookups
     AzureWebJobsStorage__credential     = "managedidentity"
     AzureWebJobsStorage__clientId       = azurerm_user_assigned_identity.connector.client_id
     AzureWebJobsStorage__blobServiceUri = azurerm_storage_account.func[0].primary_blob_endpoint
