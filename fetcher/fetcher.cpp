@@ -666,7 +666,8 @@ int Fetcher::run(const std::atomic<bool>& stop) {
     }
   }
   log::info("fetcher.started", {{"worker", opt_.worker_id}, {"slots", slots}});
-  // Every slot runs until stop or a fatal error (recorded in Redis, so the other slots stop at their next lease).
+  // Every slot runs until stop or a fatal error (recorded in Redis, so the other slots stop at their next
+  // lease).
   std::vector<int> rcs(static_cast<std::size_t>(slots), 0);
   std::vector<std::thread> threads;
   for (int i = 1; i < slots; ++i) threads.emplace_back([&, i] { rcs[i] = workers[i]->run(); });

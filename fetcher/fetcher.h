@@ -15,8 +15,9 @@ struct FetcherOptions {
   int ack_timeout_ms = 5000;  // a page no shipper acknowledged is sent again
   int drain_timeout_s = 20;   // on SIGTERM: how long to wait for outstanding delivery reports
   int sweep_every = 3;        // steady state: one late-arrival sweep every N live polls
-  // Leases worked at once (one thread and one worker id `<worker_id>/<n>` each): steady state needs two, so that
-  // a lookup drain never holds up the next head poll (bench/README.md, "Steady state with the lookups on").
+  // Leases worked at once (one thread and one worker id `<worker_id>/<n>` each): steady state needs two, so
+  // that a lookup drain never holds up the next head poll (bench/README.md, "Steady state with the lookups
+  // on").
   int slots = 1;
 };
 

@@ -130,8 +130,8 @@ TEST(Fetcher, AnUndeliveredBatchGivesTheLeaseBackAtOnceAndThePartitionIsRedone) 
   EXPECT_EQ(alert_ids(delivered_keys), h.truth()) << "every alert delivered after the redo";
 }
 
-// FETCHER_SLOTS: one fetcher process works two leases at once, each slot under its own worker id, and together
-// they deliver every alert once.
+// FETCHER_SLOTS: one fetcher process works two leases at once, each slot under its own worker id, and
+// together they deliver every alert once.
 TEST(Fetcher, OneFetcherWithTwoSlotsWorksTwoLeasesAtOnce) {
   Harness h(30);
   FetcherOptions fo{"two-slot-fetcher"};
@@ -148,8 +148,8 @@ TEST(Fetcher, OneFetcherWithTwoSlotsWorksTwoLeasesAtOnce) {
     send(h.shipper, msg(Accepted{b.batch, "scripted"}), m->identity);
     senders.insert(m->identity);
     partition_of[m->identity] = b.partition;
-    concurrent = concurrent || (partition_of.size() == 2 && partition_of.begin()->second !=
-                                                                std::next(partition_of.begin())->second);
+    concurrent = concurrent || (partition_of.size() == 2 &&
+                                partition_of.begin()->second != std::next(partition_of.begin())->second);
     DeliveryReport r{b.batch, "scripted", Outcome::Delivered, {}, {}, ""};
     std::vector<DeliveredVersion> marks;
     for (const auto& row : b.rows) {
