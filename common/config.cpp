@@ -218,6 +218,18 @@ class Loader {
     out = Secret(std::move(value));
     if (out.size() < 8) fail(name, "is too short to be a real secret (fewer than 8 characters)");
   }
+  // A secret this role does not use but that is configured (a shared .env, `run`'s single environment): held
+  // only so that the redactor knows it. Never validated here and never a reason to refuse the start.
+  void held_secret(const std::string& name, std::vector<Secret>& out) {
+    std::string value;
+    if (auto direct = raw(name)) {
+      value = trim(*direct);
+    } else if (auto file = raw(name + "_FILE")) {
+      auto read = read_secret_file(trim(*file));
+      if (read) value = trim(read.value());
+    }
+    if (value.size() >= 8) out.emplace_back(std::move(value));  // shorter is refused where it is used
+  }
   void url(const std::string& name, std::string& out, bool required, AllowImds imds = AllowImds::No) {
     text(name, out);
     if (out.empty()) {
@@ -520,6 +532,15 @@ Result<Config, std::string> load_config(const EnvLookup& env, ConfigNeeds needs)
   L.integer("DEADLETTER_TTL_DAYS", c.dead_letter_ttl_days, 1, 365);
   load_zmq_security(L, c);
   if (needs.sentinel) load_sentinel(L, c);
+  // Every role's redactor knows every configured secret, used by this role or not.
+  if (!needs.etp) {
+    for (const char* n : {"ETP_API_KEY", "ETP_CLIENT_SECRET"}) L.held_secret(n, c.other_secrets);
+  }
+  if (!needs.sentinel) {
+    for (const char* n : {"AZURE_CLIENT_SECRET", "SENTINEL_SHARED_KEY", "IDENTITY_HEADER"})
+      L.held_secret(n, c.other_secrets);
+  }
+  if (!needs.redis) L.held_secret("REDIS_PASSWORD", c.other_secrets);
   if (!L.errors().empty()) {
     std::string msg = "invalid configuration (" + std::to_string(L.errors().size()) + " problem" +
                       (L.errors().size() == 1 ? "" : "s") + "):";

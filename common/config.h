@@ -47,6 +47,8 @@ struct Config {
   std::string redis_url = "redis://127.0.0.1:6379/0";  // rediss:// for TLS (Azure Managed Redis)
   std::string redis_ca_bundle;                         // PEM CAs for rediss://; empty: the system store
   Secret redis_password;  // REDIS_PASSWORD / _FILE; already part of redis_url (kept here for the redactor)
+  // Configured secrets this role does not use (ConfigNeeds): held only so that its redactor knows them too.
+  std::vector<Secret> other_secrets;
   log::Level log_level = log::Level::Info;
   int fetchers = 4;
   // Leases one `fetcher` process works at once (FETCHER_SLOTS): two let one fetcher poll while it drains

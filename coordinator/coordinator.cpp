@@ -171,22 +171,23 @@ class Scheduler {
         log::info("coordinator.planned", {{"partitions", parts.size()}, {"days", c_.etp_backfill_days}});
       }
       plan_created_ = store_.plan_created().value_or(now_micros());
-      add_missing_lookups();
+      add_missing_sources();
       return true;
     }
     return false;
   }
 
-  // A lookup source switched on after the plan was made gets its drain partition now (paged sources would
-  // need a new plan: `etp2sentinel reset`).
-  void add_missing_lookups() {
+  // A source switched on after the plan was made (ETP_TRACE=all, ETP_QUARANTINE=on, ETP_DETAILS, a week into
+  // steady state) gets its partitions now: a paged source over the backfill window back from now, a lookup
+  // source its drain partition. Without this it would be configured and silently never read.
+  void add_missing_sources() {
     auto parts = store_.partitions();
     if (!parts) return;
     std::vector<std::string> missing;
     for (const auto& [name, info] : sources_) {
       bool present =
           std::any_of(parts->begin(), parts->end(), [&](const Partition& p) { return p.source == name; });
-      if (info.lookup && !present) missing.push_back(name);
+      if (!present) missing.push_back(name);
     }
     auto add =
         plan_partitions(missing, {now_micros(), c_.etp_backfill_days, c_.fetchers, c_.etp_traffic_types}, c_);
@@ -194,7 +195,7 @@ class Scheduler {
     if (auto ok = store_.add_partitions(add); !ok)
       log::warn("coordinator.redis_unavailable", {{"error", ok.error()}});
     else
-      log::info("coordinator.lookups_added", {{"partitions", add.size()}});
+      log::info("coordinator.sources_added", {{"sources", missing}, {"partitions", add.size()}});
   }
 
   // Leases held when we (re)started get one full TTL of grace: their owners may simply not have reached us

@@ -1,4 +1,5 @@
 #include "common/config.h"
+#include "common/log.h"
 #include "common/redis.h"
 
 #include <gtest/gtest.h>
@@ -154,6 +155,33 @@ TEST(Config, RolesValidateOnlyWhatTheyNeed) {
   EXPECT_FALSE(load_config(map_env(env), ConfigNeeds{true, false, true}).ok());
   env["REDIS_URL"] = "http://x";
   EXPECT_FALSE(load_config(map_env(env), ConfigNeeds{false, false, true}).ok());
+}
+
+// A role that does not use a secret still redacts it (a shared environment, an error text from another role).
+TEST(Config, EveryRoleRedactsEverySecretConfiguredEvenThoseItDoesNotUse) {
+  std::string dir = ::testing::TempDir();
+  std::string key_file = dir + "/shared_key_for_redaction_test";
+  {
+    std::ofstream f(key_file);
+    f << "c2hhcmVkLWtleS1mcm9tLWEtZmlsZQ==\n";
+  }
+  std::map<std::string, std::string> env = {{"REDIS_URL", "redis://127.0.0.1:1/0"},
+                                            {"AZURE_CLIENT_SECRET", "azure-secret-the-fetcher-never-uses"},
+                                            {"SENTINEL_SHARED_KEY_FILE", key_file},
+                                            {"ETP_API_KEY", "etp-key-the-shipper-never-uses"}};
+  std::string text =
+      "azure-secret-the-fetcher-never-uses c2hhcmVkLWtleS1mcm9tLWEtZmlsZQ== etp-key-the-shipper-never-uses";
+  {
+    auto fetcher_like = load_config(map_env(env), ConfigNeeds{false, false, true});
+    ASSERT_TRUE(fetcher_like.ok()) << fetcher_like.error();
+    std::string out = log::redact(text);
+    EXPECT_EQ(out.find("azure-secret"), std::string::npos) << out;
+    EXPECT_EQ(out.find("c2hhcmVk"), std::string::npos) << out;
+    EXPECT_EQ(out.find("etp-key"), std::string::npos) << out;
+  }
+  // Held only while the configuration lives, like every other secret.
+  EXPECT_NE(log::redact(text).find("azure-secret-the-fetcher-never-uses"), std::string::npos);
+  std::remove(key_file.c_str());
 }
 
 TEST(Config, SetAsideListsHaveBoundedDefaultsAndBoundedSettings) {

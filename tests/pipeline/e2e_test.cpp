@@ -786,9 +786,10 @@ TEST(SupportingData, DetailsAndTraceOfEveryAlertArriveOnceWithinEachRoutesBudget
   }
 }
 
-// ETP_TRACE=all: the whole trace stream (every message, alerted or not) is backfilled with the alerts, then
-// followed in steady state: a new message and a status change (a new version) arrive; every message version
-// exactly once, each route within 60 requests a minute, the details still looked up for every alert.
+// ETP_TRACE=all: the whole trace stream (every message, alerted or not), switched on after a first backfill,
+// is backfilled over the window, then followed in steady state: a new message and a status change (a new
+// version) arrive; every message version exactly once, each route within 60 requests a minute, the details
+// still looked up for every alert.
 TEST(SupportingData, TheWholeTraceStreamIsBackfilledAndFollowedAtTheRealLimit) {
   auto o = sim_options(24, 60);
   o.days = 1;
@@ -814,10 +815,20 @@ TEST(SupportingData, TheWholeTraceStreamIsBackfilledAndFollowedAtTheRealLimit) {
                  t["last_modified"].get<std::string>() + "Z");
     return out;
   };
+  // First without the trace: the plan is made without it. Switched on afterwards, the trace gets its own
+  // partitions over the window (a configured stream is never silently left unread).
+  auto without = env;
+  without["ETP_TRACE"] = "off";
+  auto first = s.start({"backfill"}, without, "backfill-without-trace.log");
+  auto first_rc = first.wait_for(std::chrono::seconds(120));
+  ASSERT_TRUE(first_rc.has_value());
+  ASSERT_EQ(*first_rc, 0) << s.log("backfill-without-trace.log").substr(0, 3000);
+  ASSERT_TRUE(s.rows_of(kTraceStream).empty());
   auto backfill = s.start({"backfill"}, env, "backfill.log");
   auto rc = backfill.wait_for(std::chrono::seconds(180));
   ASSERT_TRUE(rc.has_value());
   ASSERT_EQ(*rc, 0) << s.log("backfill.log").substr(0, 3000);
+  EXPECT_NE(s.log("backfill.log").find("coordinator.sources_added"), std::string::npos);
   auto after_backfill = versions(s.rows_of(kTraceStream));
   EXPECT_EQ(std::set<std::string>(after_backfill.begin(), after_backfill.end()), truth())
       << "backfill waits for the paged trace stream";
