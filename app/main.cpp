@@ -349,7 +349,8 @@ int cmd_status(const Config& c) {
   auto fatal = store.fatal();
   nlohmann::json out{{"partitions", lines},
                      {"lookups", describe_lookups(state->redis, store.prefix(), c)},
-                     {"fatal", log::redact(fatal.value_or(""))}};
+                     {"fatal", log::redact(fatal.value_or(""))},
+                     {"coordinator", store.coordinator_lock_holder().value_or("")}};  // the one serving
   // Where data was knowingly set aside: the recorded gaps (the newest named) and the dead letters.
   constexpr std::size_t kGapsShown = 20;
   if (auto gaps = store.gaps()) {

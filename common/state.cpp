@@ -403,6 +403,29 @@ std::optional<std::string> StateStore::fatal() {
   return r->str;
 }
 
+Result<bool, std::string> StateStore::hold_coordinator_lock(const std::string& holder, Micros ttl_us) {
+  static const char* kHold =
+      "local v = redis.call('GET', KEYS[1]) "
+      "if v == false or v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end "
+      "return 0";
+  auto r = redis_.eval(kHold, {prefix_ + "coordinator"},
+                       {holder, std::to_string(std::max<Micros>(1, ttl_us / 1000))});
+  if (!r) return err(r.error());
+  return r->integer == 1;
+}
+
+void StateStore::release_coordinator_lock(const std::string& holder) {
+  static const char* kRelease =
+      "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+  (void)redis_.eval(kRelease, {prefix_ + "coordinator"}, {holder});
+}
+
+std::optional<std::string> StateStore::coordinator_lock_holder() {
+  auto r = redis_.command({"GET", prefix_ + "coordinator"});
+  if (!r || r->nil()) return std::nullopt;
+  return r->str;
+}
+
 void StateStore::clear_fatal() {
   (void)redis_.command({"DEL", prefix_ + "fatal"});
 }

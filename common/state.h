@@ -117,6 +117,12 @@ class StateStore {
   Result<Unit, std::string> dead_letter(const std::string& stream, const std::string& key,
                                         const std::string& why, const std::string& row_json);
 
+  // One coordinator serves a plan at a time (several Function App instances, a second compose coordinator):
+  // takes or renews the lock for `holder` (true), or says another holds it (false). Err: Redis unreachable.
+  Result<bool, std::string> hold_coordinator_lock(const std::string& holder, Micros ttl_us);
+  void release_coordinator_lock(const std::string& holder);  // only if `holder` holds it
+  std::optional<std::string> coordinator_lock_holder();
+
   // Fatal stop shared by all roles
   void set_fatal(const std::string& message);
   std::optional<std::string> fatal();

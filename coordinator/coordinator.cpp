@@ -5,6 +5,8 @@
 #include <map>
 #include <thread>
 
+#include <unistd.h>
+
 #include "common/budget.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -104,6 +106,17 @@ constexpr auto kReceiveSlice = std::chrono::milliseconds(200);
 constexpr auto kRedisRetry = std::chrono::milliseconds(500);
 constexpr int kNoWorkRetryMs = 250;
 constexpr Micros kLookupRetryUs = 100'000;  // a drain lease released with work waiting: due again soon
+// The coordinator lock: held while serving, renewed every second; a standby takes over within this long of a
+// holder that died without releasing it.
+constexpr Micros kLockTtlUs = 10 * kMicrosPerSecond;
+
+// A name for this coordinator, unique across hosts, processes and coordinators of one process (tests).
+std::string coordinator_holder_id() {
+  static std::atomic<int> seq{0};
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(getpid()) + ":coordinator-" + std::to_string(++seq);
+}
 
 // The coordinator's loop, one named step at a time. All state is in Redis: this object only caches the
 // partitions for the duration of one message.
@@ -134,11 +147,13 @@ class Scheduler {
       return 2;
     }
     log::info("coordinator.listening", {{"endpoint", o_.endpoint}, {"curve", c_.zmq.server_keys()}});
-    if (!plan_or_resume()) return 0;
+    if (!lead()) return 0;
+    if (!plan_or_resume()) return release_lead();
     store_.clear_fatal();
     store_.clear_disabled_sources();
     grace_for_held_leases();
     while (!stop_) {
+      if (!keep_lead() && !lead()) break;
       auto m = receive(router_, kReceiveSlice, true);
       auto parts = store_.partitions();
       if (!parts) {
@@ -152,10 +167,53 @@ class Scheduler {
       complete = track_completion(parts.value());
       report(parts.value(), now);
     }
-    return 0;
+    return release_lead();
   }
 
  private:
+  // Stands by until this coordinator holds the lock (one coordinator per plan, however many instances run);
+  // fetchers that ask meanwhile are told to wait. False: stopped while standing by.
+  bool lead() {
+    bool said = false;
+    while (!stop_) {
+      auto held = store_.hold_coordinator_lock(holder_, kLockTtlUs);
+      if (held && held.value()) {
+        lock_renewed_ = now_micros();
+        log::info("coordinator.leading", {{"holder", holder_}});
+        return true;
+      }
+      if (!said) {
+        log::warn("coordinator.standby",
+                  {{"holder", holder_},
+                   {"serving", store_.coordinator_lock_holder().value_or("")},
+                   {"why", held ? "another coordinator serves this plan" : held.error()}});
+        said = true;
+      }
+      auto m = receive(router_, std::chrono::milliseconds(500), true);
+      if (m && m->message.kind == Kind::WantWork) send(router_, msg(NoWork{1000}), m->identity);
+    }
+    return false;
+  }
+  // Renews the lock once a second. False: another coordinator took it over (this one could not renew it for
+  // longer than its TTL); this one stands by again.
+  bool keep_lead() {
+    Micros now = now_micros();
+    if (now - lock_renewed_ < kMicrosPerSecond) return true;
+    auto held = store_.hold_coordinator_lock(holder_, kLockTtlUs);
+    if (!held) return true;  // Redis unreachable: the loop reports it; nobody can take over meanwhile
+    if (held.value()) {
+      lock_renewed_ = now;
+      return true;
+    }
+    log::error("coordinator.lost_lead",
+               {{"holder", holder_}, {"serving", store_.coordinator_lock_holder().value_or("")}});
+    return false;
+  }
+  int release_lead() {
+    store_.release_coordinator_lock(holder_);
+    return 0;
+  }
+
   bool plan_or_resume() {
     while (!stop_) {
       auto exists = store_.plan_exists();
@@ -408,6 +466,8 @@ class Scheduler {
   Budget budget_;
   Micros ttl_;
   std::map<std::string, Micros> granted_at_;  // partition → when its current or last lease was granted
+  std::string holder_ = coordinator_holder_id();
+  Micros lock_renewed_ = 0;
   std::shared_ptr<ZapHandler> zap_;  // before router_: the ZAP handler outlives the socket it vets for
   zmq::socket_t router_;
   std::vector<std::string> routes_;

@@ -26,8 +26,10 @@ using std::chrono::milliseconds;
 constexpr milliseconds kLeaseWait{2000};  // how long to wait for the coordinator's answer
 constexpr milliseconds kRedisRetry{500};  // Redis unreachable: look again after
 constexpr auto kShipperLivenessCheck = std::chrono::seconds(2);
-constexpr int kHeadPollPages = 10;   // steady state: pages per one-second head poll
-constexpr int kSweepPages = 2;       // steady state: pages per late-arrival sweep
+constexpr int kHeadPollPages = 10;  // steady state: pages per one-second head poll
+constexpr int kSweepPages = 2;      // steady state: pages per late-arrival sweep
+constexpr int kDensePolls =
+    20;  // an overlap that did not fit in a page: polls from the head before trying again
 constexpr int kLookupsPerLease = 2;  // lookups per drain lease: a lone fetcher is soon back to polling
 constexpr double kLookupPermitWaitS =
     3;                                  // a lookup lease waits this long for budget paging leaves, then ends
@@ -213,13 +215,23 @@ class Worker {
       return fail("no source named '" + l.source + "' in this build (partition " + l.partition + ")", l);
     steps_ = make_enrichments(l.source);
     bool head_poll = l.live() && l.caught_up_us > 0;
-    auto reader = source->open(ReadScope{l.traffic_type, l.cursor, l.end_us});
+    // Steady state: hold the head poll back by the overlap, so that one request also returns what became
+    // visible late — unless the overlap held more than a page lately (then: poll from the head, sweep apart).
+    int& dense = dense_polls_[l.partition];
+    std::optional<ReadScope> held;
+    if (head_poll && dense == 0) held = source->head_scope(l.traffic_type, l.cursor, c_.etp_overlap_s);
+    if (dense > 0) --dense;
+    auto reader = source->open(held ? *held : ReadScope{l.traffic_type, l.cursor, l.end_us});
+    first_page_caught_up_.reset();
     if (!reader) return fail("source '" + l.source + "' cannot read partition " + l.partition, l);
     // Steady state: a short head poll (the customer's one-second polling); the backfill pages to the end;
     // a lookup lease takes a few lookups and gives the fetcher back.
     int max_pages = source->lookup() ? kLookupsPerLease : head_poll ? kHeadPollPages : 1 << 30;
     LeaseEnd end = read_pages(l, *source, *reader, max_pages, false);
-    if (end == LeaseEnd::Done && head_poll && l.epoch % o_.sweep_every == 0) end = sweep(l, *source);
+    bool overlap_read = held && first_page_caught_up_.value_or(false);
+    if (held && first_page_caught_up_ && !*first_page_caught_up_) dense = kDensePolls;
+    if (end == LeaseEnd::Done && head_poll && !overlap_read && l.epoch % o_.sweep_every == 0)
+      end = sweep(l, *source);
     if (end == LeaseEnd::Done || end == LeaseEnd::GiveBack) {
       if (!drain_in_flight(l)) return lost() ? LeaseEnd::Lost : LeaseEnd::GiveBack;
     }
@@ -254,6 +266,7 @@ class Worker {
       ++pages;
       report_problems(l, source, page.value());
       if (!hand_on(l, source, page.value(), sweeping)) return lost() ? LeaseEnd::Lost : LeaseEnd::GiveBack;
+      if (pages == 1 && !sweeping) first_page_caught_up_ = page->caught_up;
       if (page->finished()) return LeaseEnd::Done;
     }
     return LeaseEnd::Done;
@@ -633,6 +646,8 @@ class Worker {
   bool fatal_stop_ = false;
   std::deque<InFlight> in_flight_;
   std::string committed_cursor_;
+  std::optional<bool> first_page_caught_up_;  // of the current lease's read (not its sweep)
+  std::map<std::string, int> dense_polls_;    // partition → polls left without holding back
   unsigned long long batch_seq_ = 0;
 };
 

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 # GoogleTest suites (ctest names are Suite.Test) run under TSan.
 suites=(
-  Budget State Plan EndToEnd ToyStream Fetcher Security   # tests/pipeline
+  Budget State Plan EndToEnd ToyStream Fetcher Coordinator Security   # tests/pipeline
   SharedKey ShipperIntegration ShipperService AzureTokenRefresh  # tests/shipper
   Protocol                                     # tests/common/protocol_test.cpp: real sockets
   TokenCache                                   # tests/common/token_cache_test.cpp: concurrent callers

@@ -8,8 +8,13 @@ namespace {
 
 class CursorReader final : public PageReader {
  public:
-  CursorReader(PageFetch fetch, RecordRows rows, PagerOptions o, const std::string& cursor)
-      : fetch_(std::move(fetch)), rows_(std::move(rows)), pager_(std::move(o), cursor) {}
+  CursorReader(PageFetch fetch, RecordRows rows, PagerOptions o, const std::string& cursor,
+               const std::string& floor_cursor)
+      : fetch_(std::move(fetch)),
+        rows_(std::move(rows)),
+        pager_(std::move(o), cursor),
+        floor_cursor_(floor_cursor),
+        floor_us_(parse_time(floor_cursor)) {}
 
   Result<SourcePage, EtpError> read_page() override {
     auto page = fetch_(pager_.next_query());
@@ -27,6 +32,7 @@ class CursorReader final : public PageReader {
     out.rows.reserve(res.alerts.size());
     for (const auto& a : res.alerts) rows_(a, out);
     out.cursor = pager_.cursor();
+    if (floor_us_ && (out.cursor.empty() || pager_.cursor_us() < *floor_us_)) out.cursor = floor_cursor_;
     out.caught_up = res.caught_up;
     out.future_records = res.future;
     out.reached_end = res.reached_end;
@@ -37,6 +43,8 @@ class CursorReader final : public PageReader {
   PageFetch fetch_;
   RecordRows rows_;
   CursorPager pager_;
+  std::string floor_cursor_;
+  std::optional<Micros> floor_us_;
 };
 
 }  // namespace
@@ -77,9 +85,19 @@ std::optional<ReadScope> late_sweep_scope(const std::string& traffic_type, const
   return ReadScope{traffic_type, start, *head};
 }
 
+std::optional<ReadScope> held_back_head_scope(const std::string& traffic_type, const std::string& head_cursor,
+                                              int overlap_s) {
+  auto head = parse_time(head_cursor);
+  if (!head || overlap_s <= 0) return std::nullopt;
+  ReadScope s{traffic_type, format_vendor(*head - static_cast<Micros>(overlap_s) * kMicrosPerSecond),
+              std::nullopt, head_cursor};
+  return s;
+}
+
 std::unique_ptr<PageReader> open_cursor_reader(PageFetch fetch, RecordRows rows, PagerOptions options,
-                                               const std::string& cursor) {
-  return std::make_unique<CursorReader>(std::move(fetch), std::move(rows), std::move(options), cursor);
+                                               const std::string& cursor, const std::string& floor_cursor) {
+  return std::make_unique<CursorReader>(std::move(fetch), std::move(rows), std::move(options), cursor,
+                                        floor_cursor);
 }
 
 }  // namespace etp2s

@@ -28,9 +28,16 @@ struct PlanWindow {
 
 // Where one read starts and stops: a lease's committed cursor, or a late-arrival sweep.
 struct ReadScope {
+  ReadScope() = default;
+  ReadScope(std::string traffic, std::string from, std::optional<Micros> end, std::string floor = {})
+      : traffic_type(std::move(traffic)),
+        cursor(std::move(from)),
+        end_us(end),
+        floor_cursor(std::move(floor)) {}
   std::string traffic_type;
   std::string cursor;            // the source's own cursor format; empty: from the source's default
   std::optional<Micros> end_us;  // exclusive end; none: up to the head
+  std::string floor_cursor;  // a read held back before its committed cursor never reports a cursor below it
 };
 
 // A record set aside for an operator (dead-lettered with its stream): it could not be made into a row.
@@ -86,6 +93,13 @@ class Source {
   virtual std::optional<ReadScope> sweep_scope(const std::string& traffic_type,
                                                const std::string& head_cursor,
                                                const std::string& sweep_cursor, int overlap_s) const = 0;
+  // Steady state: the head poll held back by `overlap_s` before `head_cursor` (to the head and beyond), so
+  // that one request returns both the new records and those that became visible late; the dedupe marks drop
+  // the repeats. None: the source polls from its cursor and relies on sweep_scope().
+  virtual std::optional<ReadScope> head_scope(const std::string& /*traffic_type*/,
+                                              const std::string& /*head_cursor*/, int /*overlap_s*/) const {
+    return std::nullopt;
+  }
   // A lookup source drains a queue (sources/lookups.h) instead of paging through time: it takes budget only
   // when paging leaves some, and the backfill does not wait for it.
   virtual bool lookup() const { return false; }

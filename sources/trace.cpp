@@ -73,7 +73,12 @@ std::unique_ptr<PageReader> TraceAllSource::open(const ReadScope& scope) {
         if (auto row = trace_row(a.traffic_type, kTraceOriginStream, a.id, a.last_modified_us, a.raw, limits))
           out.rows.push_back(std::move(*row));
       },
-      std::move(po), scope.cursor);
+      std::move(po), scope.cursor, scope.floor_cursor);
+}
+
+std::optional<ReadScope> TraceAllSource::head_scope(const std::string& traffic_type,
+                                                    const std::string& head_cursor, int overlap_s) const {
+  return held_back_head_scope(traffic_type, head_cursor, overlap_s);
 }
 
 std::optional<ReadScope> TraceAllSource::sweep_scope(const std::string& traffic_type,

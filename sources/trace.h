@@ -35,6 +35,8 @@ class TraceAllSource final : public Source {
   Micros poll_interval() const override { return 5 * kMicrosPerSecond; }
   std::vector<Partition> plan(const PlanWindow& window) const override;
   std::unique_ptr<PageReader> open(const ReadScope& scope) override;
+  std::optional<ReadScope> head_scope(const std::string& traffic_type, const std::string& head_cursor,
+                                      int overlap_s) const override;
   std::optional<ReadScope> sweep_scope(const std::string& traffic_type, const std::string& head_cursor,
                                        const std::string& sweep_cursor, int overlap_s) const override;
 

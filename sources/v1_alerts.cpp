@@ -105,10 +105,15 @@ std::unique_ptr<PageReader> V1AlertsSource::open(const ReadScope& scope) {
         for (auto& l : lookups_for_alert(a.id, a.etp_message_id, a.traffic_type, a.last_modified_us))
           out.lookups.push_back(std::move(l));
       },
-      std::move(po), scope.cursor);
+      std::move(po), scope.cursor, scope.floor_cursor);
 }
 
 // The late-arrival sweep: re-read [head - overlap, head) and ship what was never delivered.
+std::optional<ReadScope> V1AlertsSource::head_scope(const std::string& traffic_type,
+                                                    const std::string& head_cursor, int overlap_s) const {
+  return held_back_head_scope(traffic_type, head_cursor, overlap_s);
+}
+
 std::optional<ReadScope> V1AlertsSource::sweep_scope(const std::string& traffic_type,
                                                      const std::string& head_cursor,
                                                      const std::string& sweep_cursor, int overlap_s) const {

@@ -21,6 +21,8 @@ class V1AlertsSource final : public Source {
   std::string route() const override { return "alerts"; }
   std::vector<Partition> plan(const PlanWindow& window) const override;
   std::unique_ptr<PageReader> open(const ReadScope& scope) override;
+  std::optional<ReadScope> head_scope(const std::string& traffic_type, const std::string& head_cursor,
+                                      int overlap_s) const override;
   std::optional<ReadScope> sweep_scope(const std::string& traffic_type, const std::string& head_cursor,
                                        const std::string& sweep_cursor, int overlap_s) const override;
 

@@ -167,3 +167,36 @@ TEST(Fetcher, OneFetcherWithTwoSlotsWorksTwoLeasesAtOnce) {
   EXPECT_TRUE(concurrent) << "the two slots never held different partitions";
   EXPECT_EQ(alert_ids(delivered_keys), h.truth());
 }
+
+// One coordinator serves a plan at a time (several Function App instances each run every role): a second one
+// stands by — its fetchers are told to wait — and takes over as soon as the first stops.
+TEST(Coordinator, ASecondCoordinatorStandsByAndTakesOverWhenTheFirstStops) {
+  Harness h(30);
+  Config c2 = h.c;
+  c2.coordinator_endpoint = "inproc://second-coordinator";
+  std::atomic<bool> stop2{false};
+  Coordinator second(c2, CoordinatorOptions{c2.coordinator_endpoint, 30, kMicrosPerSecond, 5});
+  std::thread t2([&] { second.run(stop2); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  zmq::socket_t asker = make_socket(zmq::socket_type::dealer);
+  asker.set(zmq::sockopt::routing_id, std::string("asker"));
+  asker.connect(c2.coordinator_endpoint);
+  auto ask = [&] {
+    send(asker, msg(WantWork{"asker"}));
+    auto r = receive(asker, std::chrono::seconds(3), false);
+    return r ? std::optional<Kind>(r->message.kind) : std::nullopt;
+  };
+  auto serving = h.store->coordinator_lock_holder();
+  ASSERT_TRUE(serving.has_value());
+  EXPECT_EQ(ask(), Kind::NoWork) << "the standby grants nothing";
+  EXPECT_EQ(h.store->coordinator_lock_holder(), serving) << "the first keeps serving";
+  h.stop = true;  // the first stops and releases the lock
+  h.coord.join();
+  bool took_over = false;
+  for (int i = 0; i < 20 && !took_over; ++i) took_over = ask() == Kind::Lease;
+  EXPECT_TRUE(took_over) << "the standby never took over";
+  EXPECT_NE(h.store->coordinator_lock_holder(), serving);
+  stop2 = true;
+  t2.join();
+  EXPECT_FALSE(h.store->coordinator_lock_holder().has_value()) << "released on a clean stop";
+}

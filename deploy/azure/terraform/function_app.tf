@@ -64,7 +64,8 @@ resource "azurerm_function_app_flex_consumption" "etp" {
   storage_user_assigned_identity_id = azurerm_user_assigned_identity.connector.id
 
   # The vendor allows 60 requests a minute whatever the instance count; one instance, always ready, keeps the
-  # pipeline running between ticks (the budget lives in Redis, so an extra instance would still share it).
+  # pipeline running between ticks. 40 is Flex Consumption's lowest cap: an extra instance shares the budget
+  # (in Redis) and its coordinator stands by behind the coordinator lock (docs/azure.md).
   maximum_instance_count = 40
   instance_memory_in_mb  = 2048
   always_ready {
