@@ -227,9 +227,18 @@ class Worker {
     // Steady state: a short head poll (the customer's one-second polling); the backfill pages to the end;
     // a lookup lease takes a few lookups and gives the fetcher back.
     int max_pages = source->lookup() ? kLookupsPerLease : head_poll ? kHeadPollPages : 1 << 30;
-    LeaseEnd end = read_pages(l, *source, *reader, max_pages, false);
+    LeaseEnd end = read_pages(l, *source, *reader, held ? 1 : max_pages, false);
     bool overlap_read = held && first_page_caught_up_.value_or(false);
-    if (held && first_page_caught_up_ && !*first_page_caught_up_) dense = kDensePolls;
+    if (end == LeaseEnd::Done && held && first_page_caught_up_ == false) {
+      // The overlap outgrew a page (a burst): one request spent; read on from the head, as without holding
+      // back, once what that page handed on is delivered (so that the head read's dedupe sees it).
+      dense = kDensePolls;
+      log::info("fetcher.overlap_outgrew_a_page",
+                {{"partition", l.partition}, {"polls_from_the_head", dense}});
+      if (!drain_in_flight(l)) return lost() ? LeaseEnd::Lost : LeaseEnd::GiveBack;
+      auto plain = source->open(ReadScope{l.traffic_type, l.cursor, l.end_us});
+      end = read_pages(l, *source, *plain, max_pages - 1, false);
+    }
     if (end == LeaseEnd::Done && head_poll && !overlap_read && l.epoch % o_.sweep_every == 0)
       end = sweep(l, *source);
     if (end == LeaseEnd::Done || end == LeaseEnd::GiveBack) {

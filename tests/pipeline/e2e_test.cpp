@@ -273,6 +273,46 @@ TEST(EndToEnd, RolesAsProcessesSurviveSigkillAtRandomPointsAndARedisRestart) {
             << " duplicate rows after " << victims.size() << " kills\n";
 }
 
+// A burst in steady state: the held-back poll's first page comes back full, so it reads on from the head
+// (after delivering that page) and the next polls read from the head with sweeps. Every alert arrives, once.
+TEST(EndToEnd, ABurstBiggerThanAPageInSteadyStateArrivesOnceWithoutHoldingBack) {
+  auto o = sim_options(50, 100000);
+  o.days = 1;
+  Stack s(o);
+  auto p = s.start({"run"},
+                   s.env({{"ETP_BACKFILL_DAYS", "1"},
+                          {"FETCHERS", "2"},
+                          {"ETP_RATE_LIMIT_PER_MIN", "600"},
+                          {"ETP_RATE_LIMIT_OVERRIDE", "1"}}),
+                   "run.log");
+  ASSERT_TRUE(wait_until([&] { return s.backfill_complete(); }, std::chrono::seconds(120)))
+      << s.log("run.log").substr(0, 3000);
+  // 450 alerts within a few seconds, a few on each millisecond: more than two pages of the overlap.
+  for (int i = 0; i < 90; ++i) {
+    s.etp->add_alerts({{"count", 5}, {"traffic_type", "inbound"}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(15));
+  }
+  // A late one behind the burst: caught by the sweeps that replace the hold-back.
+  s.etp->add_alerts({{"count", 1}, {"traffic_type", "inbound"}, {"late_s", 5}});
+  bool all = wait_until(
+      [&] {
+        auto got = s.delivered();
+        auto truth = s.truth();
+        return std::includes(got.begin(), got.end(), truth.begin(), truth.end());
+      },
+      std::chrono::seconds(120));
+  p.kill(SIGTERM);
+  auto rc = p.wait_for(std::chrono::seconds(30));
+  ASSERT_TRUE(all) << s.delivered().size() << " of " << s.truth().size();
+  auto got = s.delivered();
+  EXPECT_EQ(got.size(), std::set<Version>(got.begin(), got.end()).size()) << "an alert version twice";
+  EXPECT_GE(got.size(), 500u);
+  EXPECT_NE(s.log("run.log").find("fetcher.overlap_outgrew_a_page"), std::string::npos)
+      << "the burst never outgrew the held-back page";
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, 0);
+}
+
 TEST(EndToEnd, SteadyStateCatchesNewModifiedAndLateAlertsWithinSeconds) {
   auto o = sim_options(300, 60);
   o.days = 1;
