@@ -49,8 +49,10 @@ class CursorReader final : public PageReader {
 
 }  // namespace
 
-std::vector<Partition> plan_time_partitions(const PlanWindow& o, const std::string& source,
-                                            const std::string& id_prefix) {
+PagedSource::PagedSource(std::string id_prefix, int page_size, int max_page_size)
+    : id_prefix_(std::move(id_prefix)), page_size_(page_size), max_page_size_(max_page_size) {}
+
+std::vector<Partition> PagedSource::plan(const PlanWindow& o) const {
   std::vector<Partition> out;
   const Micros window = static_cast<Micros>(o.backfill_days) * kMicrosPerDay;
   const Micros start = o.now_us - window;
@@ -62,8 +64,8 @@ std::vector<Partition> plan_time_partitions(const PlanWindow& o, const std::stri
       Partition p;
       char id[64];
       std::snprintf(id, sizeof id, "%s-%02d", t.c_str(), i);
-      p.id = id_prefix + id;
-      p.source = source;
+      p.id = id_prefix_ + id;
+      p.source = name();
       p.traffic_type = t;
       p.start_us = (start + window * i / slices) / 1000 * 1000;
       if (i + 1 < slices) p.end_us = (start + window * (i + 1) / slices) / 1000 * 1000;
@@ -74,8 +76,26 @@ std::vector<Partition> plan_time_partitions(const PlanWindow& o, const std::stri
   return out;
 }
 
-std::optional<ReadScope> late_sweep_scope(const std::string& traffic_type, const std::string& head_cursor,
-                                          const std::string& sweep_cursor, int overlap_s) {
+std::unique_ptr<PageReader> PagedSource::open(const ReadScope& scope) {
+  PagerOptions po;
+  po.traffic_type = scope.traffic_type;
+  po.size = page_size_;
+  po.max_size = max_page_size_;
+  po.end_us = scope.end_us;
+  return std::make_unique<CursorReader>(fetch(), rows(), std::move(po), scope.cursor, scope.floor_cursor);
+}
+
+std::optional<ReadScope> PagedSource::head_scope(const std::string& traffic_type,
+                                                 const std::string& head_cursor, int overlap_s) const {
+  auto head = parse_time(head_cursor);
+  if (!head || overlap_s <= 0) return std::nullopt;
+  return ReadScope{traffic_type, format_vendor(*head - static_cast<Micros>(overlap_s) * kMicrosPerSecond),
+                   std::nullopt, head_cursor};
+}
+
+std::optional<ReadScope> PagedSource::sweep_scope(const std::string& traffic_type,
+                                                  const std::string& head_cursor,
+                                                  const std::string& sweep_cursor, int overlap_s) const {
   auto head = parse_time(head_cursor);
   if (!head || overlap_s <= 0) return std::nullopt;
   Micros window_start = *head - static_cast<Micros>(overlap_s) * kMicrosPerSecond;
@@ -83,21 +103,6 @@ std::optional<ReadScope> late_sweep_scope(const std::string& traffic_type, const
   std::string start = sweep_cursor;
   if (!from || *from < window_start || *from >= *head) start = format_vendor(window_start);
   return ReadScope{traffic_type, start, *head};
-}
-
-std::optional<ReadScope> held_back_head_scope(const std::string& traffic_type, const std::string& head_cursor,
-                                              int overlap_s) {
-  auto head = parse_time(head_cursor);
-  if (!head || overlap_s <= 0) return std::nullopt;
-  ReadScope s{traffic_type, format_vendor(*head - static_cast<Micros>(overlap_s) * kMicrosPerSecond),
-              std::nullopt, head_cursor};
-  return s;
-}
-
-std::unique_ptr<PageReader> open_cursor_reader(PageFetch fetch, RecordRows rows, PagerOptions options,
-                                               const std::string& cursor, const std::string& floor_cursor) {
-  return std::make_unique<CursorReader>(std::move(fetch), std::move(rows), std::move(options), cursor,
-                                        floor_cursor);
 }
 
 }  // namespace etp2s

@@ -1,7 +1,8 @@
 #pragma once
 // What the sources paged oldest first by a modification time share (the v1 alert summary and the whole
-// message trace): partitions of time × traffic type, the late-arrival sweep, and a reader that runs the
-// cursor pager (common/pager.h) and hands each new record to the source's row builder.
+// message trace): partitions of time × traffic type, a reader that runs the cursor pager (common/pager.h),
+// the held-back head poll and the late-arrival sweep. A paged source only says how to fetch a page and how a
+// record becomes rows.
 #include <functional>
 
 #include "common/pager.h"
@@ -9,27 +10,34 @@
 
 namespace etp2s {
 
-// The window cut into partitions per traffic type, twice as many as fetchers (at least one hour each), the
-// last of each traffic type open-ended (steady state). Ids: `<id_prefix><traffic type>-NN`.
-std::vector<Partition> plan_time_partitions(const PlanWindow& window, const std::string& source,
-                                            const std::string& id_prefix);
-
-// The late-arrival sweep: re-read [head - overlap, head), resuming at `sweep_cursor` inside that range.
-std::optional<ReadScope> late_sweep_scope(const std::string& traffic_type, const std::string& head_cursor,
-                                          const std::string& sweep_cursor, int overlap_s);
-
-// The held-back head poll: from head - overlap on, never reporting a cursor below the head.
-std::optional<ReadScope> held_back_head_scope(const std::string& traffic_type, const std::string& head_cursor,
-                                              int overlap_s);
-
 // One page request of the cursor pager's query (made under a budget permit by the caller).
 using PageFetch = std::function<Result<SummaryPage, EtpError>(const SummaryQuery&)>;
 // Turns one new record of a page into rows (and lookups) of the SourcePage.
 using RecordRows = std::function<void(const Alert&, SourcePage&)>;
 
-// `floor_cursor` (ReadScope::floor_cursor): the page cursor reported is never below it.
-std::unique_ptr<PageReader> open_cursor_reader(PageFetch fetch, RecordRows rows, PagerOptions options,
-                                               const std::string& cursor,
-                                               const std::string& floor_cursor = "");
+class PagedSource : public Source {
+ public:
+  // Partition ids are `<id_prefix><traffic type>-NN`; pages hold `page_size` records, at most `max_page_size`
+  // (a tie is retried at the maximum before it is recorded as a gap).
+  PagedSource(std::string id_prefix, int page_size, int max_page_size);
+  // The window cut into partitions per traffic type, twice as many as fetchers (at least one hour each), the
+  // last of each traffic type open-ended (steady state).
+  std::vector<Partition> plan(const PlanWindow& window) const override;
+  std::unique_ptr<PageReader> open(const ReadScope& scope) override;
+  // From head - overlap on, never reporting a cursor below the head.
+  std::optional<ReadScope> head_scope(const std::string& traffic_type, const std::string& head_cursor,
+                                      int overlap_s) const override;
+  // [head - overlap, head), resuming at `sweep_cursor` inside that range.
+  std::optional<ReadScope> sweep_scope(const std::string& traffic_type, const std::string& head_cursor,
+                                       const std::string& sweep_cursor, int overlap_s) const override;
+
+ protected:
+  virtual PageFetch fetch() const = 0;
+  virtual RecordRows rows() const = 0;
+
+ private:
+  std::string id_prefix_;
+  int page_size_, max_page_size_;
+};
 
 }  // namespace etp2s

@@ -1,7 +1,6 @@
 #include "sources/trace.h"
 
 #include "common/etp_model.h"
-#include "sources/paged.h"
 
 namespace etp2s {
 namespace {
@@ -54,37 +53,18 @@ std::optional<Row> trace_row(const std::string& traffic, const std::string& orig
       limits);
 }
 
-TraceAllSource::TraceAllSource(const SourceContext& ctx) : client_(ctx.client), limits_(ctx.limits) {}
+TraceAllSource::TraceAllSource(const SourceContext& ctx)
+    : PagedSource("trace-", kTracePageMax, kTracePageMax), client_(ctx.client), limits_(ctx.limits) {}
 
-std::vector<Partition> TraceAllSource::plan(const PlanWindow& o) const {
-  return plan_time_partitions(o, kTraceAllSource, "trace-");
+PageFetch TraceAllSource::fetch() const {
+  return [client = client_](const SummaryQuery& q) { return client->trace_page(q); };
 }
 
-std::unique_ptr<PageReader> TraceAllSource::open(const ReadScope& scope) {
-  PagerOptions po;
-  po.traffic_type = scope.traffic_type;
-  po.size = kTracePageMax;
-  po.max_size = kTracePageMax;
-  po.end_us = scope.end_us;
-  auto client = client_;
-  return open_cursor_reader(
-      [client](const SummaryQuery& q) { return client->trace_page(q); },
-      [limits = limits_](const Alert& a, SourcePage& out) {
-        if (auto row = trace_row(a.traffic_type, kTraceOriginStream, a.id, a.last_modified_us, a.raw, limits))
-          out.rows.push_back(std::move(*row));
-      },
-      std::move(po), scope.cursor, scope.floor_cursor);
-}
-
-std::optional<ReadScope> TraceAllSource::head_scope(const std::string& traffic_type,
-                                                    const std::string& head_cursor, int overlap_s) const {
-  return held_back_head_scope(traffic_type, head_cursor, overlap_s);
-}
-
-std::optional<ReadScope> TraceAllSource::sweep_scope(const std::string& traffic_type,
-                                                     const std::string& head_cursor,
-                                                     const std::string& sweep_cursor, int overlap_s) const {
-  return late_sweep_scope(traffic_type, head_cursor, sweep_cursor, overlap_s);
+RecordRows TraceAllSource::rows() const {
+  return [limits = limits_](const Alert& a, SourcePage& out) {
+    if (auto row = trace_row(a.traffic_type, kTraceOriginStream, a.id, a.last_modified_us, a.raw, limits))
+      out.rows.push_back(std::move(*row));
+  };
 }
 
 std::unique_ptr<Source> make_trace_all_source(const SourceContext& ctx) {

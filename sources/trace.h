@@ -5,7 +5,7 @@
 // (`trace-all`, ETP_TRACE=all: POST /api/v1/messages/trace, 300 records a page, oldest first by
 // lastModifiedDateTime, the same cursor pager as the alerts). This file and trace.cpp are the only places
 // that know the trace field names.
-#include "sources/source.h"
+#include "sources/paged.h"
 
 namespace etp2s {
 
@@ -22,7 +22,7 @@ std::optional<Row> trace_row(const std::string& traffic_type, const std::string&
                              const std::string& fallback_id, Micros fallback_us, const OrderedJson& record,
                              const RowLimits& limits);
 
-class TraceAllSource final : public Source {
+class TraceAllSource final : public PagedSource {
  public:
   explicit TraceAllSource(const SourceContext& ctx);
   std::string name() const override { return kTraceAllSource; }
@@ -33,12 +33,10 @@ class TraceAllSource final : public Source {
   // Supporting data, not the alerts' latency goal: a live poll every 5 s per traffic type (24 of the route's
   // 60 requests a minute when idle; a poll reads on until it is caught up).
   Micros poll_interval() const override { return 5 * kMicrosPerSecond; }
-  std::vector<Partition> plan(const PlanWindow& window) const override;
-  std::unique_ptr<PageReader> open(const ReadScope& scope) override;
-  std::optional<ReadScope> head_scope(const std::string& traffic_type, const std::string& head_cursor,
-                                      int overlap_s) const override;
-  std::optional<ReadScope> sweep_scope(const std::string& traffic_type, const std::string& head_cursor,
-                                       const std::string& sweep_cursor, int overlap_s) const override;
+
+ protected:
+  PageFetch fetch() const override;
+  RecordRows rows() const override;
 
  private:
   std::shared_ptr<EtpClient> client_;

@@ -1,7 +1,6 @@
 #include "sources/v1_alerts.h"
 
 #include "sources/lookups.h"
-#include "sources/paged.h"
 
 namespace etp2s {
 namespace {
@@ -85,39 +84,20 @@ Row alert_row(const Alert& a, const RowLimits& limits) {
       limits);
 }
 
+// The alert summary keeps its partition ids without a prefix ("inbound-00"): plans in Redis use them.
 V1AlertsSource::V1AlertsSource(const SourceContext& ctx)
-    : client_(ctx.client), limits_(ctx.limits), page_size_(ctx.config.etp_page_size) {}
+    : PagedSource("", ctx.config.etp_page_size, 200), client_(ctx.client), limits_(ctx.limits) {}
 
-std::vector<Partition> V1AlertsSource::plan(const PlanWindow& o) const {
-  return plan_time_partitions(o, kV1AlertsSource, "");
+PageFetch V1AlertsSource::fetch() const {
+  return [client = client_](const SummaryQuery& q) { return client->summary(q); };
 }
 
-std::unique_ptr<PageReader> V1AlertsSource::open(const ReadScope& scope) {
-  PagerOptions po;
-  po.traffic_type = scope.traffic_type;
-  po.size = page_size_;
-  po.end_us = scope.end_us;
-  auto client = client_;
-  return open_cursor_reader(
-      [client](const SummaryQuery& q) { return client->summary(q); },
-      [limits = limits_](const Alert& a, SourcePage& out) {
-        out.rows.push_back(alert_row(a, limits));
-        for (auto& l : lookups_for_alert(a.id, a.etp_message_id, a.traffic_type, a.last_modified_us))
-          out.lookups.push_back(std::move(l));
-      },
-      std::move(po), scope.cursor, scope.floor_cursor);
-}
-
-// The late-arrival sweep: re-read [head - overlap, head) and ship what was never delivered.
-std::optional<ReadScope> V1AlertsSource::head_scope(const std::string& traffic_type,
-                                                    const std::string& head_cursor, int overlap_s) const {
-  return held_back_head_scope(traffic_type, head_cursor, overlap_s);
-}
-
-std::optional<ReadScope> V1AlertsSource::sweep_scope(const std::string& traffic_type,
-                                                     const std::string& head_cursor,
-                                                     const std::string& sweep_cursor, int overlap_s) const {
-  return late_sweep_scope(traffic_type, head_cursor, sweep_cursor, overlap_s);
+RecordRows V1AlertsSource::rows() const {
+  return [limits = limits_](const Alert& a, SourcePage& out) {
+    out.rows.push_back(alert_row(a, limits));
+    for (auto& l : lookups_for_alert(a.id, a.etp_message_id, a.traffic_type, a.last_modified_us))
+      out.lookups.push_back(std::move(l));
+  };
 }
 
 }  // namespace etp2s

@@ -3,7 +3,7 @@
 // with the cursor pager (common/pager.h, docs/pager.md), and each alert version becomes one row of
 // FireEyeETPAlerts_CL. This file and v1_alerts.cpp are the only places that know the v1 alert fields.
 #include "common/etp_model.h"
-#include "sources/source.h"
+#include "sources/paged.h"
 
 namespace etp2s {
 
@@ -13,23 +13,20 @@ inline constexpr const char* kAlertsTable = "FireEyeETPAlerts_CL";
 // One alert version → one row (columns in sources/schema/FireEyeETPAlerts_CL.json).
 Row alert_row(const Alert& alert, const RowLimits& limits = kLogsIngestionLimits);
 
-class V1AlertsSource final : public Source {
+class V1AlertsSource final : public PagedSource {
  public:
   explicit V1AlertsSource(const SourceContext& ctx);
   std::string name() const override { return kV1AlertsSource; }
   std::string stream() const override { return kAlertsTable; }
   std::string route() const override { return "alerts"; }
-  std::vector<Partition> plan(const PlanWindow& window) const override;
-  std::unique_ptr<PageReader> open(const ReadScope& scope) override;
-  std::optional<ReadScope> head_scope(const std::string& traffic_type, const std::string& head_cursor,
-                                      int overlap_s) const override;
-  std::optional<ReadScope> sweep_scope(const std::string& traffic_type, const std::string& head_cursor,
-                                       const std::string& sweep_cursor, int overlap_s) const override;
+
+ protected:
+  PageFetch fetch() const override;
+  RecordRows rows() const override;
 
  private:
   std::shared_ptr<EtpClient> client_;
   RowLimits limits_;
-  int page_size_;
 };
 
 }  // namespace etp2s
