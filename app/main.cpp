@@ -276,7 +276,16 @@ int cmd_embedded(Config c, bool backfill_only) {
                                 {"gaps", gaps ? static_cast<long long>(gaps.value().size()) : -1}}
                      .dump()
               << std::endl;
-    return backfill_exit_code(gaps);
+    int rc = backfill_exit_code(gaps);
+    // A supporting stream switched off (a missing entitlement) left its part of the window unread: a hole.
+    if (auto off = state->store.disabled_sources(); off && !off->empty()) {
+      for (const auto& [source, why] : off.value())
+        std::cerr << "etp2sentinel: backfill delivered the window without " << source
+                  << ", switched off: " << log::redact(why)
+                  << " — grant the entitlement and run backfill again; its unread part is still planned\n";
+      rc = 4;
+    }
+    return rc;
   }
   return 0;
 }

@@ -532,15 +532,16 @@ Result<Config, std::string> load_config(const EnvLookup& env, ConfigNeeds needs)
   L.integer("DEADLETTER_TTL_DAYS", c.dead_letter_ttl_days, 1, 365);
   load_zmq_security(L, c);
   if (needs.sentinel) load_sentinel(L, c);
-  // Every role's redactor knows every configured secret, used by this role or not.
-  if (!needs.etp) {
-    for (const char* n : {"ETP_API_KEY", "ETP_CLIENT_SECRET"}) L.held_secret(n, c.other_secrets);
+  // Every role's redactor knows every configured secret, used by this role or not (a second hold on a secret
+  // the role loaded is harmless: holds are counted).
+  for (const char* n :
+       {"ETP_API_KEY", "ETP_CLIENT_SECRET", "AZURE_CLIENT_SECRET", "IDENTITY_HEADER", "SENTINEL_SHARED_KEY",
+        "REDIS_PASSWORD", "ZMQ_SERVER_SECRET_KEY", "ZMQ_CLIENT_SECRET_KEY"})
+    L.held_secret(n, c.other_secrets);
+  if (auto url = L.raw("REDIS_URL")) {  // a password written into the URL
+    if (auto a = parse_redis_url(trim(*url)); a && a->password.size() >= 8)
+      c.other_secrets.push_back(a->password);
   }
-  if (!needs.sentinel) {
-    for (const char* n : {"AZURE_CLIENT_SECRET", "SENTINEL_SHARED_KEY", "IDENTITY_HEADER"})
-      L.held_secret(n, c.other_secrets);
-  }
-  if (!needs.redis) L.held_secret("REDIS_PASSWORD", c.other_secrets);
   if (!L.errors().empty()) {
     std::string msg = "invalid configuration (" + std::to_string(L.errors().size()) + " problem" +
                       (L.errors().size() == 1 ? "" : "s") + "):";

@@ -53,9 +53,9 @@ std::optional<std::int64_t> int_at(const OrderedJson& j, std::initializer_list<c
 }
 
 RejectedRecord reject(const OrderedJson& rec, std::string reason) {
-  std::string text = rec.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
-  if (text.size() > 200) text.resize(200);
-  return {std::move(reason), std::move(text)};
+  std::string raw = rec.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
+  std::string text = raw.substr(0, 200);
+  return {std::move(reason), std::move(text), std::move(raw)};
 }
 
 }  // namespace

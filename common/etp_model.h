@@ -36,7 +36,8 @@ struct VendorError {
 
 struct RejectedRecord {
   std::string reason;
-  std::string excerpt;  // at most 200 bytes of the record
+  std::string excerpt;  // at most 200 bytes of the record (for the log line)
+  std::string raw;      // the whole record (for the dead letter list)
 };
 
 // A page of alerts (or of trace records: parse_trace_page).

@@ -1,5 +1,7 @@
 #include "common/protocol.h"
 
+#include <cerrno>
+
 #include <array>
 
 #include <nlohmann/json.hpp>
@@ -360,9 +362,19 @@ void refuse(const Refusal& r) {
 
 }  // namespace
 
+int poll_one(zmq::pollitem_t& item, std::chrono::milliseconds timeout) {
+  try {
+    return zmq::poll(&item, 1, timeout);
+  } catch (const zmq::error_t& e) {
+    if (e.num() == EINTR)
+      return 0;  // a signal (SIGTERM) reached this thread: the caller checks its stop flag
+    throw;
+  }
+}
+
 std::optional<Received> receive(zmq::socket_t& socket, std::chrono::milliseconds timeout, bool router) {
   zmq::pollitem_t item{static_cast<void*>(socket), 0, ZMQ_POLLIN, 0};
-  if (zmq::poll(&item, 1, timeout) <= 0 || !(item.revents & ZMQ_POLLIN)) return std::nullopt;
+  if (poll_one(item, timeout) <= 0 || !(item.revents & ZMQ_POLLIN)) return std::nullopt;
   std::vector<std::string> frames;
   if (!read_frames(socket, frames)) return std::nullopt;
   std::size_t base = router ? 1 : 0;

@@ -154,6 +154,8 @@ struct Received {
 };
 // Never blocks: false if no peer can take the message now (the callers' timeouts and resends cover that).
 bool send(zmq::socket_t& socket, const Message& m, const std::string& identity = "");
+// zmq::poll of one item; a poll interrupted by a signal (EINTR) is a timeout, not an exception.
+int poll_one(zmq::pollitem_t& item, std::chrono::milliseconds timeout);
 // One message if a valid one arrives within `timeout`. Refused frames are logged, counted and skipped.
 std::optional<Received> receive(zmq::socket_t& socket, std::chrono::milliseconds timeout, bool router);
 

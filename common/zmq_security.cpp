@@ -128,7 +128,7 @@ void ZapHandler::serve() {
   zmq::socket_t& s = sock_;
   while (!stop_) {
     zmq::pollitem_t item{static_cast<void*>(s), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, std::chrono::milliseconds(100)) <= 0) continue;
+    if (poll_one(item, std::chrono::milliseconds(100)) <= 0) continue;
     std::vector<zmq::message_t> frames;
     for (bool more = true; more;) {
       zmq::message_t part;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <random>
 #include <thread>
 
 #include <unistd.h>
@@ -115,7 +116,11 @@ std::string coordinator_holder_id() {
   static std::atomic<int> seq{0};
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  return std::string(host) + ":" + std::to_string(getpid()) + ":coordinator-" + std::to_string(++seq);
+  std::random_device rd;  // containers may share a host name and a pid (1): a nonce keeps the names apart
+  char nonce[9];
+  std::snprintf(nonce, sizeof nonce, "%08x", rd());
+  return std::string(host) + ":" + std::to_string(getpid()) + ":coordinator-" + std::to_string(++seq) + ":" +
+         nonce;
 }
 
 // The coordinator's loop, one named step at a time. All state is in Redis: this object only caches the
@@ -415,8 +420,11 @@ class Scheduler {
 
   bool track_completion(const std::vector<Partition>& parts) {
     Progress pr;
+    auto off = store_.disabled_sources();
     for (const auto& p : parts) {
       if (is_lookup(p)) continue;  // the backfill does not wait for lookups (`status` shows their queue)
+      // Nor for a source no longer configured, or switched off (`backfill` then exits 4 naming it).
+      if (!sources_.count(p.source) || (off && off->count(p.source))) continue;
       pr.delivered += p.delivered;
       if (p.live()) {
         ++pr.live_total;

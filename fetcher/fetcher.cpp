@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <exception>
 #include <map>
 #include <mutex>
 #include <set>
@@ -342,7 +343,9 @@ class Worker {
                  "sources back on when it starts"}});
     store_.disable_source(source.name(), message);
     Metrics::get().source_disabled(source.name()).Set(1);
-    return LeaseEnd::Done;
+    // A backfill slice is given back unread (it stays pending until the source is on again); a live partition
+    // or a drain simply ends its lease.
+    return l.live() || source.lookup() ? LeaseEnd::Done : LeaseEnd::GiveBack;
   }
 
   void wait_to_retry(const LeaseGrant& l, Source& source, const EtpError& e, Backoff& backoff) {
@@ -679,24 +682,51 @@ int Fetcher::run(const std::atomic<bool>& stop) {
     return 2;
   }
   const int slots = std::max(1, opt_.slots);
-  std::vector<FetcherOptions> opts(static_cast<std::size_t>(slots), opt_);
+  if (slots == 1) {  // on this thread: an exception reaches the caller (app/main.cpp guarded())
+    Worker w(config_, opt_, stop);
+    if (auto ok = w.connect(); !ok) {
+      log::error("fetcher.cannot_connect", {{"error", ok.error()}});
+      return 2;
+    }
+    log::info("fetcher.started", {{"worker", opt_.worker_id}, {"slots", 1}});
+    int rc = w.run();
+    log::info("fetcher.stopped", {{"worker", opt_.worker_id}, {"exit_code", rc}});
+    return rc;
+  }
+  // Several slots: one thread each, under one stop flag of their own — set by `stop`, or when any slot ends
+  // (a fatal error, an exception), so that the process never runs on with part of its slots.
+  std::atomic<bool> slots_stop{false};
+  std::vector<FetcherOptions> opts(static_cast<std::size_t>(slots), opt_);  // the workers keep references
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < slots; ++i) {
-    if (slots > 1) opts[i].worker_id = slot_id(opt_.worker_id, i);
-    workers.push_back(std::make_unique<Worker>(config_, opts[i], stop));
+    opts[i].worker_id = slot_id(opt_.worker_id, i);
+    workers.push_back(std::make_unique<Worker>(config_, opts[i], slots_stop));
     if (auto ok = workers.back()->connect(); !ok) {
       log::error("fetcher.cannot_connect", {{"error", ok.error()}});
       return 2;
     }
   }
   log::info("fetcher.started", {{"worker", opt_.worker_id}, {"slots", slots}});
-  // Every slot runs until stop or a fatal error (recorded in Redis, so the other slots stop at their next
-  // lease).
   std::vector<int> rcs(static_cast<std::size_t>(slots), 0);
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(slots));
+  std::atomic<int> ended{0};
   std::vector<std::thread> threads;
-  for (int i = 1; i < slots; ++i) threads.emplace_back([&, i] { rcs[i] = workers[i]->run(); });
-  rcs[0] = workers[0]->run();
+  for (int i = 0; i < slots; ++i) {
+    threads.emplace_back([&, i] {
+      try {
+        rcs[i] = workers[i]->run();
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+      ++ended;
+    });
+  }
+  while (!stop && ended == 0) std::this_thread::sleep_for(milliseconds(100));
+  slots_stop = true;
   for (auto& t : threads) t.join();
+  for (const auto& e : errors) {
+    if (e) std::rethrow_exception(e);  // recorded as a fatal error by the caller, exit 3
+  }
   int rc = *std::max_element(rcs.begin(), rcs.end());
   log::info("fetcher.stopped", {{"worker", opt_.worker_id}, {"exit_code", rc}});
   return rc;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 
 namespace etp2s {
 namespace {
@@ -22,7 +23,12 @@ class CursorReader final : public PageReader {
     SourcePage out;
     out.records = page->alerts.size();
     out.repaired = page->repaired;
-    for (const auto& r : page->rejected) out.rejected.push_back(r.reason + ": " + r.excerpt);
+    for (const auto& r : page->rejected) {
+      // Logged, and kept whole in the dead letter list with the source's stream.
+      out.rejected.push_back(r.reason + ": " + r.excerpt);
+      out.set_aside.push_back(
+          {"rejected|" + std::to_string(std::hash<std::string>{}(r.raw)), r.reason, r.raw});
+    }
     PageResult res = pager_.accept(page.value());
     if (res.stuck) {
       out.gap = Gap{res.stuck->at, res.stuck->seen,

@@ -31,7 +31,7 @@ class TraceAllSource final : public PagedSource {
   // A key without the trace entitlement switches this stream off; the alerts go on.
   bool optional() const override { return true; }
   // Supporting data, not the alerts' latency goal: a live poll every 5 s per traffic type (24 of the route's
-  // 60 requests a minute when idle; a poll reads on until it is caught up).
+  // 60 requests a minute when idle; a poll reads up to 10 pages, the next one goes on from there).
   Micros poll_interval() const override { return 5 * kMicrosPerSecond; }
 
  protected:

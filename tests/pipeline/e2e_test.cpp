@@ -966,6 +966,42 @@ TEST(SupportingData, LookupsSurviveSigkillOfAFetcherAndTheShipper) {
   expect_exactly_once(s);
 }
 
+// A key without the trace entitlement during a backfill with ETP_TRACE=all: the trace is switched off,
+// `backfill` exits 4 naming it, and its slices stay planned — once the entitlement is granted, the next
+// backfill reads them.
+TEST(SupportingData, ATraceRefusedDuringTheBackfillIsAHoleUntilGrantedThenRead) {
+  auto o = sim_options(30, 100000);
+  o.days = 1;
+  o.clean_messages = 300;
+  Stack s(o);
+  s.etp->set_faults({{"trace_forbidden", true}});
+  auto env = s.env({{"ETP_BACKFILL_DAYS", "1"},
+                    {"FETCHERS", "2"},
+                    {"ETP_TRACE", "all"},
+                    {"ETP_DETAILS", "off"},
+                    {"ETP_QUARANTINE", "off"},
+                    {"ETP_RATE_LIMIT_PER_MIN", "600"},
+                    {"ETP_RATE_LIMIT_OVERRIDE", "1"}});
+  auto refused = s.start({"backfill"}, env, "backfill-refused.log");
+  auto rc = refused.wait_for(std::chrono::seconds(120));
+  ASSERT_TRUE(rc.has_value()) << "backfill must not wait for a switched-off stream";
+  EXPECT_EQ(*rc, 4) << "a switched-off stream is a hole in the record";
+  EXPECT_NE(s.log("backfill-refused.log").find("without trace-all, switched off"), std::string::npos);
+  expect_exactly_once(s);  // the alerts went on
+  EXPECT_TRUE(s.rows_of(kTraceStream).empty());
+  s.etp->set_faults({{"trace_forbidden", false}});
+  auto granted = s.start({"backfill"}, env, "backfill-granted.log");
+  rc = granted.wait_for(std::chrono::seconds(120));
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, 0) << s.log("backfill-granted.log").substr(0, 2000);
+  std::set<std::string> truth, got;
+  for (const auto& t : s.etp->trace_all_truth()) truth.insert(t["etp_message_id"].get<std::string>());
+  auto rows = s.rows_of(kTraceStream);
+  for (const auto& r : rows) got.insert(r["EtpMessageId"].get<std::string>());
+  EXPECT_EQ(got, truth) << "every trace slice read once granted";
+  EXPECT_EQ(rows.size(), truth.size()) << "a message version twice";
+}
+
 // Bad answers on the lookup routes: an alert that has aged out is recorded and dropped (never retried), and a
 // key without the trace entitlement (403 on /trace) switches the trace off with a clear message while the
 // alerts and their details go on.

@@ -174,3 +174,29 @@ TEST(TraceAllSource, MoreRecordsOnOneInstantThanAPageHoldsIsARecordedGapNotALoop
   EXPECT_EQ(second->cursor, "2026-11-29T10:00:00.001");
   EXPECT_EQ(calls, 2);
 }
+
+// A record the trace cannot use (no version time) is logged and dead-lettered whole with the trace's stream;
+// the rest of the page is delivered.
+TEST(TraceAllSource, ARecordWithoutItsVersionTimeIsSetAsideWholeAndThePageGoesOn) {
+  httplib::Server server;
+  server.Post("/api/v1/messages/trace", [&](const httplib::Request&, httplib::Response& res) {
+    OrderedJson data = OrderedJson::array(
+        {{{"id", "good"}, {"attributes", {{"lastModifiedDateTime", "2026-11-29T10:00:00.000"}}}},
+         {{"id", "no-time"}, {"attributes", {{"status", "delivered"}, {"subject", "keep me"}}}}});
+    res.set_content(OrderedJson{{"data", data}}.dump(), "application/json");
+  });
+  int port = server.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { server.listen_after_bind(); });
+  Config c;
+  SourceContext ctx{c, client_for("http://127.0.0.1:" + std::to_string(port), "k"), kLogsIngestionLimits};
+  auto page =
+      make_trace_all_source(ctx)->open({"inbound", "2026-11-29T09:00:00.000", std::nullopt})->read_page();
+  server.stop();
+  t.join();
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->rows.size(), 1u);
+  ASSERT_EQ(page->set_aside.size(), 1u);
+  EXPECT_NE(page->set_aside[0].why.find("lastModifiedDateTime"), std::string::npos);
+  EXPECT_NE(page->set_aside[0].raw.find("keep me"), std::string::npos) << "the whole record is kept";
+  EXPECT_EQ(page->rejected.size(), 1u) << "and logged";
+}
