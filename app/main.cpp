@@ -13,6 +13,7 @@
 #include "common/backoff.h"
 #include "common/budget.h"
 #include "common/config.h"
+#include "common/fingerprint.h"
 #include "common/etp_client.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -107,7 +108,7 @@ int guarded(const char* role, const Config& c, const std::function<int()>& run) 
     log::error("role.crashed", {{"role", role}, {"error", message}});
     if (auto addr = parse_redis_url(c.redis_url, c.redis_ca_bundle)) {
       Redis redis(addr.value());
-      StateStore(redis).set_fatal(message);
+      StateStore(redis).set_fatal(fatal_code::kInternal, message);
     }
     return 3;
   }
@@ -207,15 +208,25 @@ int cmd_embedded(Config c, bool backfill_only) {
   c.shipper_endpoint = "inproc://shipper";
   auto state = open_state(c);
   if (!state) return 2;
+  // The state in Redis must be this configuration's (common/fingerprint.h), before any role starts.
+  auto claimed = claim_state(state->store, "vendor", vendor_fingerprint(c), c, g_stop);
+  if (claimed && usable(*claimed) && state->store.plan_exists().value_or(false))
+    claimed = claim_state(state->store, "plan", plan_fingerprint(c), c, g_stop);
+  if (!claimed) return 0;  // stopped while Redis was unreachable
+  if (!usable(*claimed)) return 2;
   // Starting again means the operator fixed what stopped us last time: clear the recorded fatal error first.
   state->store.clear_fatal();
   StateListGauges list_gauges(c);
   std::atomic<int> fetchers_running{c.fetchers};
   std::atomic<bool> stop_roles{false}, stop_fetchers{false};
   Coordinator coordinator(c, {c.coordinator_endpoint, c.lease_ttl_s, kMicrosPerSecond, 5});
-  int coord_rc = 0, ship_rc = 0;
-  std::thread coord(
-      [&] { coord_rc = guarded("coordinator", c, [&] { return coordinator.run(stop_roles); }); });
+  std::atomic<int> coord_rc{0};
+  int ship_rc = 0;
+  std::atomic<bool> coord_ended{false};
+  std::thread coord([&] {
+    coord_rc = guarded("coordinator", c, [&] { return coordinator.run(stop_roles); });
+    coord_ended = true;
+  });
   std::thread ship([&] {
     ship_rc = guarded("shipper", c, [&] {
       return ShipperService(c, {host_id() + ":shipper", c.shipper_endpoint}).run(stop_roles);
@@ -231,17 +242,21 @@ int cmd_embedded(Config c, bool backfill_only) {
       --fetchers_running;
     });
   }
-  std::optional<std::string> fatal;
+  std::optional<FatalError> fatal;
   auto started = now_micros();
   while (!g_stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
     if ((fatal = state->store.fatal())) break;  // recorded by any role (ETP auth, Sentinel 403, ...)
     if (backfill_only && coordinator.backfill_complete()) break;
     if (fetchers_running == 0) break;
+    if (coord_ended) break;  // it could not listen, or refused the plan (logged)
   }
   if (!fatal && !g_stop && fetchers_running == 0)
-    fatal = state->store.fatal().value_or("every fetcher stopped");
-  log::info("stopping", {{"reason", fatal ? "fatal" : g_stop ? "signal" : "backfill complete"}});
+    fatal = state->store.fatal().value_or(FatalError{fatal_code::kInternal, "every fetcher stopped"});
+  log::info("stopping", {{"reason", fatal         ? "fatal"
+                                    : g_stop        ? "signal"
+                                    : coord_ended   ? "coordinator ended"
+                                    : "backfill complete"}});
   // Fetchers first (they flush and commit what the shipper still reports), then the shipper and coordinator.
   stop_fetchers = true;
   for (auto& t : fetchers) t.join();
@@ -249,9 +264,14 @@ int cmd_embedded(Config c, bool backfill_only) {
   coord.join();
   ship.join();
   if (fatal) {
-    log::error("stopped_on_fatal", {{"error", *fatal}});
-    std::cerr << "etp2sentinel: stopped: " << log::redact(*fatal) << "\n";
+    log::error("stopped_on_fatal", {{"code", fatal->code}, {"error", fatal->detail}});
+    std::cerr << "etp2sentinel: stopped: " << log::redact(fatal->text()) << "\n";
     return 3;
+  }
+  if (coord_rc != 0) {
+    std::cerr << "etp2sentinel: stopped: the coordinator ended with exit code " << coord_rc
+              << " (its log says why)\n";
+    return coord_rc;
   }
   if (backfill_only && !g_stop) {
     double secs = static_cast<double>(now_micros() - started) / kMicrosPerSecond;
@@ -307,7 +327,7 @@ HandlerReply tick_reply(StateStore& store, bool pipeline_running) {
   } else {
     problem = "state store unavailable: " + parts.error();
   }
-  if (auto fatal = store.fatal()) problem = "fatal: " + *fatal;
+  if (auto fatal = store.fatal()) problem = "fatal: " + fatal->text();
   if (problem) state["problem"] = log::redact(*problem);
   nlohmann::json logs =
       nlohmann::json::array({problem ? "etp2sentinel: " + log::redact(*problem) : "etp2sentinel: running"});
@@ -358,7 +378,8 @@ int cmd_status(const Config& c) {
   auto fatal = store.fatal();
   nlohmann::json out{{"partitions", lines},
                      {"lookups", describe_lookups(state->redis, store.prefix(), c)},
-                     {"fatal", log::redact(fatal.value_or(""))},
+                     {"fatal", fatal ? nlohmann::json{{"code", fatal->code}, {"detail", log::redact(fatal->detail)}}
+                                     : nlohmann::json()},
                      {"coordinator", store.coordinator_lock_holder().value_or("")}};  // the one serving
   // Where data was knowingly set aside: the recorded gaps (the newest named) and the dead letters.
   constexpr std::size_t kGapsShown = 20;
@@ -387,7 +408,7 @@ int cmd_status(const Config& c) {
   std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
   // Non-zero while a fatal error is recorded: the compose healthchecks rely on it.
   if (fatal) {
-    std::cerr << "status: stopped on a fatal error: " << log::redact(*fatal) << "\n";
+    std::cerr << "status: stopped on a fatal error: " << log::redact(fatal->text()) << "\n";
     return 3;
   }
   return 0;

@@ -350,6 +350,10 @@ void load_shared_etp(Loader& L, Config& c) {
     }
   }
   L.integer("ETP_OVERLAP_S", c.etp_overlap_s, 0, 86400);
+  std::string adopt;
+  L.text("PLAN_ADOPT", adopt);
+  if (!adopt.empty() && adopt != "0" && adopt != "1") L.fail("PLAN_ADOPT", "must be 0 or 1");
+  c.plan_adopt = adopt == "1";
   load_lookups(L, c);
 }
 

@@ -125,7 +125,9 @@ struct HeaderEncoder {
   json operator()(const LeaseRef& r) const {
     return {{"worker", r.worker}, {"partition", r.partition}, {"epoch", r.epoch}};
   }
-  json operator()(const FatalReport& f) const { return {{"worker", f.worker}, {"message", f.message}}; }
+  json operator()(const FatalReport& f) const {
+    return {{"worker", f.worker}, {"code", f.code}, {"message", f.message}};
+  }
   json operator()(const RowBatch& b) const { return header_of(b); }
   json operator()(const Accepted& a) const { return {{"batch", a.batch}, {"shipper", a.shipper}}; }
   json operator()(const DeliveryReport& r) const {
@@ -230,7 +232,7 @@ std::variant<Message, Refusal> decode_body(Kind kind, const json& h,
       m.body = LeaseRef{r.str("worker"), r.str("partition"), r.integer("epoch")};
       break;
     case Kind::Fatal:
-      m.body = FatalReport{r.str("worker"), r.str("message")};
+      m.body = FatalReport{r.str("worker"), r.j.contains("code") ? r.str("code") : "unknown", r.str("message")};
       break;
     case Kind::RowBatch: {
       auto b = decode_batch(r, payload);

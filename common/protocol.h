@@ -87,6 +87,7 @@ struct LeaseRef {
 
 struct FatalReport {
   std::string worker;
+  std::string code;  // common/state.h fatal_code; the receiver keeps only codes it knows
   std::string message;
 };
 

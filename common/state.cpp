@@ -390,17 +390,53 @@ Result<long long, std::string> StateStore::dead_letter_count() {
   return r->integer;
 }
 
-void StateStore::set_fatal(const std::string& message) {
+const char* fatal_code::known(std::string_view code) {
+  for (const char* c : {kEtpAuth, kEtpRefused, kSentinelAuth, kSentinelRefused, kInternal})
+    if (code == c) return c;
+  return kUnknown;
+}
+
+void StateStore::set_fatal(std::string_view code, const std::string& detail) {
   // Vendor and Azure error texts can echo a credential: only the redacted text is ever stored (and so written
   // to the AOF file, shown by `status` and read by other roles).
-  auto r = redis_.command({"SET", prefix_ + "fatal", log::redact(message)});
+  nlohmann::json v{{"code", fatal_code::known(code)},
+                   {"detail", log::redact(detail)},
+                   {"at", format_iso_ms(now_micros())}};
+  auto r = redis_.command(
+      {"SET", prefix_ + "fatal", v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});
   if (!r) log::error("state.fatal_not_recorded", {{"error", r.error()}});
 }
 
-std::optional<std::string> StateStore::fatal() {
+std::optional<FatalError> StateStore::fatal() {
   auto r = redis_.command({"GET", prefix_ + "fatal"});
   if (!r || r->nil()) return std::nullopt;
-  return r->str;
+  auto v = nlohmann::json::parse(r->str, nullptr, false);
+  if (v.is_object() && v.contains("code") && v["code"].is_string() && v.contains("detail") &&
+      v["detail"].is_string())
+    return FatalError{fatal_code::known(v["code"].get<std::string>()), v["detail"].get<std::string>()};
+  return FatalError{fatal_code::kUnknown, log::redact(r->str)};
+}
+
+Result<std::vector<std::string>, std::string> StateStore::claim_fingerprint(const std::string& name,
+                                                                           const nlohmann::json& mine,
+                                                                           bool replace) {
+  const std::string key = prefix_ + "fingerprint";
+  std::string text = mine.dump();
+  auto set = redis_.command({replace ? "HSET" : "HSETNX", key, name, text});
+  if (!set) return err(set.error());
+  std::vector<std::string> differs;
+  auto stored_text = redis_.command({"HGET", key, name});
+  if (!stored_text) return err(stored_text.error());
+  auto stored = nlohmann::json::parse(stored_text->str, nullptr, false);
+  if (!stored.is_object()) stored = nlohmann::json::object();
+  if (replace || stored == mine) return differs;
+  for (const auto& [field, now] : mine.items()) {
+    auto was = stored.contains(field) ? stored[field] : nlohmann::json();
+    if (was == now) continue;
+    differs.push_back(field == "credential" ? field + ": another credential"
+                                            : field + ": stored " + was.dump() + ", now " + now.dump());
+  }
+  return differs;
 }
 
 Result<bool, std::string> StateStore::hold_coordinator_lock(const std::string& holder, Micros ttl_us) {

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/redis.h"
 #include "common/result.h"
 #include "common/timefmt.h"
@@ -71,6 +73,25 @@ struct ListDrops {
   long long expired = 0;
 };
 
+// A fatal stop: a code that says what the operator must do (docs/operations.md, "Fatal stops") and the
+// redacted detail. Codes, never free text, decide behaviour; the detail is for people.
+namespace fatal_code {
+inline constexpr const char* kEtpAuth = "etp_auth";                 // the vendor refused the credential
+inline constexpr const char* kEtpRefused = "etp_refused";           // the vendor refused a request for good
+inline constexpr const char* kSentinelAuth = "sentinel_auth";       // Entra ID / Azure refused the identity
+inline constexpr const char* kSentinelRefused = "sentinel_refused"; // Azure refused the upload for good
+inline constexpr const char* kInternal = "internal";                // a broken invariant (a bug): report it
+inline constexpr const char* kUnknown = "unknown";                  // a code this build does not know
+// `code` if this build knows it, else kUnknown (a peer's report is never trusted to name its own code).
+const char* known(std::string_view code);
+}  // namespace fatal_code
+
+struct FatalError {
+  std::string code;
+  std::string detail;  // redacted
+  std::string text() const { return code + ": " + detail; }
+};
+
 struct DeliveredVersion {
   std::string key;  // the row's dedupe key
   Micros last_modified_us = 0;
@@ -80,6 +101,13 @@ class StateStore {
  public:
   explicit StateStore(Redis& redis, std::string prefix = "etp:");
   StateStore(Redis& redis, std::string prefix, StateListLimits limits);
+
+  // Whose state this is: a fingerprint (a JSON object) of what it was made for, kept under `name` from the
+  // first claim on. Returns the fields in which `mine` differs from the stored one ("field: stored X, now Y";
+  // a field named `credential` shows no values); with `replace`, `mine` is stored instead (a deliberate
+  // change, or a new plan).
+  Result<std::vector<std::string>, std::string> claim_fingerprint(const std::string& name,
+                                                                  const nlohmann::json& mine, bool replace);
 
   // Plan
   Result<bool, std::string> plan_exists();
@@ -124,8 +152,9 @@ class StateStore {
   std::optional<std::string> coordinator_lock_holder();
 
   // Fatal stop shared by all roles
-  void set_fatal(const std::string& message);
-  std::optional<std::string> fatal();
+  // Stored as {"code","detail","at"}; the detail redacted with every secret this process holds.
+  void set_fatal(std::string_view code, const std::string& detail);
+  std::optional<FatalError> fatal();  // a value written by an older build reads as code "unknown"
   void clear_fatal();
 
   // Supporting-data sources switched off by a fatal answer on their own route (cleared when the coordinator

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/budget.h"
+#include "common/fingerprint.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/protocol.h"
@@ -153,7 +154,10 @@ class Scheduler {
     }
     log::info("coordinator.listening", {{"endpoint", o_.endpoint}, {"curve", c_.zmq.server_keys()}});
     if (!lead()) return 0;
-    if (!plan_or_resume()) return release_lead();
+    if (!plan_or_resume()) {
+      release_lead();
+      return refused_rc_;
+    }
     store_.clear_fatal();
     store_.clear_disabled_sources();
     grace_for_held_leases();
@@ -231,7 +235,11 @@ class Scheduler {
         auto parts = plan_partitions(
             c_.sources, {now_micros(), c_.etp_backfill_days, c_.fetchers, c_.etp_traffic_types}, c_);
         if (!store_.create_plan(parts, now_micros())) continue;
+        (void)store_.claim_fingerprint("plan", plan_fingerprint(c_), true);  // a new plan: this one's
         log::info("coordinator.planned", {{"partitions", parts.size()}, {"days", c_.etp_backfill_days}});
+      } else if (auto mine = claim_state(store_, "plan", plan_fingerprint(c_), c_, stop_); !mine || !usable(*mine)) {
+        refused_rc_ = mine ? 2 : 0;  // made for another configuration (logged); or stopped meanwhile
+        return false;
       }
       plan_created_ = store_.plan_created().value_or(now_micros());
       add_missing_sources();
@@ -298,9 +306,11 @@ class Scheduler {
       case Kind::Release:
       case Kind::Abandon:
         return on_lease_message(r.identity, m.kind, std::get<LeaseRef>(m.body), parts, now);
-      case Kind::Fatal:
-        store_.set_fatal(std::get<FatalReport>(m.body).message);
+      case Kind::Fatal: {
+        const auto& f = std::get<FatalReport>(m.body);
+        store_.set_fatal(fatal_code::known(f.code), f.message);
         return;
+      }
       default:
         Metrics::get().protocol_refused("unexpected").Increment();
         log::warn("coordinator.unexpected_message", {{"kind", kind_name(m.kind)}});
@@ -489,6 +499,7 @@ class Scheduler {
   nlohmann::json lookups_ = nlohmann::json::array();
   std::map<std::string, long long> waiting_lookups_;
   Micros plan_created_ = 0, next_progress_ = 0, next_gauges_ = 0;
+  int refused_rc_ = 0;
   bool was_complete_ = false;
 };
 

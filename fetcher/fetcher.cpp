@@ -10,6 +10,7 @@
 
 #include "common/backoff.h"
 #include "common/budget.h"
+#include "common/fingerprint.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/protocol.h"
@@ -195,7 +196,8 @@ class Worker {
 
   bool fatal_recorded() {
     auto f = store_.fatal();
-    if (f) log::error("fetcher.stopping_on_fatal", {{"worker", o_.worker_id}, {"error", *f}});
+    if (f)
+      log::error("fetcher.stopping_on_fatal", {{"worker", o_.worker_id}, {"code", f->code}, {"error", f->detail}});
     return f.has_value();
   }
 
@@ -213,7 +215,8 @@ class Worker {
     committed_cursor_ = l.cursor;
     Source* source = source_for(l);
     if (!source)
-      return fail("no source named '" + l.source + "' in this build (partition " + l.partition + ")", l);
+      return fail(fatal_code::kInternal,
+                  "no source named '" + l.source + "' in this build (partition " + l.partition + ")", l);
     steps_ = make_enrichments(l.source);
     bool head_poll = l.live() && l.caught_up_us > 0;
     // Steady state: hold the head poll back by the overlap, so that one request also returns what became
@@ -224,7 +227,8 @@ class Worker {
     if (dense > 0) --dense;
     auto reader = source->open(held ? *held : ReadScope{l.traffic_type, l.cursor, l.end_us});
     first_page_caught_up_.reset();
-    if (!reader) return fail("source '" + l.source + "' cannot read partition " + l.partition, l);
+    if (!reader)
+      return fail(fatal_code::kInternal, "source '" + l.source + "' cannot read partition " + l.partition, l);
     // Steady state: a short head poll (the customer's one-second polling); the backfill pages to the end;
     // a lookup lease takes a few lookups and gives the fetcher back.
     int max_pages = source->lookup() ? kLookupsPerLease : head_poll ? kHeadPollPages : 1 << 30;
@@ -268,7 +272,8 @@ class Worker {
       auto page = timed_read(source, reader);
       if (!page) {
         if (page.error().fatal() && source.optional()) return switch_off(source, page.error().message, l);
-        if (page.error().fatal()) return fail(page.error().message, l);
+        if (page.error().fatal())
+          return fail(page.error().auth ? fatal_code::kEtpAuth : fatal_code::kEtpRefused, page.error().message, l);
         wait_to_retry(l, source, page.error(), backoff);
         continue;
       }
@@ -323,10 +328,11 @@ class Worker {
     return page;
   }
 
-  LeaseEnd fail(const std::string& message, const LeaseGrant& l) {
-    log::error("fetcher.fatal", {{"worker", o_.worker_id}, {"partition", l.partition}, {"error", message}});
-    store_.set_fatal(message);
-    send(coord_, msg(FatalReport{o_.worker_id, message}));
+  LeaseEnd fail(const char* code, const std::string& message, const LeaseGrant& l) {
+    log::error("fetcher.fatal",
+               {{"worker", o_.worker_id}, {"partition", l.partition}, {"code", code}, {"error", message}});
+    store_.set_fatal(code, message);
+    send(coord_, msg(FatalReport{o_.worker_id, code, message}));
     return LeaseEnd::Fatal;
   }
 
@@ -680,6 +686,21 @@ int Fetcher::run(const std::atomic<bool>& stop) {
   if (!parse_redis_url(config_.redis_url, config_.redis_ca_bundle)) {
     log::error("fetcher.fatal", {{"error", "REDIS_URL is not usable"}});
     return 2;
+  }
+  {  // the state in Redis must be this vendor's and credential's (common/fingerprint.h)
+    Redis redis(parse_redis_url(config_.redis_url, config_.redis_ca_bundle).value());
+    StateStore store(redis);
+    auto mine = claim_state(store, "vendor", vendor_fingerprint(config_), config_, stop);
+    if (!mine) return 0;  // stopped while Redis was unreachable
+    if (!usable(*mine)) return 2;
+    // The documented key rotation: a new key, the fetchers recreated. The vendor's refusal of the old key,
+    // recorded as the fatal stop, is what the operator just fixed: cleared, so that the pipeline resumes
+    // without restarting the coordinator.
+    auto f = store.fatal();
+    if (*mine == Claim::CredentialChanged && f && f->code == fatal_code::kEtpAuth) {
+      store.clear_fatal();
+      log::info("fetcher.cleared_fatal_after_credential_change", {{"was", f->detail}});
+    }
   }
   const int slots = std::max(1, opt_.slots);
   if (slots == 1) {  // on this thread: an exception reaches the caller (app/main.cpp guarded())

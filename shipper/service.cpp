@@ -166,7 +166,7 @@ class Delivery {
     report.dead_lettered = std::move(s.dead_lettered);
     record_delivered(report, b);
     if (!s.fatal.empty()) {
-      store_.set_fatal(s.fatal);
+      store_.set_fatal(s.fatal_code, s.fatal);
       halt_ = true;
       report.outcome = Outcome::Refused;
       report.error = s.fatal;
@@ -320,7 +320,7 @@ int ShipperService::run(const std::atomic<bool>& stop) {
       store.shipper_alive(opt_.id, kAliveTtlS);
       next_alive = std::chrono::steady_clock::now() + kAliveEvery;
       if (auto f = store.fatal(); f && !halt) {
-        log::error("shipper.stopping_on_fatal", {{"error", *f}});
+        log::error("shipper.stopping_on_fatal", {{"code", f->code}, {"error", f->detail}});
         fatal_elsewhere = halt = true;
       }
     }

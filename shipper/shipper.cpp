@@ -5,6 +5,7 @@
 
 #include "common/backoff.h"
 #include "common/log.h"
+#include "common/state.h"
 
 namespace etp2s {
 
@@ -85,6 +86,10 @@ bool Shipper::send(const std::vector<Row>& rows, std::size_t begin, std::size_t 
     if (p.too_large) return split(rows, begin, end, report, p.message);
     if (p.outcome == Outcome::Refused) {
       fields["error"] = p.message;
+      // No HTTP answer (the token was refused), 401 or 403: the identity; anything else: the request.
+      bool identity = p.status == 0 || p.status == 401 || p.status == 403;
+      report.fatal_code = identity ? fatal_code::kSentinelAuth : fatal_code::kSentinelRefused;
+      fields["code"] = report.fatal_code;
       log::error("ship.fatal", fields);
       report.fatal = p.message;
       return false;

@@ -16,6 +16,7 @@ struct Shipment {
   std::vector<std::string> delivered;      // row keys, accepted by Azure (2xx)
   std::vector<std::string> dead_lettered;  // row keys Azure can never accept (a single row refused 413), kept
   std::string fatal;                       // non-empty: stopped; the operator must act
+  const char* fatal_code = "";             // common/state.h fatal_code, with `fatal`
   bool interrupted = false;                // stop requested while retrying
   std::size_t retries = 0;
   std::size_t batches = 0;

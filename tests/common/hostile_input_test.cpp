@@ -104,10 +104,12 @@ TEST(HostileVendorData, AFatalErrorEchoingASecretIsStoredRedacted) {
   Redis redis(parse_redis_url(server.url()).value());
   StateStore store(redis);
   Secret key("the-etp-api-key-0123456789");
-  store.set_fatal(R"(ETP: HTTP 401 {"errors":[{"detail":"key the-etp-api-key-0123456789 is expired"}]})");
+  store.set_fatal(fatal_code::kEtpAuth, R"(ETP: HTTP 401 {"errors":[{"detail":"key the-etp-api-key-0123456789 is expired"}]})");
   auto raw = redis.command({"GET", "etp:fatal"});
   ASSERT_TRUE(raw.ok());
   EXPECT_EQ(raw->str.find(key.reveal()), std::string::npos) << raw->str;
   EXPECT_NE(raw->str.find("[REDACTED]"), std::string::npos);
-  EXPECT_EQ(store.fatal()->find(key.reveal()), std::string::npos);
+  ASSERT_TRUE(store.fatal().has_value());
+  EXPECT_EQ(store.fatal()->code, "etp_auth");
+  EXPECT_EQ(store.fatal()->detail.find(key.reveal()), std::string::npos);
 }

@@ -56,7 +56,9 @@ TEST(Protocol, EveryMessageRoundTrips) {
     EXPECT_EQ(m.kind, k);
     EXPECT_EQ(std::get<LeaseRef>(m.body).epoch, 9);
   }
-  EXPECT_EQ(std::get<FatalReport>(round_trip(msg(FatalReport{"w", "bad key"})).body).message, "bad key");
+  auto fatal = std::get<FatalReport>(round_trip(msg(FatalReport{"w", "etp_auth", "bad key"})).body);
+  EXPECT_EQ(fatal.message, "bad key");
+  EXPECT_EQ(fatal.code, "etp_auth");
   EXPECT_EQ(std::get<Accepted>(round_trip(msg(Accepted{"b1", "s1"})).body).shipper, "s1");
 
   DeliveryReport r{"b1", "s1", Outcome::Refused, {"k1", "k2"}, {"k3"}, "HTTP 403"};

@@ -108,8 +108,8 @@ TEST(RedisTls, CommandsPipelinesAndScriptsWorkThroughTheTunnel) {
   EXPECT_EQ(lua->str, "2000");
   // The connector's state store on top of it.
   StateStore store(redis);
-  store.set_fatal("test fatal");
-  EXPECT_EQ(store.fatal().value_or(""), "test fatal");
+  store.set_fatal(fatal_code::kInternal, "test fatal");
+  EXPECT_EQ(store.fatal().value_or(FatalError{}).text(), "internal: test fatal");
 }
 
 TEST(RedisTls, AnUntrustedCertificateIsRefusedWithTheReason) {

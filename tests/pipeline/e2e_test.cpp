@@ -273,6 +273,56 @@ TEST(EndToEnd, RolesAsProcessesSurviveSigkillAtRandomPointsAndARedisRestart) {
             << " duplicate rows after " << victims.size() << " kills\n";
 }
 
+// The documented key rotation (docs/operations.md): an expired key stops the roles with `etp_auth`; a new key
+// and recreated fetchers resume — the coordinator keeps running, the shipper is restarted (as compose restarts
+// it) — and every alert arrives once.
+TEST(EndToEnd, RotatingTheEtpKeyAndRecreatingTheFetchersResumesWithoutRestartingTheCoordinator) {
+  Stack s(sim_options(600, 100000));
+  std::ofstream(s.dir + "/old.key") << "an-expired-etp-key-0123456789";
+  auto env = s.env({{"ETP_RATE_LIMIT_PER_MIN", "600"},
+                    {"ETP_RATE_LIMIT_OVERRIDE", "1"},
+                    {"METRICS_PORT", "0"},
+                    {"COORDINATOR_ENDPOINT", "tcp://127.0.0.1:" + std::to_string(free_port())},
+                    {"SHIPPER_ENDPOINT", "tcp://127.0.0.1:" + std::to_string(free_port())}});
+  auto old_env = env;
+  old_env["ETP_API_KEY_FILE"] = s.dir + "/old.key";
+  Process coordinator = s.start({"coordinator"}, env, "coordinator.log");
+  Process shipper = s.start({"shipper"}, env, "shipper-1.log");
+  Process old_fetcher = s.start({"fetcher"}, old_env, "fetcher-old.log");
+  auto rc = old_fetcher.wait_for(std::chrono::seconds(60));
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, 3);
+  Redis r(parse_redis_url(s.redis.url()).value());
+  StateStore store(r);
+  ASSERT_TRUE(store.fatal().has_value());
+  EXPECT_EQ(store.fatal()->code, "etp_auth");
+  rc = shipper.wait_for(std::chrono::seconds(30));
+  ASSERT_TRUE(rc.has_value()) << "the shipper must stop on a fatal error recorded elsewhere";
+
+  // Rotated: the fetcher recreated with the new key clears the refusal of the old one and resumes.
+  Process fetcher = s.start({"fetcher"}, env, "fetcher-new.log");
+  ASSERT_TRUE(wait_until(
+      [&] { return s.log("fetcher-new.log").find("fetcher.cleared_fatal_after_credential_change") != std::string::npos; },
+      std::chrono::seconds(30)))
+      << s.log("fetcher-new.log").substr(0, 3000);
+  Process shipper2 = s.start({"shipper"}, env, "shipper-2.log");
+  ASSERT_TRUE(wait_until([&] { return s.backfill_complete(); }, std::chrono::seconds(120)))
+      << s.log("fetcher-new.log").substr(0, 3000);
+  wait_until(
+      [&] {
+        auto got = s.delivered();
+        return std::set<Version>(got.begin(), got.end()) == s.truth();
+      },
+      std::chrono::seconds(30));
+  EXPECT_FALSE(coordinator.wait_for(std::chrono::seconds(0)).has_value()) << "the coordinator was not restarted";
+  EXPECT_FALSE(store.fatal().has_value());
+  for (Process* p : {&coordinator, &shipper2, &fetcher}) p->kill(SIGTERM);
+  for (Process* p : {&coordinator, &shipper2, &fetcher}) EXPECT_TRUE(p->wait_for(std::chrono::seconds(30)));
+  expect_exactly_once(s);
+  for (const char* log : {"coordinator.log", "shipper-1.log", "fetcher-old.log", "fetcher-new.log", "shipper-2.log"})
+    EXPECT_EQ(s.log(log).find("an-expired-etp-key"), std::string::npos) << log;
+}
+
 // A burst in steady state: the held-back poll's first page comes back full, so it reads on from the head
 // (after delivering that page) and the next polls read from the head with sweeps. Every alert arrives, once.
 TEST(EndToEnd, ABurstBiggerThanAPageInSteadyStateArrivesOnceWithoutHoldingBack) {
@@ -404,8 +454,45 @@ TEST(EndToEnd, AnEtpCredentialFailureStopsCleanlyWithAMessage) {
   EXPECT_EQ(*rc, 3);
   std::string log = s.log("badkey.log");
   EXPECT_NE(log.find("check ETP_API_KEY"), std::string::npos) << log.substr(0, 2000);
+  EXPECT_NE(log.find("stopped: etp_auth: "), std::string::npos) << "the code a runbook acts on";
   EXPECT_EQ(log.find("definitely-not-the-key"), std::string::npos) << "the key leaked into the log";
   EXPECT_EQ(s.sentinel->stats()["rows_accepted"], 0);
+}
+
+// The operator's trap: a trial against the stand-in, then production on the same Redis. The state (plan,
+// cursors, marks) belongs to one vendor and one plan: another is refused before any request, naming what
+// differs; PLAN_ADOPT=1 takes over deliberately.
+TEST(EndToEnd, AStateMadeForAnotherVendorOrWindowIsNotResumed) {
+  Stack s(sim_options(200, 60));
+  auto first = s.start({"backfill"}, s.env(), "first.log").wait_for(std::chrono::seconds(90));
+  ASSERT_TRUE(first.has_value());
+  ASSERT_EQ(*first, 0) << s.log("first.log").substr(0, 3000);
+
+  EtpSim other(sim_options(50, 60));
+  auto p = s.start({"backfill"}, s.env({{"ETP_BASE_URL", other.base_url()}}), "other.log");
+  auto rc = p.wait_for(std::chrono::seconds(30));
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, 2);
+  std::string log = s.log("other.log");
+  EXPECT_NE(log.find("state.made_for_another_configuration"), std::string::npos) << log.substr(0, 3000);
+  EXPECT_NE(log.find("vendor: stored"), std::string::npos) << log.substr(0, 3000);
+  EXPECT_NE(log.find("PLAN_ADOPT=1"), std::string::npos) << "says how to resolve it";
+  EXPECT_TRUE(other.stats()["routes"].empty()) << "refused before any request: " << other.stats().dump();
+
+  auto wider = s.start({"backfill"}, s.env({{"ETP_BACKFILL_DAYS", "30"}}), "wider.log");
+  rc = wider.wait_for(std::chrono::seconds(30));
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, 2);
+  EXPECT_NE(s.log("wider.log").find("backfill_days: stored 7, now 30"), std::string::npos)
+      << s.log("wider.log").substr(0, 3000);
+
+  // Deliberately: adopted, and the wider window's plan goes on (a rotated key alone: tests/pipeline/state_test).
+  auto again = s.start({"backfill"}, s.env({{"PLAN_ADOPT", "1"}, {"ETP_BACKFILL_DAYS", "30"}}), "adopt.log");
+  rc = again.wait_for(std::chrono::seconds(90));
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, 0) << s.log("adopt.log").substr(0, 3000);
+  EXPECT_NE(s.log("adopt.log").find("state.adopted"), std::string::npos);
+  expect_exactly_once(s);
 }
 
 TEST(EndToEnd, ASentinel403StopsCleanlyAndCommitsNothingUndelivered) {
@@ -417,6 +504,7 @@ TEST(EndToEnd, ASentinel403StopsCleanlyAndCommitsNothingUndelivered) {
   ASSERT_TRUE(rc.has_value());
   EXPECT_EQ(*rc, 3);
   EXPECT_NE(s.log("forbidden.log").find("Monitoring Metrics Publisher"), std::string::npos);
+  EXPECT_NE(s.log("forbidden.log").find("stopped: sentinel_auth: "), std::string::npos);
   Redis r(parse_redis_url(s.redis.url()).value());
   StateStore store(r);
   auto parts = store.partitions();
@@ -502,11 +590,13 @@ TEST(EndToEnd, StatusExitsNonZeroWhileAFatalErrorIsRecordedAndCountsGapsAndDeadL
   store.record_gap("inbound-03", "2026-05-06T07:08:09.010", 200);
   store.record_gap("outbound-01", "2026-05-07T07:08:09.011", 200);
   ASSERT_TRUE(store.dead_letter("Custom-FireEyeETPAlerts_CL", "k1", "HTTP 413 even alone", "{}"));
-  store.set_fatal("Sentinel answered HTTP 403: the identity lacks Monitoring Metrics Publisher");
+  store.set_fatal(fatal_code::kSentinelAuth,
+                  "Sentinel answered HTTP 403: the identity lacks Monitoring Metrics Publisher");
   auto [rc1, out1] = status("fatal.log");
   EXPECT_EQ(rc1, 3) << out1;
   EXPECT_NE(out1.find("Monitoring Metrics Publisher"), std::string::npos) << out1;
   auto json = nlohmann::json::parse(out1.substr(out1.find('{'), out1.rfind('}') - out1.find('{') + 1));
+  EXPECT_EQ(json["fatal"]["code"], "sentinel_auth") << "the code an operator's runbook acts on";
   EXPECT_EQ(json["gaps"]["entries"], 2);
   ASSERT_EQ(json["gaps"]["newest"].size(), 2u);
   EXPECT_EQ(json["gaps"]["newest"][0]["at"], "2026-05-06T07:08:09.010");
@@ -1048,7 +1138,7 @@ TEST(SupportingData, NotFoundIsDroppedAndAMissingTraceEntitlementSwitchesOnlyThe
   bool switched_off = false;
   for (const auto& l : st["lookups"]) switched_off = switched_off || l.contains("switched_off");
   EXPECT_TRUE(switched_off) << st.dump();
-  EXPECT_TRUE(st["fatal"].get<std::string>().empty()) << "a missing trace entitlement is not fatal";
+  EXPECT_TRUE(st["fatal"].is_null()) << "a missing trace entitlement is not fatal";
   ASSERT_TRUE(rc.has_value());
   EXPECT_EQ(*rc, 0);
 }

@@ -48,7 +48,7 @@ void attack(const std::string& coordinator, const std::string& shipper, const Ke
     for (const char* p : {"inbound-00", "inbound-01"}) {
       for (long long e = 0; e < 4; ++e) send(c, msg(Kind::Done, LeaseRef{"attacker", p, e}));
     }
-    send(c, msg(FatalReport{"attacker", "forged fatal: stop everything"}));
+    send(c, msg(FatalReport{"attacker", "etp_auth", "forged fatal: stop everything"}));
     send(sh, msg(RowBatch{"forged",
                           "inbound-00",
                           1,
@@ -141,7 +141,8 @@ TEST(Security, UnauthenticatedAndUnlistedPeersAreRefusedAndCollectionGoesOn) {
   EXPECT_EQ(got.size(), truth.size()) << "duplicates";
   Redis r(parse_redis_url(redis.url()).value());
   StateStore store(r);
-  EXPECT_FALSE(store.fatal().has_value()) << "a forged fatal was recorded: " << store.fatal().value_or("");
+  EXPECT_FALSE(store.fatal().has_value())
+      << "a forged fatal was recorded: " << store.fatal().value_or(FatalError{}).text();
   EXPECT_EQ(coord_rc, 0);
   EXPECT_EQ(ship_rc, 0);
   EXPECT_EQ(fetch_rc, 0);

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/fingerprint.h"
 #include "common/metrics.h"
 #include "tests/support/process.h"
 
@@ -163,4 +164,52 @@ TEST(State, SetAsideListsAreCappedAndAgedAndEveryDropIsCounted) {
   defaults.record_gap("p", "2026-01-01T00:00:00.009", 200);
   EXPECT_EQ(store.gap_count().value(), 1);
   set_default_list_limits({});
+}
+
+// One state, one configuration (common/fingerprint.h): another vendor URL or plan is refused with the
+// differences named, a rotated key is followed, PLAN_ADOPT moves the claim; the key never reaches Redis.
+TEST(State, TheStateIsClaimedForOneVendorAndPlanAndAnotherIsRefused) {
+  etp2s::testing::RedisServer server;
+  Redis redis(parse_redis_url(server.url()).value());
+  StateStore store(redis);
+  std::atomic<bool> stop{false};
+  Config trial;
+  trial.etp_base_url = "http://127.0.0.1:8080/";
+  trial.etp_api_key = Secret("trial-key-0123456789abcdef");
+  Config prod = trial;
+  prod.etp_base_url = "https://etp.us.fireeye.com";
+  prod.etp_api_key = Secret("production-key-0123456789abcdef");
+
+  EXPECT_EQ(claim_state(store, "vendor", vendor_fingerprint(trial), trial, stop).value(), Claim::Ours);
+  EXPECT_EQ(claim_state(store, "vendor", vendor_fingerprint(trial), trial, stop).value(), Claim::Ours);
+  auto differs = store.claim_fingerprint("vendor", vendor_fingerprint(prod), false).value();
+  ASSERT_EQ(differs.size(), 2u);  // in field order: credential, vendor
+  EXPECT_EQ(differs[0], "credential: another credential");
+  EXPECT_EQ(differs[1], R"(vendor: stored "http://127.0.0.1:8080", now "https://etp.us.fireeye.com")");
+  EXPECT_EQ(claim_state(store, "vendor", vendor_fingerprint(prod), prod, stop).value(), Claim::Refused);
+  auto raw = redis.command({"HGET", "etp:fingerprint", "vendor"});
+  ASSERT_TRUE(raw);
+  EXPECT_EQ(raw->str.find("trial-key"), std::string::npos) << raw->str;
+  EXPECT_NE(raw->str.find("127.0.0.1:8080\""), std::string::npos) << "a trailing / is not a difference";
+
+  // The same vendor with a rotated key: followed (and the claim moves to the new key).
+  Config rotated = trial;
+  rotated.etp_api_key = Secret("trial-key-rotated-0123456789");
+  EXPECT_EQ(claim_state(store, "vendor", vendor_fingerprint(rotated), rotated, stop).value(), Claim::CredentialChanged);
+  EXPECT_TRUE(store.claim_fingerprint("vendor", vendor_fingerprint(rotated), false).value().empty());
+
+  // Another window: refused; with PLAN_ADOPT=1 adopted, and from then on this configuration's.
+  EXPECT_EQ(claim_state(store, "plan", plan_fingerprint(trial), trial, stop).value(), Claim::Ours);
+  Config wider = trial;
+  wider.etp_backfill_days = 30;
+  EXPECT_EQ(claim_state(store, "plan", plan_fingerprint(wider), wider, stop).value(), Claim::Refused);
+  wider.plan_adopt = true;
+  EXPECT_EQ(claim_state(store, "plan", plan_fingerprint(wider), wider, stop).value(), Claim::Adopted);
+  wider.plan_adopt = false;
+  EXPECT_EQ(claim_state(store, "plan", plan_fingerprint(wider), wider, stop).value(), Claim::Ours);
+  EXPECT_EQ(claim_state(store, "plan", plan_fingerprint(trial), trial, stop).value(), Claim::Refused);
+  // Domains and traffic types are compared as sets.
+  Config reordered = wider;
+  reordered.etp_traffic_types = {"outbound", "inbound"};
+  EXPECT_EQ(claim_state(store, "plan", plan_fingerprint(reordered), reordered, stop).value(), Claim::Ours);
 }
