@@ -57,7 +57,7 @@ int cmd_fetch(const Config& c) {
       make_auth(c));
   const auto spacing = std::chrono::microseconds(BudgetOptions{}.window_ms * 1000 / c.etp_rate_limit_per_min);
   auto next_slot = std::chrono::steady_clock::now();
-  std::size_t total = 0;
+  std::size_t total = 0, gaps = 0;
   for (const auto& name : enabled_sources(c)) {
     auto source = make_source(name, SourceContext{c, client, row_limits_for_mode(c.sentinel_mode)});
     if (!source || source->lookup()) continue;  // lookups need the queue in Redis: `run` drains them
@@ -65,6 +65,7 @@ int cmd_fetch(const Config& c) {
       auto reader =
           source->open({traffic, format_vendor(now_micros() - c.etp_backfill_days * kMicrosPerDay), {}});
       Backoff backoff;
+      int unreadable = 0;
       for (bool finished = false; !finished && !g_stop;) {
         std::this_thread::sleep_until(next_slot);
         next_slot = std::chrono::steady_clock::now() + spacing;
@@ -74,22 +75,38 @@ int cmd_fetch(const Config& c) {
             log::error("fetch.fatal", {{"error", page.error().message}});
             return 1;
           }
+          SourcePage skipped;
+          if (page.error().unreadable && ++unreadable >= c.etp_unreadable_page_attempts) {
+            unreadable = 0;
+            if (auto step = reader->unreadable(skipped); step != Unreadable::Retry) {
+              if (skipped.gap) {
+                log::error("fetch.gap", {{"at", skipped.gap->at}, {"detail", skipped.gap->detail}});
+                ++gaps;
+              }
+              finished = skipped.finished();
+              continue;
+            }
+          }
           double wait = backoff.next(page.error().retry_after_s);
           log::warn("fetch.retry", {{"error", page.error().message}, {"wait_s", wait}});
           std::this_thread::sleep_for(std::chrono::duration<double>(wait));
           continue;
         }
         backoff.reset();
+        unreadable = 0;
         for (const auto& r : page->rejected) log::error("fetch.rejected_record", {{"record", r}});
-        if (page->gap) log::error("fetch.gap", {{"at", page->gap->at}, {"count", page->gap->count}});
+        if (page->gap) {
+          log::error("fetch.gap", {{"at", page->gap->at}, {"count", page->gap->count}});
+          ++gaps;
+        }
         for (const auto& row : page->rows) std::cout << row.json << "\n";
         total += page->rows.size();
         finished = page->finished();
       }
     }
   }
-  log::info("fetch.done", {{"rows", total}, {"stopped", g_stop.load()}});
-  return 0;
+  log::info("fetch.done", {{"rows", total}, {"gaps", gaps}, {"stopped", g_stop.load()}});
+  return gaps > 0 ? 4 : 0;  // never 0 with a hole in what was printed
 }
 
 std::string host_id() {

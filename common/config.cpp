@@ -293,6 +293,7 @@ void load_etp(Loader& L, Config& c) {
   L.text("ETP_CA_BUNDLE", c.etp_ca_bundle);
   L.integer("ETP_CONNECT_TIMEOUT_S", c.etp_connect_timeout_s, 1, 300);
   L.integer("ETP_TIMEOUT_S", c.etp_timeout_s, 1, 600);
+  L.integer("ETP_UNREADABLE_PAGE_ATTEMPTS", c.etp_unreadable_page_attempts, 2, 1000);
 }
 
 // The vendor allows 60 requests per minute per route; a higher budget only gets 429s and can lock the

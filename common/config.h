@@ -44,6 +44,9 @@ struct Config {
   int etp_connect_timeout_s = 10;
   int etp_timeout_s = 60;
   int etp_overlap_s = 300;
+  // A page the vendor answers this many times in a row with a body that cannot be read is narrowed, then its
+  // range given up and recorded as a gap (docs/pager.md, "The unreadable page").
+  int etp_unreadable_page_attempts = 5;
   // State and pipeline
   std::string redis_url = "redis://127.0.0.1:6379/0";  // rediss:// for TLS (Azure Managed Redis)
   std::string redis_ca_bundle;                         // PEM CAs for rediss://; empty: the system store

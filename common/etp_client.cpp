@@ -253,6 +253,7 @@ Result<SummaryPage, EtpError> EtpClient::page(const std::string& path, Result<st
     e.http_status = 200;
     e.vendor = parse_vendor_errors(r->body);
     e.rate_limited = mentions_rate_limit(describe(e.vendor));
+    e.unreadable = !e.rate_limited;
     e.message = std::string(what) + ": HTTP 200 with an unusable body (" + page.error() + ", " +
                 std::to_string(r->body.size()) + " bytes); will retry";
     return err(std::move(e));

@@ -23,6 +23,7 @@ struct EtpError {
   std::optional<double> retry_after_s;
   bool rate_limited = false;
   bool auth = false;
+  bool unreadable = false;  // HTTP 200 with a body that cannot be read, even after repairs
   std::string message;  // operator-readable, never contains a secret
   std::vector<VendorError> vendor;
   bool fatal() const { return disposition == Disposition::Fatal; }

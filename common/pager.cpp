@@ -36,8 +36,11 @@ SummaryQuery CursorPager::next_query() const {
 
 PageResult CursorPager::accept(const SummaryPage& page) {
   PageResult out;
+  const auto asked = static_cast<std::size_t>(size_);  // the size this page was asked for
+  skips_ = 0;
+  if (narrowed_pages_ > 0 && --narrowed_pages_ == 0) size_ = std::max(size_, std::min(opt_.size, opt_.max_size));
   const auto& recs = page.alerts;
-  out.caught_up = recs.size() + page.rejected.size() < static_cast<std::size_t>(size_);
+  out.caught_up = recs.size() + page.rejected.size() < asked;
 
   Micros newest = cursor_.empty() ? std::numeric_limits<Micros>::min() : cursor_us_;
   bool all_at_cursor = !recs.empty() && !cursor_.empty();
@@ -91,6 +94,35 @@ PageResult CursorPager::accept(const SummaryPage& page) {
     ids_at_cursor_ = std::move(kept_at_next);
   }
   return out;
+}
+
+// First narrow the page (a sixteenth, but more than the records already handed on at the cursor instant, so that
+// a narrowed page always holds a new record): the pages before the bad record are read. When that cannot
+// narrow further, give up a range past the cursor: 1 s, twice as long with every skip in a row, at most an hour,
+// never past the partition's end or (beyond 1 ms) past now.
+UnreadableStep CursorPager::unreadable() {
+  constexpr int kNarrowedPages = 8;
+  UnreadableStep s;
+  int narrow = std::max(size_ / 16, static_cast<int>(ids_at_cursor_.size()) + 1);
+  if (skips_ == 0 && narrow < size_) {  // once skipping, skip on (a readable page ends the run)
+    size_ = narrow;
+    narrowed_pages_ = kNarrowedPages;
+    s.narrowed = true;
+    return s;
+  }
+  Micros now = opt_.clock();
+  Micros from = cursor_.empty() ? floor_ms(now - 90 * kMicrosPerDay) : cursor_us_;
+  Micros step = std::min<Micros>(kMicrosPerSecond << std::min(skips_, 12), 3600 * kMicrosPerSecond);
+  Micros to = std::min(from + step, std::max(from + 1000, floor_ms(now)));
+  if (opt_.end_us && to >= *opt_.end_us) {
+    to = *opt_.end_us;
+    s.reached_end = true;
+  }
+  ++skips_;
+  s.from = format_vendor(from);
+  move_cursor(floor_ms(to));
+  s.to = cursor_;
+  return s;
 }
 
 }  // namespace etp2s

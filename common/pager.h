@@ -41,11 +41,20 @@ struct PageResult {
   bool finished() const { return caught_up || reached_end; }
 };
 
+// What the pager does about a page the vendor keeps answering with a body that cannot be read (docs/pager.md,
+// "The unreadable page").
+struct UnreadableStep {
+  bool narrowed = false;  // the next page is smaller, so that the records before the bad one get read
+  std::string from, to;   // else: the range given up, [from, to); the cursor is now `to`
+  bool reached_end = false;
+};
+
 class CursorPager {
  public:
   CursorPager(PagerOptions options, std::string start_cursor);
   SummaryQuery next_query() const;
   PageResult accept(const SummaryPage& page);
+  UnreadableStep unreadable();
   const std::string& cursor() const { return cursor_; }
   Micros cursor_us() const { return cursor_us_; }
   int size() const { return size_; }
@@ -57,6 +66,8 @@ class CursorPager {
   std::string cursor_;  // empty: from the vendor's default (90 days back)
   Micros cursor_us_ = 0;
   std::unordered_set<std::string> ids_at_cursor_;  // alerts already handed on at or after the cursor instant
+  int narrowed_pages_ = 0;  // pages left at the narrowed size before the usual size is restored
+  int skips_ = 0;           // unreadable ranges skipped in a row (each skip twice as long as the last)
 };
 
 }  // namespace etp2s

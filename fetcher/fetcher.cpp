@@ -262,6 +262,7 @@ class Worker {
 
   LeaseEnd read_pages(const LeaseGrant& l, Source& source, PageReader& reader, int max_pages, bool sweeping) {
     Backoff backoff(0.5, 30);
+    int unreadable = 0;  // answers in a row whose body could not be read
     for (int pages = 0; pages < max_pages;) {
       if (auto end = wait_for_room(l)) return *end;
       if (!reader.has_work()) return LeaseEnd::Done;
@@ -274,9 +275,28 @@ class Worker {
         if (page.error().fatal() && source.optional()) return switch_off(source, page.error().message, l);
         if (page.error().fatal())
           return fail(page.error().auth ? fatal_code::kEtpAuth : fatal_code::kEtpRefused, page.error().message, l);
+        if (page.error().unreadable && ++unreadable >= c_.etp_unreadable_page_attempts) {
+          unreadable = 0;
+          SourcePage skipped;
+          Unreadable step = reader.unreadable(skipped);
+          if (step == Unreadable::Narrowed) {
+            log::warn("fetcher.unreadable_page_narrowed",
+                      {{"partition", l.partition}, {"error", page.error().message}});
+            continue;
+          }
+          if (step == Unreadable::Skipped) {
+            backoff.reset();
+            ++pages;
+            report_problems(l, source, skipped);
+            if (!hand_on(l, source, skipped, sweeping)) return lost() ? LeaseEnd::Lost : LeaseEnd::GiveBack;
+            if (skipped.finished()) return LeaseEnd::Done;
+            continue;
+          }
+        }
         wait_to_retry(l, source, page.error(), backoff);
         continue;
       }
+      unreadable = 0;
       backoff.reset();
       ++pages;
       report_problems(l, source, page.value());

@@ -45,6 +45,19 @@ class CursorReader final : public PageReader {
     return out;
   }
 
+  Unreadable unreadable(SourcePage& skipped) override {
+    UnreadableStep step = pager_.unreadable();
+    if (step.narrowed) return Unreadable::Narrowed;
+    skipped.cursor = pager_.cursor();
+    if (floor_us_ && pager_.cursor_us() < *floor_us_) skipped.cursor = floor_cursor_;
+    skipped.gap = Gap{step.from + "/" + step.to, 0,
+                      "the vendor answered this page again and again with a body that cannot be read; the "
+                      "records modified from " +
+                          step.from + " up to " + step.to + " were given up"};
+    skipped.reached_end = step.reached_end;
+    return Unreadable::Skipped;
+  }
+
  private:
   PageFetch fetch_;
   RecordRows rows_;

@@ -69,12 +69,19 @@ struct SourcePage {
   bool finished() const { return caught_up || reached_end; }
 };
 
+enum class Unreadable { Retry, Narrowed, Skipped };
+
 // Reads one scope page by page. read_page() makes exactly one vendor request (the caller holds a budget
 // permit for it) and never retries: a failure is returned classified (EtpError: Fatal or Retry).
 class PageReader {
  public:
   virtual ~PageReader() = default;
   virtual Result<SourcePage, EtpError> read_page() = 0;
+  // The vendor keeps answering the next page with a body that cannot be read, even after repairs
+  // (EtpError::unreadable, ETP_UNREADABLE_PAGE_ATTEMPTS times in a row). Narrowed: the next page is smaller (the
+  // records before the bad one get read). Skipped: `skipped` is a page without rows whose gap names the range
+  // given up and whose cursor lies past it. Retry: this reader cannot skip (the default; it retries on).
+  virtual Unreadable unreadable(SourcePage& /*skipped*/) { return Unreadable::Retry; }
   // False: nothing to read now (an empty lookup queue) — no request is made and no budget permit is taken.
   virtual bool has_work() { return true; }
 };

@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <shared_mutex>
 #include <thread>
 #include <unordered_map>
@@ -76,6 +77,9 @@ struct Faults {
   int latency_ms = 0, jitter_ms = 0;
   double rate_5xx = 0, rate_garbage = 0, rate_drop = 0;
   std::deque<std::string> script;  // next responses: 500, 502, 429, garbage, drop, badkey500, ok
+  // Alert ids whose every summary page comes back cut off (a record the vendor cannot serialise): the page
+  // fails the same way however often it is asked for.
+  std::set<std::string> poison;
 };
 
 std::string hexid(std::mt19937_64& rng, int n) {
@@ -451,6 +455,17 @@ struct EtpSim::Impl {
         else if (!filtered)
           break;
       }
+    }
+    bool poisoned = false;
+    {
+      std::lock_guard lock(stats_mu);
+      for (const auto& a : data) poisoned = poisoned || faults.poison.count(a["id"].get<std::string>()) > 0;
+    }
+    if (poisoned) {
+      std::string cut = ojson{{"data", data}}.dump();
+      res.status = 200;
+      res.set_content(cut.substr(0, cut.size() / 2), "application/json");
+      return count(res);
     }
     ojson meta = {{"total", total}, {"size", data.size()}};
     if (!data.empty()) {
@@ -912,6 +927,11 @@ void EtpSim::set_faults(const nlohmann::json& b) {
   impl_->quarantine_forbidden = b.value("quarantine_forbidden", impl_->quarantine_forbidden);
   if (b.contains("script") && b["script"].is_array()) {
     for (const auto& s : b["script"]) f.script.push_back(s.get<std::string>());
+  }
+  if (b.contains("poison") && b["poison"].is_array()) {
+    f.poison.clear();
+    for (const auto& s : b["poison"])
+      if (s.is_string()) f.poison.insert(s.get<std::string>());
   }
   if (b.value("expire_tokens", false)) {
     for (auto& [tok, exp] : impl_->tokens) exp = 0;

@@ -108,3 +108,57 @@ TEST(Pager, FloorsMicrosecondTimesSoNothingBetweenIsSkipped) {
   auto r = p.accept(page({{"b", "2023-01-01T00:00:01.500900Z"}, {"c", "2023-01-01T00:00:01.500100Z"}}));
   EXPECT_EQ(ids(r), (V{"c"}));
 }
+
+// A page the vendor keeps answering with a body that cannot be read: first narrowed (so that the records
+// before the bad one are read), then a range given up past the cursor, twice as long with every skip in a row,
+// never past the partition's end; a readable page starts the ladder again and restores the size in time.
+TEST(Pager, AnUnreadablePageIsNarrowedThenItsRangeGivenUpInGrowingStepsUpToTheEnd) {
+  PagerOptions o;
+  o.size = 200;
+  o.end_us = *parse_time("2023-08-01T00:00:10.000");
+  o.clock = [] { return *parse_time("2023-08-02T00:00:00.000"); };
+  CursorPager p(o, "2023-08-01T00:00:00.000");
+  UnreadableStep s = p.unreadable();
+  EXPECT_TRUE(s.narrowed);
+  EXPECT_EQ(p.next_query().size, 12);
+  // The narrowed page reads on to the record before the bad one.
+  p.accept(page({{"1", "2023-08-01T00:00:01.000"}, {"2", "2023-08-01T00:00:01.500"}}));
+  EXPECT_EQ(p.cursor(), "2023-08-01T00:00:01.500");
+  s = p.unreadable();  // one record handed on at the cursor instant: narrowed to 2 (one of them new)
+  EXPECT_TRUE(s.narrowed);
+  EXPECT_EQ(p.next_query().size, 2);
+  s = p.unreadable();
+  ASSERT_FALSE(s.narrowed);
+  EXPECT_EQ(s.from, "2023-08-01T00:00:01.500");
+  EXPECT_EQ(s.to, "2023-08-01T00:00:02.500");
+  EXPECT_EQ(p.cursor(), "2023-08-01T00:00:02.500");
+  s = p.unreadable();
+  EXPECT_EQ(s.to, "2023-08-01T00:00:04.500");  // 2 s
+  s = p.unreadable();
+  EXPECT_EQ(s.to, "2023-08-01T00:00:08.500");  // 4 s
+  EXPECT_FALSE(s.reached_end);
+  s = p.unreadable();
+  EXPECT_EQ(s.to, "2023-08-01T00:00:10.000");  // 8 s, but the partition ends first
+  EXPECT_TRUE(s.reached_end);
+
+  // A readable page resets the ladder; eight readable pages after narrowing, the usual size is back.
+  CursorPager q(o, "2023-08-01T00:00:00.000");
+  q.unreadable();
+  ASSERT_EQ(q.next_query().size, 12);
+  q.unreadable();  // nothing handed on at the cursor: narrowed to 1
+  ASSERT_EQ(q.next_query().size, 1);
+  EXPECT_EQ(q.unreadable().to, "2023-08-01T00:00:01.000");
+  q.accept(page({{"a", "2023-08-01T00:00:01.100"}}));
+  EXPECT_EQ(q.unreadable().to, "2023-08-01T00:00:02.100") << "one second again after a readable page";
+  for (int i = 0; i < 7; ++i) {  // a full page at the narrowed size: more to read, the last one included
+    EXPECT_FALSE(q.accept(page({{std::to_string(100 + i), "2023-08-01T00:00:03.000"}})).caught_up) << i;
+  }
+  EXPECT_EQ(q.next_query().size, 200);
+
+  // At the head, never beyond now: a live partition's skip stops at the clock.
+  PagerOptions live;
+  live.size = 1;
+  live.clock = [] { return *parse_time("2023-08-01T00:00:00.300"); };
+  CursorPager h(live, "2023-08-01T00:00:00.000");
+  EXPECT_EQ(h.unreadable().to, "2023-08-01T00:00:00.300");
+}

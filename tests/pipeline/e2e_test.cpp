@@ -459,6 +459,64 @@ TEST(EndToEnd, AnEtpCredentialFailureStopsCleanlyWithAMessage) {
   EXPECT_EQ(s.sentinel->stats()["rows_accepted"], 0);
 }
 
+// A record the vendor cannot serialise makes every page holding it unreadable (HTTP 200, a cut-off body), however
+// often it is asked. The page is narrowed (the records before the bad one are read), then a range past the
+// cursor is given up in growing steps and recorded: `backfill` exits 4 naming it, nothing outside the recorded
+// ranges is lost, nothing arrives twice, and the backfill does not retry forever.
+TEST(EndToEnd, APageThatNeverReadsIsNarrowedThenGivenUpAsARecordedGapAndBackfillExitsFour) {
+  Stack s(sim_options(400, 600));
+  std::vector<nlohmann::json> inbound;
+  for (const auto& t : s.etp->truth())
+    if (t["traffic_type"] == "inbound") inbound.push_back(t);
+  std::sort(inbound.begin(), inbound.end(), [](const auto& a, const auto& b) {
+    return a["last_modified_on"].template get<std::string>() < b["last_modified_on"].template get<std::string>();
+  });
+  const auto bad = inbound[inbound.size() / 2];
+  s.etp->set_faults({{"poison", {bad["id"]}}});
+  auto p = s.start({"backfill"},
+                   s.env({{"ETP_RATE_LIMIT_PER_MIN", "600"},
+                          {"ETP_RATE_LIMIT_OVERRIDE", "1"},
+                          {"ETP_UNREADABLE_PAGE_ATTEMPTS", "2"}}),
+                   "poison.log");
+  auto rc = p.wait_for(std::chrono::seconds(240));
+  ASSERT_TRUE(rc.has_value()) << "the backfill retried an unreadable page forever";
+  EXPECT_EQ(*rc, 4) << s.log("poison.log").substr(0, 3000);
+  std::string log = s.log("poison.log");
+  EXPECT_NE(log.find("fetcher.unreadable_page_narrowed"), std::string::npos);
+  EXPECT_NE(log.find("fetcher.gap"), std::string::npos);
+
+  Redis r(parse_redis_url(s.redis.url()).value());
+  auto gaps = StateStore(r).gaps();
+  ASSERT_TRUE(gaps.ok());
+  ASSERT_FALSE(gaps->empty());
+  auto in_gap = [&](const std::string& traffic, Micros t) {
+    for (const auto& g : gaps.value()) {
+      auto slash = g.at.find('/');
+      if (g.partition.rfind(traffic, 0) != 0 || slash == std::string::npos) continue;
+      auto from = parse_time(g.at.substr(0, slash)), to = parse_time(g.at.substr(slash + 1));
+      if (from && to && t >= *from && t < *to) return true;
+    }
+    return false;
+  };
+  Micros bad_t = *parse_time(bad["last_modified_on"].get<std::string>());
+  EXPECT_TRUE(in_gap("inbound", bad_t)) << "the unreadable record lies in a recorded range";
+
+  auto got = s.delivered();
+  std::set<Version> unique(got.begin(), got.end());
+  EXPECT_EQ(unique.size(), got.size()) << "duplicates";
+  std::size_t given_up = 0;
+  for (const auto& t : s.etp->truth()) {
+    Micros at = *parse_time(t["last_modified_on"].get<std::string>());
+    if (in_gap(t["traffic_type"], at)) {
+      ++given_up;
+      continue;
+    }
+    EXPECT_TRUE(unique.count({t["id"], at})) << "lost outside every recorded range: " << t.dump();
+  }
+  EXPECT_LE(given_up, 3u) << "the ranges given up stay close to the unreadable record";
+  EXPECT_EQ(unique.count({bad["id"], bad_t}), 0u);
+}
+
 // The operator's trap: a trial against the stand-in, then production on the same Redis. The state (plan,
 // cursors, marks) belongs to one vendor and one plan: another is refused before any request, naming what
 // differs; PLAN_ADOPT=1 takes over deliberately.
