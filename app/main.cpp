@@ -123,7 +123,7 @@ int guarded(const char* role, const Config& c, const std::function<int()>& run) 
   } catch (const std::exception& e) {
     std::string message = std::string("internal error in the ") + role + ": " + e.what();
     log::error("role.crashed", {{"role", role}, {"error", message}});
-    if (auto addr = parse_redis_url(c.redis_url, c.redis_ca_bundle)) {
+    if (auto addr = redis_address(c)) {
       Redis redis(addr.value());
       StateStore(redis).set_fatal(fatal_code::kInternal, message);
     }
@@ -147,7 +147,7 @@ struct StateConnection {
   StateStore store;
 };
 std::shared_ptr<StateConnection> open_state(const Config& c) {
-  auto addr = parse_redis_url(c.redis_url, c.redis_ca_bundle);  // load_config has already validated it
+  auto addr = redis_address(c);  // load_config has already validated it
   return addr ? std::make_shared<StateConnection>(addr.value()) : nullptr;
 }
 

@@ -381,6 +381,28 @@ void load_stream_destinations(Loader& L, Config& c) {
   }
 }
 
+// The Azure identity: the shipper's for the Logs Ingestion API, every role's with REDIS_AUTH=entra.
+void load_azure_identity(Loader& L, Config& c) {
+  L.text("AZURE_TENANT_ID", c.azure_tenant_id);
+  L.text("AZURE_CLIENT_ID", c.azure_client_id);
+  L.secret("AZURE_CLIENT_SECRET", c.azure_client_secret);
+  L.text("AZURE_CLIENT_CERTIFICATE_PATH", c.azure_client_certificate_path);
+  L.text("AZURE_FEDERATED_TOKEN_FILE", c.azure_federated_token_file);
+  L.url("AZURE_AUTHORITY_HOST", c.azure_authority_host, false);
+  // Only the identity variables may name IMDS (169.254.169.254) over plain http.
+  L.url("IDENTITY_ENDPOINT", c.identity_endpoint, false, AllowImds::Yes);
+  L.secret("IDENTITY_HEADER", c.identity_header);
+  L.url("AZURE_IMDS_ENDPOINT", c.imds_endpoint, false, AllowImds::Yes);
+  bool app_credential = !c.azure_client_secret.empty() || !c.azure_client_certificate_path.empty() ||
+                        !c.azure_federated_token_file.empty();
+  if (app_credential && c.azure_tenant_id.empty())
+    L.fail("AZURE_TENANT_ID", "is required with an app credential");
+  if (app_credential && c.azure_client_id.empty())
+    L.fail("AZURE_CLIENT_ID", "is required with an app credential");
+  if (!c.identity_endpoint.empty() && c.identity_header.empty())
+    L.fail("IDENTITY_HEADER", "is required with IDENTITY_ENDPOINT");
+}
+
 void load_sentinel(Loader& L, Config& c) {
   L.text("SENTINEL_MODE", c.sentinel_mode);
   L.text("SENTINEL_CA_BUNDLE", c.sentinel_ca_bundle);
@@ -396,25 +418,7 @@ void load_sentinel(Loader& L, Config& c) {
     L.text("SENTINEL_STREAM", c.sentinel_stream);
     if (c.sentinel_stream.rfind("Custom-", 0) != 0) L.fail("SENTINEL_STREAM", "must start with Custom-");
     L.text("SENTINEL_SCOPE", c.sentinel_scope);
-    L.text("AZURE_TENANT_ID", c.azure_tenant_id);
-    L.text("AZURE_CLIENT_ID", c.azure_client_id);
-    L.secret("AZURE_CLIENT_SECRET", c.azure_client_secret);
-    L.text("AZURE_CLIENT_CERTIFICATE_PATH", c.azure_client_certificate_path);
-    L.text("AZURE_FEDERATED_TOKEN_FILE", c.azure_federated_token_file);
-    L.url("AZURE_AUTHORITY_HOST", c.azure_authority_host, false);
-    // Only the identity variables may name IMDS (169.254.169.254) over plain http.
-    L.url("IDENTITY_ENDPOINT", c.identity_endpoint, false, AllowImds::Yes);
-    L.secret("IDENTITY_HEADER", c.identity_header);
-    L.url("AZURE_IMDS_ENDPOINT", c.imds_endpoint, false, AllowImds::Yes);
-    bool app_credential = !c.azure_client_secret.empty() || !c.azure_client_certificate_path.empty() ||
-                          !c.azure_federated_token_file.empty();
-    if (app_credential && c.azure_tenant_id.empty())
-      L.fail("AZURE_TENANT_ID", "is required with an app credential");
-    if (app_credential && c.azure_client_id.empty())
-      L.fail("AZURE_CLIENT_ID", "is required with an app credential");
-    if (!c.identity_endpoint.empty() && c.identity_header.empty()) {
-      L.fail("IDENTITY_HEADER", "is required with IDENTITY_ENDPOINT");
-    }
+    load_azure_identity(L, c);
   } else if (c.sentinel_mode == "data-collector") {
     L.text("SENTINEL_WORKSPACE_ID", c.sentinel_workspace_id);
     if (!is_guid(c.sentinel_workspace_id)) {
@@ -496,6 +500,36 @@ void apply_redis_password(Loader& L, Config& c) {
                 (at == std::string::npos ? rest : rest.substr(at + 1));
 }
 
+// REDIS_AUTH=entra: the password is an Entra ID token for REDIS_USERNAME, so no password may be configured,
+// and the token must not travel in clear (rediss://; redis:// only to loopback, for tests).
+void load_redis_auth(Loader& L, Config& c) {
+  L.text("REDIS_AUTH", c.redis_auth);
+  L.text("REDIS_USERNAME", c.redis_username);
+  if (c.redis_auth == "password") {
+    if (!c.redis_username.empty())
+      L.fail("REDIS_USERNAME", "is used only with REDIS_AUTH=entra (an ACL user goes in REDIS_URL)");
+    return;
+  }
+  if (c.redis_auth != "entra")
+    return L.fail("REDIS_AUTH", "must be password or entra, got '" + shown(c.redis_auth) + "'");
+  if (c.redis_username.empty())
+    L.fail("REDIS_USERNAME", "is required with REDIS_AUTH=entra (the object (principal) id of the identity)");
+  if (!c.redis_password.empty()) {
+    L.fail("REDIS_PASSWORD", "must not be set with REDIS_AUTH=entra (the Entra ID token is the password)");
+    c.redis_password = Secret();  // not joined to the URL
+  }
+  auto a = parse_redis_url(c.redis_url);
+  if (!a) return;  // reported by the caller
+  if (c.redis_url.find('@') != std::string::npos)
+    L.fail("REDIS_URL",
+           "carries a user or password; with REDIS_AUTH=entra the user is REDIS_USERNAME and the "
+           "password an Entra ID token");
+  if (!a->tls && a->unix_path.empty() && !is_loopback_host(a->host))
+    L.fail("REDIS_URL",
+           "must be rediss:// with REDIS_AUTH=entra (the token must not travel in clear; redis:// "
+           "only to a loopback address)");
+}
+
 }  // namespace
 
 Result<Config, std::string> load_config(const EnvLookup& env, ConfigNeeds needs) {
@@ -516,6 +550,7 @@ Result<Config, std::string> load_config(const EnvLookup& env, ConfigNeeds needs)
     L.text("REDIS_URL", c.redis_url);
     L.text("REDIS_CA_BUNDLE", c.redis_ca_bundle);
     L.secret("REDIS_PASSWORD", c.redis_password);
+    load_redis_auth(L, c);
     apply_redis_password(L, c);
     // The parser's message names REDIS_URL and never shows the URL (it may hold a password).
     if (auto a = parse_redis_url(c.redis_url); !a) {
@@ -537,6 +572,8 @@ Result<Config, std::string> load_config(const EnvLookup& env, ConfigNeeds needs)
   L.integer("DEADLETTER_TTL_DAYS", c.dead_letter_ttl_days, 1, 365);
   load_zmq_security(L, c);
   if (needs.sentinel) load_sentinel(L, c);
+  bool identity_loaded = needs.sentinel && c.sentinel_mode == "logs-ingestion";
+  if (needs.redis && c.redis_auth == "entra" && !identity_loaded) load_azure_identity(L, c);
   // Every role's redactor knows every configured secret, used by this role or not (a second hold on a secret
   // the role loaded is harmless: holds are counted).
   for (const char* n :

@@ -51,6 +51,10 @@ struct Config {
   std::string redis_url = "redis://127.0.0.1:6379/0";  // rediss:// for TLS (Azure Managed Redis)
   std::string redis_ca_bundle;                         // PEM CAs for rediss://; empty: the system store
   Secret redis_password;  // REDIS_PASSWORD / _FILE; already part of redis_url (kept here for the redactor)
+  // REDIS_AUTH=password (the URL's or REDIS_PASSWORD) or entra: AUTH REDIS_USERNAME (the identity's object
+  // id) with an Entra ID token from the Azure identity below (common/redis_entra.cpp).
+  std::string redis_auth = "password";
+  std::string redis_username;
   // Configured secrets this role does not use (ConfigNeeds): held only so that its redactor knows them too.
   std::vector<Secret> other_secrets;
   log::Level log_level = log::Level::Info;
@@ -95,7 +99,8 @@ struct Config {
   // Per stream (table → DCR stream / Log-Type), filled from the schema files and the variables above.
   std::map<std::string, std::string> sentinel_streams;
   std::map<std::string, std::string> sentinel_log_types;
-  // Azure identity (read the way the Azure SDKs read them)
+  // Azure identity (read the way the Azure SDKs read them): the shipper's (logs-ingestion), and every role's
+  // with REDIS_AUTH=entra
   std::string azure_tenant_id;
   std::string azure_client_id;
   Secret azure_client_secret;

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "common/log.h"
+
 namespace etp2s {
 
 namespace {
@@ -132,7 +134,7 @@ struct ReplyFree {
 Redis::Redis(RedisAddress address) : address_(std::move(address)) {}
 
 Result<Unit, std::string> Redis::ensure_connected() {
-  if (ctx_ && ctx_->err == 0) return Unit{};
+  if (ctx_ && ctx_->err == 0) return reauthenticate_if_renewed();
   ctx_.reset();
   tls_.reset();
   timeval tv{2, 0};
@@ -159,26 +161,69 @@ Result<Unit, std::string> Redis::ensure_connected() {
   }
   timeval io{10, 0};
   redisSetTimeout(c, io);
-  std::vector<std::vector<std::string>> setup;
-  // Redis 6 ACL: AUTH user password; without a user, the default user's AUTH password.
-  if (!address_.user.empty())
-    setup.push_back({"AUTH", address_.user, address_.password.reveal()});
-  else if (!address_.password.empty())
-    setup.push_back({"AUTH", address_.password.reveal()});
-  if (address_.db != 0) setup.push_back({"SELECT", std::to_string(address_.db)});
-  for (const auto& cmd : setup) {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    for (const auto& s : cmd) argv.push_back(s.data()), lens.push_back(s.size());
-    std::unique_ptr<redisReply, ReplyFree> r(static_cast<redisReply*>(
-        redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-      std::string msg = "redis: " + cmd[0] + " failed" + (r ? std::string(": ") + r->str : std::string());
-      ctx_.reset();
-      return err(msg);
+  auto ok = authenticate();
+  if (ok && address_.db != 0) ok = setup({"SELECT", std::to_string(address_.db)});
+  if (!ok) ctx_.reset();
+  return ok;
+}
+
+Result<Unit, std::string> Redis::setup(const std::vector<std::string>& cmd) {
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  for (const auto& s : cmd) argv.push_back(s.data()), lens.push_back(s.size());
+  std::unique_ptr<redisReply, ReplyFree> r(static_cast<redisReply*>(
+      redisCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
+  if (!r) {
+    std::string msg = "redis: connection lost during " + cmd[0] + " (" + ctx_->errstr + ")";
+    ctx_.reset();
+    return err(msg);
+  }
+  if (r->type == REDIS_REPLY_ERROR)
+    return err("redis: " + cmd[0] + " failed: " + std::string(r->str, r->len));
+  return Unit{};
+}
+
+// AUTH as the configured user. Redis 6 ACL: AUTH user password; without a user, the default user's AUTH
+// password. REDIS_AUTH=entra: AUTH user <the source's current token>; a refused token is renewed once.
+Result<Unit, std::string> Redis::authenticate() {
+  if (!address_.entra) {
+    if (!address_.user.empty()) return setup({"AUTH", address_.user, address_.password.reveal()});
+    if (!address_.password.empty()) return setup({"AUTH", address_.password.reveal()});
+    return Unit{};
+  }
+  for (;;) {
+    token_checked_ = std::chrono::steady_clock::now();
+    auto token = address_.entra->token();
+    if (!token) return err("redis: no Entra ID token for AUTH as " + address_.user + ": " + token.error());
+    auto ok = setup({"AUTH", address_.user, token->reveal()});
+    if (ok) {
+      sent_token_ = std::move(token.value());
+      address_.entra->accepted();
+      return ok;
+    }
+    if (!ctx_) return ok;  // the connection is gone, not the token refused
+    if (!address_.entra->renew_after_refusal()) {
+      return err(log::redact(
+          ok.error() + " (REDIS_AUTH=entra: the Entra ID token of REDIS_USERNAME " + address_.user +
+          " was refused; check that REDIS_USERNAME is the identity's object (principal) id "
+          "and that the identity has an access policy assignment on the cache)"));
     }
   }
-  return Unit{};
+}
+
+// REDIS_AUTH=entra: at most once a second, ask the source for its token. A new one (the source renews before
+// the old one expires) is sent with AUTH on this open connection, so the server never closes it for an
+// expired token.
+Result<Unit, std::string> Redis::reauthenticate_if_renewed() {
+  auto now = std::chrono::steady_clock::now();
+  if (!address_.entra || now - token_checked_ < std::chrono::seconds(1)) return Unit{};
+  token_checked_ = now;
+  auto token = address_.entra->token();
+  if (!token || token.value() == sent_token_) return Unit{};  // no new token: keep the connection as it is
+  auto ok = authenticate();
+  if (!ok) ctx_.reset();
+  log::debug("redis.reauthenticated", {{"user", address_.user}, {"ok", ok.ok()}});
+  return ok;
 }
 
 Result<std::vector<RedisReply>, std::string> Redis::pipeline(

@@ -18,7 +18,7 @@ void TokenCache::store_locked(FreshToken fresh) {
   // Early enough that a token never expires in flight, late enough that short-lived tokens still get
   // used; a lifetime under a second (or already past) counts as one second, i.e. the token is due at once.
   Micros lifetime = std::max<Micros>(fresh.expires_at - clock_(), kMicrosPerSecond);
-  refresh_at_ = fresh.expires_at - std::min<Micros>(120 * kMicrosPerSecond, lifetime / 2);
+  refresh_at_ = fresh.expires_at - std::min<Micros>(max_margin_.load(), lifetime / 2);
   current_ = std::move(fresh);  // the previous token's Secret goes away here: it is no longer redacted
 }
 

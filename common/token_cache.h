@@ -29,9 +29,9 @@ class TokenCache {
   explicit TokenCache(Clock clock = now_micros);
 
   // The cached token, or a new one from fetch() (a callable returning Result<FreshToken, E>) when there
-  // is none or it is due: min(2 min, half its lifetime) before expiry. The lock is held across fetch(),
-  // so concurrent callers wait for one refresh instead of each starting their own. A failed fetch
-  // returns its error and leaves the cached token in place (see unexpired()).
+  // is none or it is due: min(max_margin, half its lifetime) before expiry (max_margin: 2 min unless set).
+  // The lock is held across fetch(), so concurrent callers wait for one refresh instead of each starting
+  // their own. A failed fetch returns its error and leaves the cached token in place (see unexpired()).
   template <class Fetch>
   auto get(Fetch&& fetch) -> Result<Secret, std::remove_cvref_t<decltype(fetch().error())>>;
 
@@ -49,6 +49,8 @@ class TokenCache {
   void accepted();
 
   int fetches() const { return fetches_.load(); }
+  // How long before expiry a long-lived token is renewed at most (applies from the next fetch).
+  void set_max_margin(Micros margin) { max_margin_ = margin; }
 
  private:
   bool due_locked(Micros now) const;
@@ -58,6 +60,7 @@ class TokenCache {
   mutable std::mutex mu_;
   std::optional<FreshToken> current_;
   Micros refresh_at_ = 0;
+  std::atomic<Micros> max_margin_{120 * kMicrosPerSecond};
   bool refreshed_after_401_ = false;
   std::atomic<int> fetches_{0};
 };

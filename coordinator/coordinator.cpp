@@ -509,7 +509,7 @@ Coordinator::Coordinator(const Config& config, CoordinatorOptions options)
     : config_(config), opt_(std::move(options)) {}
 
 int Coordinator::run(const std::atomic<bool>& stop) {
-  auto addr = parse_redis_url(config_.redis_url, config_.redis_ca_bundle);
+  auto addr = redis_address(config_);
   if (!addr) {
     log::error("coordinator.fatal", {{"error", addr.error()}});
     return 2;

@@ -97,7 +97,7 @@ class Worker {
       : c_(c),
         o_(o),
         stop_(stop),
-        redis_(parse_redis_url(c.redis_url, c.redis_ca_bundle).value()),
+        redis_(redis_address(c).value()),
         store_(redis_),
         budget_(redis_, BudgetOptions{c.etp_rate_limit_per_min}, o.worker_id),
         client_(std::make_shared<EtpClient>(
@@ -703,7 +703,7 @@ std::string slot_id(const std::string& worker_id, int slot) {
 Fetcher::Fetcher(const Config& config, FetcherOptions options) : config_(config), opt_(std::move(options)) {}
 
 int Fetcher::run(const std::atomic<bool>& stop) {
-  if (!parse_redis_url(config_.redis_url, config_.redis_ca_bundle)) {
+  if (!redis_address(config_)) {
     log::error("fetcher.fatal", {{"error", "REDIS_URL is not usable"}});
     return 2;
   }

@@ -6,11 +6,11 @@
 #include <string>
 #include <string_view>
 
+#include "common/azure_credentials.h"
 #include "common/http.h"
 #include "common/protocol.h"
 #include "common/row.h"
 #include "common/secret.h"
-#include "shipper/azure_credentials.h"
 
 namespace etp2s {
 

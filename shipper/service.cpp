@@ -98,7 +98,7 @@ class Delivery {
         id_(id),
         stop_(stop),
         halt_(halt),
-        redis_(parse_redis_url(c.redis_url, c.redis_ca_bundle).value()),
+        redis_(redis_address(c).value()),
         store_(redis_),
         destinations_(c) {}
 
@@ -296,7 +296,7 @@ ShipperService::ShipperService(const Config& config, ShipperServiceOptions optio
     : config_(config), opt_(std::move(options)) {}
 
 int ShipperService::run(const std::atomic<bool>& stop) {
-  if (!parse_redis_url(config_.redis_url, config_.redis_ca_bundle)) return 2;
+  if (!redis_address(config_)) return 2;
   std::atomic<bool> halt{false};  // a Sentinel refusal here, or a fatal error recorded by any role
   Delivery delivery(config_, opt_.id, stop, halt);
   std::thread worker([&] { delivery.run(); });
@@ -309,7 +309,7 @@ int ShipperService::run(const std::atomic<bool>& stop) {
     worker.join();
     return 2;
   }
-  Redis redis(parse_redis_url(config_.redis_url, config_.redis_ca_bundle).value());
+  Redis redis(redis_address(config_).value());
   StateStore store(redis);
   log::info("shipper.listening",
             {{"endpoint", opt_.endpoint}, {"id", opt_.id}, {"destination", delivery.destination_name()}});

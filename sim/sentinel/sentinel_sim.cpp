@@ -109,8 +109,14 @@ struct SentinelSim::Impl {
     return "http://127.0.0.1:" + std::to_string(port) + "/" + opt.tenant_id + "/oauth2/v2.0/token";
   }
 
-  std::string issue_token(const std::string& kind) {
+  static constexpr const char* kRedisResource = "https://redis.azure.com";
+
+  std::string issue_token(const std::string& kind, bool redis = false) {
     std::lock_guard lock(mu);
+    if (redis) {
+      counters["token_requests"]["redis"] = counters["token_requests"].value("redis", 0) + 1;
+      return opt.redis_token;
+    }
     counters["token_requests"][kind] = counters["token_requests"].value(kind, 0) + 1;
     std::string t = "simaz-" + hex(std::to_string(rng()) + std::to_string(rng()));
     tokens[t] = now_micros() + static_cast<Micros>(token_ttl_s) * kMicrosPerSecond;
@@ -174,7 +180,8 @@ struct SentinelSim::Impl {
                    {{"error", "invalid_request"}, {"error_description", "AADSTS90002: Tenant not found"}});
     if (req.get_param_value("grant_type") != "client_credentials")
       return reply(res, 400, {{"error", "unsupported_grant_type"}});
-    if (req.get_param_value("scope") != "https://monitor.azure.com//.default") {
+    const bool redis = req.get_param_value("scope") == std::string(kRedisResource) + "/.default";
+    if (!redis && req.get_param_value("scope") != "https://monitor.azure.com//.default") {
       return reply(res, 400,
                    {{"error", "invalid_scope"}, {"error_description", "AADSTS70011: invalid scope"}});
     }
@@ -206,8 +213,9 @@ struct SentinelSim::Impl {
     } else {
       return reply(res, 400, {{"error", "invalid_request"}, {"error_description", "no client credential"}});
     }
-    reply(res, 200,
-          {{"token_type", "Bearer"}, {"expires_in", token_ttl_s}, {"access_token", issue_token(kind)}});
+    reply(
+        res, 200,
+        {{"token_type", "Bearer"}, {"expires_in", token_ttl_s}, {"access_token", issue_token(kind, redis)}});
   }
 
   void managed_identity(const httplib::Request& req, httplib::Response& res, bool imds) {
@@ -222,14 +230,15 @@ struct SentinelSim::Impl {
       if (req.get_param_value("api-version") != "2019-08-01")
         return reply(res, 400, {{"error", "bad api-version"}});
     }
-    if (req.get_param_value("resource") != "https://monitor.azure.com")
+    const std::string resource = req.get_param_value("resource");
+    if (resource != "https://monitor.azure.com" && resource != kRedisResource)
       return reply(res, 400, {{"error", "bad resource"}});
-    std::string t = issue_token(imds ? "imds" : "identity_endpoint");
+    std::string t = issue_token(imds ? "imds" : "identity_endpoint", resource == kRedisResource);
     long long expires_on = now_micros() / kMicrosPerSecond + token_ttl_s;
     reply(res, 200,
           {{"access_token", t},
            {"expires_on", std::to_string(expires_on)},
-           {"resource", "https://monitor.azure.com"},
+           {"resource", resource},
            {"token_type", "Bearer"}});
   }
 
@@ -477,6 +486,7 @@ void SentinelSim::set_faults(const nlohmann::json& f) {
   impl_->rate_5xx = f.value("rate_5xx", impl_->rate_5xx);
   impl_->retry_after_s = f.value("retry_after_s", impl_->retry_after_s);
   impl_->token_ttl_s = f.value("token_ttl_s", impl_->token_ttl_s);
+  impl_->opt.redis_token = f.value("redis_token", impl_->opt.redis_token);
   if (f.value("expire_tokens", false)) {
     for (auto& [t, exp] : impl_->tokens) exp = 0;
   }

@@ -30,6 +30,10 @@ struct SentinelSimOptions {
   std::string shared_key =
       "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==";
   int token_ttl_s = 3600;
+  // Tokens for Azure Managed Redis (scope https://redis.azure.com/.default, resource https://redis.azure.com)
+  // are this text, so that a test can make it a Redis ACL user's password; set_faults({"redis_token": ...})
+  // rotates it. They are not accepted by the ingestion endpoints.
+  std::string redis_token = "sim-redis-entra-token-0001";
   bool keep_rows = true;  // false: count only (scale runs)
 };
 
@@ -45,7 +49,9 @@ class SentinelSim {
   void stop();
 
   // {"script": ["429", "503", "403", "413", ...], "outage_s": N (503 for N seconds), "rate_5xx": p,
-  //  "token_ttl_s": N, "expire_tokens": true, "forbid": true (403 until cleared), "retry_after_s": N}
+  //  "token_ttl_s": N, "expire_tokens": true, "forbid": true (403 until cleared), "retry_after_s": N,
+  //  "redis_token": "..." (the Redis token issued from now on)}
+  // stats()["token_requests"]["redis"] counts the Redis tokens issued.
   void set_faults(const nlohmann::json& faults);
   nlohmann::json stats() const;
   nlohmann::json rows() const;  // every accepted row, in arrival order

@@ -21,6 +21,9 @@ namespace {
 
 using Env = std::map<std::string, std::string>;
 
+// An object (principal) id, as REDIS_USERNAME holds with REDIS_AUTH=entra.
+const char* const kOid = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
+
 Env minimal() {
   return {{"ETP_BASE_URL", "https://etp.us.fireeye.com"},
           {"ETP_API_KEY", "k-0123456789abcdef"},
@@ -79,6 +82,7 @@ std::vector<Refused> refused_rows(const std::string& dir) {
   const std::string huge(40000, 'a');
   const Env m = minimal();
   const Env dc = data_collector();
+  const std::string redis_pw = write_file(dir + "/redis_pw", "entra-file-pw-4\n");
   return {
       {"rate above 60", with(m, {{"ETP_RATE_LIMIT_PER_MIN", "61"}}), "ETP_RATE_LIMIT_PER_MIN", ""},
       {"details unknown", with(m, {{"ETP_DETAILS", "some"}}), "ETP_DETAILS", ""},
@@ -118,6 +122,48 @@ std::vector<Refused> refused_rows(const std::string& dir) {
        "hunter2-redis-pw"},
       {"redis user without password", with(m, {{"REDIS_URL", "redis://alice:@127.0.0.1:6379/0"}}),
        "REDIS_URL", ""},
+      // REDIS_AUTH=entra (the password is an Entra ID token for REDIS_USERNAME)
+      {"entra without a user",
+       with(m, {{"REDIS_AUTH", "entra"}, {"REDIS_URL", "rediss://h.example:10000/0"}}), "REDIS_USERNAME", ""},
+      {"entra with a password in the URL",
+       with(m, {{"REDIS_AUTH", "entra"},
+                {"REDIS_USERNAME", kOid},
+                {"REDIS_URL", "rediss://:entra-url-pw-1@h.example:10000"}}),
+       "REDIS_URL", "entra-url-pw-1"},
+      {"entra with a user in the URL",
+       with(m, {{"REDIS_AUTH", "entra"},
+                {"REDIS_USERNAME", kOid},
+                {"REDIS_URL", "rediss://bob:entra-url-pw-2@h.example:10000"}}),
+       "REDIS_URL", "entra-url-pw-2"},
+      {"entra with REDIS_PASSWORD",
+       with(m, {{"REDIS_AUTH", "entra"},
+                {"REDIS_USERNAME", kOid},
+                {"REDIS_URL", "rediss://h.example:10000"},
+                {"REDIS_PASSWORD", "entra-redis-pw-3"}}),
+       "REDIS_PASSWORD", "entra-redis-pw-3"},
+      {"entra with REDIS_PASSWORD_FILE",
+       with(m, {{"REDIS_AUTH", "entra"},
+                {"REDIS_USERNAME", kOid},
+                {"REDIS_URL", "rediss://h.example:10000"},
+                {"REDIS_PASSWORD_FILE", redis_pw}}),
+       "REDIS_PASSWORD", "entra-file-pw-4"},
+      {"entra in clear to a remote host",
+       with(m,
+            {{"REDIS_AUTH", "entra"}, {"REDIS_USERNAME", kOid}, {"REDIS_URL", "redis://h.example:6379/0"}}),
+       "REDIS_URL", ""},
+      {"entra in clear, loopback by prefix",
+       with(m, {{"REDIS_AUTH", "entra"},
+                {"REDIS_USERNAME", kOid},
+                {"REDIS_URL", "redis://127.0.0.1.evil.example/0"}}),
+       "REDIS_URL", ""},
+      {"redis auth unknown", with(m, {{"REDIS_AUTH", "token"}}), "REDIS_AUTH", ""},
+      {"redis user without entra", with(m, {{"REDIS_USERNAME", kOid}}), "REDIS_USERNAME", ""},
+      {"entra with a half app credential",
+       with(m, {{"REDIS_AUTH", "entra"},
+                {"REDIS_USERNAME", kOid},
+                {"REDIS_URL", "rediss://h.example:10000"},
+                {"AZURE_CLIENT_SECRET", "entra-app-secret-5"}}),
+       "AZURE_TENANT_ID", "entra-app-secret-5"},
       {"secret file /dev/zero", with(m, {{"ETP_API_KEY", ""}, {"ETP_API_KEY_FILE", "/dev/zero"}}),
        "ETP_API_KEY_FILE", ""},
       {"secret file a FIFO", with(m, {{"ETP_API_KEY", ""}, {"ETP_API_KEY_FILE", fifo}}), "ETP_API_KEY_FILE",
@@ -197,6 +243,14 @@ TEST(ConfigHardening, GoodValuesAreStillAccepted) {
       {"redis unix socket", with(m, {{"REDIS_URL", "unix:///tmp/redis.sock"}})},
       {"redis ACL user", with(m, {{"REDIS_URL", "redis://user:pass@127.0.0.1:6380/2"}})},
       {"redis password only", with(m, {{"REDIS_URL", "rediss://:k3y@h.example:10000/0"}})},
+      {"entra over TLS", with(m, {{"REDIS_AUTH", "entra"},
+                                  {"REDIS_USERNAME", kOid},
+                                  {"REDIS_URL", "rediss://h.example:10000/0"},
+                                  {"AZURE_CLIENT_ID", kOid}})},
+      {"entra in clear to loopback",
+       with(m,
+            {{"REDIS_AUTH", "entra"}, {"REDIS_USERNAME", kOid}, {"REDIS_URL", "redis://127.0.0.1:6379/0"}})},
+      {"redis auth password", with(m, {{"REDIS_AUTH", "password"}, {"REDIS_PASSWORD", "redis-password-1"}})},
       {"domains", with(m, {{"ETP_DOMAINS", std::string(63, 'a') + ".example.com, contoso-1.com"}})},
       {"secret file", with(m, {{"ETP_API_KEY", ""}, {"ETP_API_KEY_FILE", key}})},
       {"shared key", data_collector()},
@@ -210,6 +264,37 @@ TEST(ConfigHardening, GoodValuesAreStillAccepted) {
     ASSERT_TRUE(c.has_value()) << "load_config hung";
     EXPECT_TRUE(c->ok()) << c->error();
   }
+}
+
+// Every role talks to Redis: with REDIS_AUTH=entra the coordinator, the fetchers and `status` load (and
+// check) the Azure identity too, not only the shipper.
+TEST(ConfigHardening, EntraRedisLoadsTheAzureIdentityInEveryRole) {
+  const Env env = {{"REDIS_AUTH", "entra"},
+                   {"REDIS_USERNAME", kOid},
+                   {"REDIS_URL", "rediss://h.example:10000/0"},
+                   {"AZURE_TENANT_ID", "11111111-2222-3333-4444-555555555555"},
+                   {"AZURE_CLIENT_ID", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"},
+                   {"AZURE_CLIENT_SECRET", "entra-role-secret-6"},
+                   {"ETP_BASE_URL", "https://etp.us.fireeye.com"},
+                   {"ETP_API_KEY", "k-0123456789abcdef"}};
+  for (ConfigNeeds needs : {ConfigNeeds{false, false, true}, ConfigNeeds{true, false, true}}) {
+    auto c = load_config(map_env(env), needs);
+    ASSERT_TRUE(c.ok()) << c.error();
+    EXPECT_EQ(c->redis_auth, "entra");
+    EXPECT_EQ(c->redis_username, kOid);
+    EXPECT_EQ(c->azure_client_id, "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
+    EXPECT_EQ(c->azure_client_secret.reveal(), "entra-role-secret-6");
+    auto bad = with(env, {{"AZURE_CLIENT_SECRET", "entra-role-secret-7\r\nX: y"}});
+    auto refused = load_config(map_env(bad), needs);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.error().find("AZURE_CLIENT_SECRET"), std::string::npos) << refused.error();
+    EXPECT_EQ(refused.error().find("entra-role-secret-7"), std::string::npos) << refused.error();
+  }
+  // Without entra a role that does not ship leaves the identity alone (as before).
+  auto plain = load_config(map_env(with(env, {{"REDIS_AUTH", "password"}, {"REDIS_USERNAME", ""}})),
+                           ConfigNeeds{false, false, true});
+  ASSERT_TRUE(plain.ok()) << plain.error();
+  EXPECT_TRUE(plain->azure_client_id.empty());
 }
 
 TEST(ConfigHardening, RedisUrlIsParsedFully) {
@@ -264,4 +349,25 @@ TEST(ConfigHardening, TheBinaryExits2NamingBothVariables) {
   EXPECT_NE(err.find("ETP_RATE_LIMIT_PER_MIN"), std::string::npos) << err;
   EXPECT_NE(err.find("REDIS_URL"), std::string::npos) << err;
   EXPECT_EQ(err.find("hunter2-redis-pw"), std::string::npos) << err;
+}
+
+TEST(ConfigHardening, TheBinaryExits2ForEntraRedisWithAPassword) {
+  std::string bin = std::string(ETP2S_BINARY_DIR) + "/app/etp2sentinel";
+  struct stat st {};
+  ASSERT_EQ(::stat(bin.c_str(), &st), 0) << bin << " is missing: build the etp2sentinel target first";
+  std::string cmd =
+      "env -i PATH=/usr/bin:/bin REDIS_AUTH=entra REDIS_PASSWORD=entra-bin-pw-8 "
+      "REDIS_URL='redis://redis.example:6379/0' timeout 20 '" +
+      bin + "' status 2>&1 >/dev/null";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string err;
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) err.append(buf, n);
+  int status = ::pclose(p);
+  ASSERT_TRUE(WIFEXITED(status)) << err;
+  EXPECT_EQ(WEXITSTATUS(status), 2) << err;
+  for (const char* v : {"REDIS_USERNAME", "REDIS_PASSWORD", "REDIS_URL"})
+    EXPECT_NE(err.find(v), std::string::npos) << v << ": " << err;
+  EXPECT_EQ(err.find("entra-bin-pw-8"), std::string::npos) << err;
 }

@@ -49,6 +49,24 @@ TEST(BearerAuthorization, IsTheSchemeThenTheToken) {
   EXPECT_EQ(bearer_authorization(Secret("abc.def.ghi")), "Bearer abc.def.ghi");
 }
 
+// The Redis token source renews 5 minutes early (REDIS_AUTH=entra: every connection must re-AUTH in time).
+TEST_F(CacheFixture, ALargerMarginRenewsEarlierButNeverBeforeHalfTheLifetime) {
+  cache.set_max_margin(300 * kSecond);
+  const Micros start = now;
+  EXPECT_EQ(get(), "token-1");
+  now = start + 3600 * kSecond - 300 * kSecond - 1;
+  EXPECT_EQ(get(), "token-1");
+  now += 1;
+  EXPECT_EQ(get(), "token-2");
+  endpoint.lifetime = 60 * kSecond;  // short-lived: due at half its lifetime
+  now += 3600 * kSecond;
+  EXPECT_EQ(get(), "token-3");
+  now += 30 * kSecond - 1;
+  EXPECT_EQ(get(), "token-3");
+  now += 1;
+  EXPECT_EQ(get(), "token-4");
+}
+
 TEST_F(CacheFixture, ALongLivedTokenIsReusedUntilTwoMinutesBeforeExpiry) {
   const Micros start = now;
   EXPECT_EQ(get(), "token-1");

@@ -3,8 +3,8 @@
 
 #include <set>
 
+#include "common/azure_credentials.h"
 #include "common/log.h"
-#include "shipper/azure_credentials.h"
 #include "sim/sentinel/sentinel_sim.h"
 
 using namespace etp2s;

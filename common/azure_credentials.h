@@ -1,5 +1,6 @@
 #pragma once
-// Entra ID tokens for the Logs Ingestion API, picked from the environment the way the Azure SDKs do:
+// Entra ID tokens (for the Logs Ingestion API, and for Redis with REDIS_AUTH=entra), picked from the
+// environment the way the Azure SDKs do:
 // client secret, client certificate, workload identity, then managed identity (App Service / Container Apps
 // endpoint, else IMDS). One token is reused until shortly before expiry and refreshed after a 401.
 #include <memory>
@@ -30,6 +31,12 @@ class TokenCredential {
   Result<Secret, CredentialError> token();
   // Called after a 401: the next token() fetches a new token.
   void invalidate() { cache_.invalidate(); }
+  // After a refusal: the next token() fetches a new token, unless the refused one was itself fetched after a
+  // refusal (false: a real identity problem). accepted(): the token worked.
+  bool refresh_after_refusal() { return cache_.refresh_after_unauthorized(); }
+  void accepted() { cache_.accepted(); }
+  // Renew at most this long before expiry (default 2 min; never later than half the lifetime).
+  void set_refresh_margin(Micros margin) { cache_.set_max_margin(margin); }
   virtual std::string name() const = 0;
   int fetches() const { return cache_.fetches(); }
 
@@ -112,7 +119,9 @@ class ManagedIdentityCredential final : public TokenCredential {
   HttpClient http_;
 };
 
-// The credential the environment selects, in the Azure SDKs' order.
-std::shared_ptr<TokenCredential> credential_from_config(const Config& c, Clock clock = now_micros);
+// The credential the environment selects, in the Azure SDKs' order, for `scope` (SENTINEL_SCOPE by default;
+// a managed identity asks for the scope's resource, i.e. without /.default).
+std::shared_ptr<TokenCredential> credential_from_config(const Config& c, Clock clock = now_micros,
+                                                        const std::string& scope = "");
 
 }  // namespace etp2s

@@ -1,4 +1,4 @@
-#include "shipper/azure_credentials.h"
+#include "common/azure_credentials.h"
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -240,9 +240,11 @@ Result<AccessToken, CredentialError> ManagedIdentityCredential::fetch() {
   return parse_token_reply(http_.send(req), "managed identity token (" + name() + ")", clock_());
 }
 
-std::shared_ptr<TokenCredential> credential_from_config(const Config& c, Clock clock) {
+std::shared_ptr<TokenCredential> credential_from_config(const Config& c, Clock clock,
+                                                        const std::string& scope) {
   HttpOptions http{10'000, 30'000, c.sentinel_ca_bundle};
-  EntraSettings e{c.azure_authority_host, c.azure_tenant_id, c.azure_client_id, c.sentinel_scope, http};
+  EntraSettings e{c.azure_authority_host, c.azure_tenant_id, c.azure_client_id,
+                  scope.empty() ? c.sentinel_scope : scope, http};
   bool app = !c.azure_tenant_id.empty() && !c.azure_client_id.empty();
   if (app && !c.azure_client_secret.empty()) {
     return std::make_shared<ClientSecretCredential>(e, c.azure_client_secret, clock);
@@ -253,7 +255,7 @@ std::shared_ptr<TokenCredential> credential_from_config(const Config& c, Clock c
   if (app && !c.azure_federated_token_file.empty()) {
     return std::make_shared<WorkloadIdentityCredential>(e, c.azure_federated_token_file, clock);
   }
-  std::string resource = c.sentinel_scope;
+  std::string resource = e.scope;
   if (auto pos = resource.find("/.default"); pos != std::string::npos) resource = resource.substr(0, pos);
   while (resource.size() > 8 && resource.back() == '/') resource.pop_back();
   ManagedIdentitySettings m{
