@@ -382,7 +382,41 @@ int cmd_function_host(const Config& c) {
   return rc;
 }
 
-int cmd_status(const Config& c) {
+// `status` for a person: the same numbers as the JSON document, as a table.
+void print_status_table(const nlohmann::json& st) {
+  std::printf("%-16s %-8s %7s %10s  %-24s %s\n", "PARTITION", "STATE", "DONE", "DELIVERED", "CURSOR", "ETA / LAG");
+  for (const auto& p : st["partitions"]) {
+    std::string when = p.contains("lag_s")   ? "lag " + std::to_string(p["lag_s"].get<long long>()) + "s"
+                       : p.contains("eta_s") ? std::to_string(p["eta_s"].get<long long>()) + "s"
+                                             : "";
+    std::printf("%-16s %-8s %6.1f%% %10lld  %-24s %s\n", p["partition"].get<std::string>().c_str(),
+                p["state"].get<std::string>().c_str(), 100.0 * p["done_ratio"].get<double>(),
+                p["delivered"].get<long long>(), p["cursor"].get<std::string>().c_str(), when.c_str());
+  }
+  for (const auto& q : st["lookups"]) {
+    std::printf("lookups %-14s %lld waiting, %.1f/min drained%s\n", q["source"].get<std::string>().c_str(),
+                q["waiting"].get<long long>(), q["drained_per_min"].get<double>(),
+                q.contains("switched_off") ? (", switched off: " + q["switched_off"].get<std::string>()).c_str()
+                                           : "");
+  }
+  std::printf("coordinator: %s\n", st["coordinator"].get<std::string>().empty()
+                                        ? "none running"
+                                        : st["coordinator"].get<std::string>().c_str());
+  if (st["gaps"].contains("entries")) {
+    std::printf("gaps: %lld", st["gaps"]["entries"].get<long long>());
+    for (const auto& g : st["gaps"]["newest"])
+      std::printf("\n  %s at %s (%lld seen)", g["partition"].get<std::string>().c_str(),
+                  g["at"].get<std::string>().c_str(), g["seen"].get<long long>());
+    std::printf("\n");
+  }
+  if (st["dead_letters"].contains("entries"))
+    std::printf("dead letters: %lld\n", st["dead_letters"]["entries"].get<long long>());
+  if (!st["fatal"].is_null())
+    std::printf("FATAL %s: %s\n", st["fatal"]["code"].get<std::string>().c_str(),
+                st["fatal"]["detail"].get<std::string>().c_str());
+}
+
+int cmd_status(const Config& c, bool json) {
   auto state = open_state(c);
   if (!state) return 2;
   StateStore& store = state->store;
@@ -422,7 +456,10 @@ int cmd_status(const Config& c) {
   } else {
     out["dead_letters"] = {{"error", log::redact(n.error())}};
   }
-  std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+  if (json)
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+  else
+    print_status_table(out);
   // Non-zero while a fatal error is recorded: the compose healthchecks rely on it.
   if (fatal) {
     std::cerr << "status: stopped on a fatal error: " << log::redact(fatal->text()) << "\n";
@@ -496,6 +533,10 @@ int main(int argc, char** argv) {
   }
   Config& c = cfg.value();
   log::set_level(c.log_level);
+  const bool terminal = isatty(STDERR_FILENO) == 1;
+  log::set_format(c.log_format == "text" || (c.log_format == "auto" && terminal) ? log::Format::Text
+                                                                                  : log::Format::Json,
+                  terminal);
   set_default_list_limits({{c.gaps_max_entries, c.gaps_ttl_days * 86400LL},
                            {c.dead_letter_max_entries, c.dead_letter_ttl_days * 86400LL}});
   std::signal(SIGTERM, on_signal);
@@ -504,7 +545,11 @@ int main(int argc, char** argv) {
   if (cmd != "fetch" && cmd != "status" && Metrics::get().serve(c.metrics_address, c.metrics_port) < 0)
     return 2;
   if (cmd == "fetch") return cmd_fetch(c);
-  if (cmd == "status") return cmd_status(c);
+  if (cmd == "status") {
+    // A person at a terminal gets a table; scripts, healthchecks and `--json` the JSON document.
+    bool json = (argc > 2 && std::string(argv[2]) == "--json") || isatty(STDOUT_FILENO) != 1;
+    return cmd_status(c, json);
+  }
   if (cmd == "run" || cmd == "backfill") return cmd_embedded(c, cmd == "backfill");
   if (cmd == "function-host") return cmd_function_host(c);
   if (cmd == "coordinator") {

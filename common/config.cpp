@@ -544,6 +544,10 @@ Result<Config, std::string> load_config(const EnvLookup& env, ConfigNeeds needs)
   if (auto v = L.raw("LOG_LEVEL")) {
     if (!log::parse_level(trim(*v), c.log_level)) L.fail("LOG_LEVEL", "must be debug, info, warn or error");
   }
+  L.text("LOG_FORMAT", c.log_format);
+  if (c.log_format != "auto" && c.log_format != "json" && c.log_format != "text") {
+    L.fail("LOG_FORMAT", "must be json, text or auto");
+  }
   load_shared_etp(L, c);
   if (needs.etp) load_etp(L, c);
   if (needs.redis) {

@@ -58,6 +58,7 @@ struct Config {
   // Configured secrets this role does not use (ConfigNeeds): held only so that its redactor knows them too.
   std::vector<Secret> other_secrets;
   log::Level log_level = log::Level::Info;
+  std::string log_format = "auto";  // LOG_FORMAT: json, text, auto (text when stderr is a terminal)
   int fetchers = 4;
   // Leases one `fetcher` process works at once (FETCHER_SLOTS): two let one fetcher poll while it drains
   // lookups. (`run`/`backfill` start FETCHERS workers of one slot each.)

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -55,6 +56,11 @@ struct State {
   // Value -> number of holds. Reverse order puts a value before its own prefixes, so the longer is masked.
   std::map<std::string, int, std::greater<>> secrets;
   std::function<void(const std::string&)> sink;
+  Format format = Format::Json;
+  bool terminal = false;
+  std::vector<std::string> status;  // the live view
+  std::size_t drawn = 0;            // lines of it on the terminal now
+  Troubles troubles;
   State() = default;
   State(const State&) = delete;
   State& operator=(const State&) = delete;
@@ -165,8 +171,99 @@ void set_sink(std::function<void(const std::string&)> sink) {
   s.sink = std::move(sink);
 }
 
+namespace {
+// A person's line: `HH:MM:SS.mmm LEVEL event key=value ...` (strings unquoted unless they hold a space).
+std::string text_line(Level l, std::string_view event, const nlohmann::json& fields) {
+  std::string ts = format_iso_ms(now_micros());
+  std::string out = ts.substr(std::min<std::size_t>(11, ts.size()));
+  std::string level = level_name(l);
+  for (auto& ch : level) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  out += " " + level + " " + std::string(event);
+  if (fields.is_object()) {
+    for (auto it = fields.begin(); it != fields.end(); ++it) {
+      std::string v = it.value().is_string()
+                          ? it.value().get<std::string>()
+                          : it.value().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      if (it.value().is_string() && (v.empty() || v.find(' ') != std::string::npos))
+        v = it.value().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      out += " " + it.key() + "=" + v;
+    }
+  }
+  return out;
+}
+
+void emit_locked(State& s, std::string text) {
+  if (s.sink) return s.sink(text);
+  text.push_back('\n');
+  std::fwrite(text.data(), 1, text.size(), stderr);
+}
+
+// On a terminal: erase the live view (the cursor goes back to its first line), so a line can be written above.
+void erase_status_locked(State& s) {
+  if (!s.terminal || s.sink || s.drawn == 0) return;
+  std::string esc = "\x1b[" + std::to_string(s.drawn) + "F\x1b[J";
+  std::fwrite(esc.data(), 1, esc.size(), stderr);
+  s.drawn = 0;
+}
+
+void draw_status_locked(State& s) {
+  if (!s.terminal || s.sink) return;
+  for (const auto& line : s.status) {
+    std::string l = line + "\x1b[K\n";
+    std::fwrite(l.data(), 1, l.size(), stderr);
+  }
+  s.drawn = s.status.size();
+  std::fflush(stderr);
+}
+}  // namespace
+
+void set_format(Format format, bool terminal) {
+  auto& s = state();
+  std::lock_guard lock(s.mu);
+  s.format = format;
+  s.terminal = terminal && format == Format::Text;
+}
+
+Format format() {
+  auto& s = state();
+  std::lock_guard lock(s.mu);
+  return s.format;
+}
+
+void set_status(const std::vector<std::string>& lines) {
+  auto& s = state();
+  std::lock_guard lock(s.mu);
+  if (s.format != Format::Text) return;
+  erase_status_locked(s);
+  s.status.clear();
+  for (const auto& l : lines) s.status.push_back(redact_locked(l, s));
+  if (s.terminal && !s.sink) return draw_status_locked(s);
+  for (const auto& l : s.status) emit_locked(s, l);  // not a terminal: the view as plain lines
+}
+
+Troubles troubles() {
+  auto& s = state();
+  std::lock_guard lock(s.mu);
+  return s.troubles;
+}
+
 void write(Level l, std::string_view event, const nlohmann::json& fields) {
+  if (l >= Level::Warn) {
+    auto& s = state();
+    std::lock_guard lock(s.mu);
+    (l == Level::Warn ? s.troubles.warnings : s.troubles.errors) += 1;
+    s.troubles.last = std::string(event);
+  }
   if (static_cast<int>(l) < g_level.load()) return;
+  if (format() == Format::Text) {
+    std::string text = text_line(l, event, fields);
+    auto& s = state();
+    std::lock_guard lock(s.mu);
+    erase_status_locked(s);
+    emit_locked(s, redact_locked(std::move(text), s));
+    draw_status_locked(s);
+    return;
+  }
   nlohmann::ordered_json line;
   line["ts"] = format_iso_ms(now_micros());
   line["level"] = level_name(l);
@@ -177,13 +274,7 @@ void write(Level l, std::string_view event, const nlohmann::json& fields) {
   std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   auto& s = state();
   std::lock_guard lock(s.mu);
-  text = redact_locked(std::move(text), s);
-  if (s.sink) {
-    s.sink(text);
-  } else {
-    text.push_back('\n');
-    std::fwrite(text.data(), 1, text.size(), stderr);
-  }
+  emit_locked(s, redact_locked(std::move(text), s));
 }
 
 }  // namespace log

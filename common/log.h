@@ -4,6 +4,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -26,6 +27,22 @@ std::string redact(std::string text);
 
 // Tests capture lines; nullptr restores stderr.
 void set_sink(std::function<void(const std::string&)> sink);
+
+// Json: one JSON object a line (for machines: compose, Azure, journald). Text: for a person — one readable
+// line per event (`time LEVEL event key=value ...`) and a status block (set_status) that, on a terminal, stays
+// at the bottom and is redrawn in place. LOG_FORMAT=json|text|auto (auto: text when stderr is a terminal).
+enum class Format { Json, Text };
+void set_format(Format format, bool terminal);
+Format format();
+// Text format: the live view (e.g. the backfill's progress), redrawn in place on a terminal, printed as lines
+// otherwise. Json format: ignored (the progress is logged as events).
+void set_status(const std::vector<std::string>& lines);
+// Warnings and errors written so far, and the event of the last one (the live view shows them).
+struct Troubles {
+  long long warnings = 0, errors = 0;
+  std::string last;
+};
+Troubles troubles();
 
 void write(Level level, std::string_view event, const nlohmann::json& fields = nlohmann::json::object());
 inline void debug(std::string_view e, const nlohmann::json& f = nlohmann::json::object()) {

@@ -84,6 +84,85 @@ nlohmann::json describe_lookups(Redis& redis, const std::string& prefix, const C
   return out;
 }
 
+// The live view of `backfill` and `run` for a person (LOG_FORMAT=text, on a terminal redrawn in place): per
+// stream the share of its window done, rows delivered, the rate and ETA measured over the last minute (not
+// since the plan was made), the route's requests in the last minute against the budget; in steady state the
+// lag; the lookup queues; warnings and errors so far.
+std::vector<std::string> ProgressView::lines(const std::vector<Partition>& parts, const nlohmann::json& lookups,
+                                             const std::map<std::string, std::string>& routes, Budget& budget,
+                                             int limit, Micros now) {
+  struct Stream {
+    double span = 0, done = 0, lag_s = -1;
+    long long delivered = 0;
+    bool bounded = false, caught_up = true;
+    std::string route;
+  };
+  std::map<std::string, Stream> streams;
+  for (const auto& p : parts) {
+    if (!lookup_queue_of(p.source).empty()) continue;
+    Stream& s = streams[p.source];
+    s.delivered += p.delivered;
+    if (p.live()) {
+      auto at = parse_time(p.cursor).value_or(p.start_us);
+      s.lag_s = std::max(s.lag_s, static_cast<double>(now - at) / kMicrosPerSecond);
+      s.caught_up = s.caught_up && p.caught_up_us > 0;
+      continue;
+    }
+    auto span = static_cast<double>(*p.end_us - p.start_us);
+    auto at = parse_time(p.cursor).value_or(p.start_us);
+    double ratio = p.state == PartitionState::Done
+                       ? 1.0
+                       : std::clamp(static_cast<double>(at - p.start_us) / std::max(1.0, span), 0.0, 1.0);
+    s.span += span;
+    s.done += ratio * span;
+    s.bounded = true;
+  }
+  history_.push_back({now, {}});
+  for (const auto& [name, s] : streams)
+    history_.back().second[name] = {s.span > 0 ? s.done / s.span : 1.0, s.delivered};
+  while (history_.size() > 1 && history_.front().first < now - 60 * kMicrosPerSecond) history_.pop_front();
+  const auto& [then_us, then] = history_.front();
+  double window_s = std::max(1.0, static_cast<double>(now - then_us) / kMicrosPerSecond);
+
+  auto duration = [](double s) {
+    char buf[32];
+    if (s < 90) std::snprintf(buf, sizeof buf, "%.0fs", s);
+    else if (s < 5400) std::snprintf(buf, sizeof buf, "%.0fm%02.0fs", std::floor(s / 60), std::fmod(s, 60));
+    else std::snprintf(buf, sizeof buf, "%.0fh%02.0fm", std::floor(s / 3600), std::fmod(s, 3600) / 60);
+    return std::string(buf);
+  };
+  std::vector<std::string> out;
+  for (const auto& [name, s] : streams) {
+    double share = s.span > 0 ? s.done / s.span : 1.0;
+    auto before = then.count(name) ? then.at(name) : std::pair<double, long long>{share, s.delivered};
+    double rate = static_cast<double>(s.delivered - before.second) / window_s;
+    double share_rate = (share - before.first) / window_s;
+    char line[256];
+    std::snprintf(line, sizeof line, "%-14s %5.1f%% done  %9lld rows  %7.1f rows/s", name.c_str(),
+                  100.0 * share, s.delivered, rate);
+    std::string text = line;
+    if (share < 1.0) text += share_rate > 0 ? "  ETA " + duration((1.0 - share) / share_rate) : "  ETA -";
+    if (s.lag_s >= 0 && (!s.bounded || share >= 1.0))
+      text += s.caught_up ? "  live, lag " + duration(std::max(0.0, s.lag_s)) : "  catching up";
+    if (auto r = routes.find(name); r != routes.end())
+      text += "  " + r->second + " " + std::to_string(budget.used(r->second)) + "/" + std::to_string(limit) +
+              " req/min";
+    out.push_back(text);
+  }
+  for (const auto& q : lookups) {
+    char line[256];
+    std::snprintf(line, sizeof line, "%-14s %9lld waiting  %7.1f/min drained", q["source"].get<std::string>().c_str(),
+                  q["waiting"].get<long long>(), q["drained_per_min"].get<double>());
+    std::string text = line;
+    if (q.contains("switched_off")) text += "  switched off: " + q["switched_off"].get<std::string>();
+    out.push_back(text);
+  }
+  auto t = log::troubles();
+  out.push_back("warnings " + std::to_string(t.warnings) + ", errors " + std::to_string(t.errors) +
+                (t.last.empty() ? "" : " (last: " + t.last + ")"));
+  return out;
+}
+
 namespace {
 void publish_gauges(const std::vector<Partition>& parts, Micros plan_created, Micros now, Budget& budget,
                     const std::vector<std::string>& routes, int limit, bool fatal) {
@@ -467,8 +546,15 @@ class Scheduler {
         m.source_disabled(q["source"].get<std::string>()).Set(q.contains("switched_off") ? 1 : 0);
       }
     }
+    if (log::format() == log::Format::Text && now >= next_view_) {
+      next_view_ = now + kMicrosPerSecond;
+      std::map<std::string, std::string> routes;
+      for (const auto& [name, info] : sources_) routes[name] = info.route;
+      log::set_status(view_.lines(parts, lookups_, routes, budget_, c_.etp_rate_limit_per_min, now));
+    }
     if (now < next_progress_) return;
     next_progress_ = now + o_.progress_every_s * kMicrosPerSecond;
+    if (log::format() == log::Format::Text) return;  // the live view says it
     for (const auto& line : describe_progress(parts, plan_created_, now)) {
       if (line["state"] != "done" || !was_complete_) log::info("progress", line);
     }
@@ -498,7 +584,8 @@ class Scheduler {
   Redis& redis_;
   nlohmann::json lookups_ = nlohmann::json::array();
   std::map<std::string, long long> waiting_lookups_;
-  Micros plan_created_ = 0, next_progress_ = 0, next_gauges_ = 0;
+  Micros plan_created_ = 0, next_progress_ = 0, next_gauges_ = 0, next_view_ = 0;
+  ProgressView view_;
   int refused_rc_ = 0;
   bool was_complete_ = false;
 };

@@ -4,9 +4,12 @@
 // every second in steady state, and logs progress. All of its state is in Redis, so a restarted coordinator
 // resumes.
 #include <atomic>
+#include <deque>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "common/budget.h"
 #include "common/config.h"
 #include "common/state.h"
 #include "sources/source.h"
@@ -29,6 +32,18 @@ struct Progress {
   std::size_t live_caught_up = 0, live_total = 0;
   long long delivered = 0;
   bool backfill_complete() const { return bounded_done == bounded_total && live_caught_up == live_total; }
+};
+
+// The live progress view (LOG_FORMAT=text): see coordinator.cpp. Keeps a minute of history for its rates.
+class ProgressView {
+ public:
+  // `routes`: source → the vendor route whose budget it spends.
+  std::vector<std::string> lines(const std::vector<Partition>& parts, const nlohmann::json& lookups,
+                                 const std::map<std::string, std::string>& routes, Budget& budget, int limit,
+                                 Micros now);
+
+ private:
+  std::deque<std::pair<Micros, std::map<std::string, std::pair<double, long long>>>> history_;
 };
 
 class Coordinator {

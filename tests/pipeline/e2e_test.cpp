@@ -1,6 +1,12 @@
 // End to end: a real redis-server, etp-sim and sentinel-sim on loopback ports, and the etp2sentinel binary.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <spawn.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <map>
 #include <random>
@@ -515,6 +521,106 @@ TEST(EndToEnd, APageThatNeverReadsIsNarrowedThenGivenUpAsARecordedGapAndBackfill
   }
   EXPECT_LE(given_up, 3u) << "the ranges given up stay close to the unreadable record";
   EXPECT_EQ(unique.count({bad["id"], bad_t}), 0u);
+}
+
+// Runs argv with stdin, stdout and stderr on a pseudo-terminal (what a person at a terminal has) and returns
+// the exit code and everything it wrote.
+std::pair<std::optional<int>, std::string> run_on_a_terminal(std::vector<std::string> argv,
+                                                             const std::map<std::string, std::string>& env,
+                                                             std::chrono::seconds limit) {
+  int master = -1, slave = -1;
+  winsize size{40, 160, 0, 0};
+  if (openpty(&master, &slave, nullptr, nullptr, &size) != 0) return {std::nullopt, "openpty failed"};
+  std::vector<std::string> envs;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    if (!env.count(kv.substr(0, kv.find('=')))) envs.push_back(kv);
+  }
+  for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
+  std::vector<char*> av, ev;
+  for (auto& a : argv) av.push_back(a.data());
+  av.push_back(nullptr);
+  for (auto& e : envs) ev.push_back(e.data());
+  ev.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  for (int fd : {0, 1, 2}) posix_spawn_file_actions_adddup2(&fa, slave, fd);
+  posix_spawn_file_actions_addclose(&fa, master);
+  posix_spawn_file_actions_addclose(&fa, slave);
+  pid_t pid = -1;
+  int spawned = posix_spawn(&pid, av[0], &fa, nullptr, av.data(), ev.data());
+  posix_spawn_file_actions_destroy(&fa);
+  close(slave);
+  if (spawned != 0) {
+    close(master);
+    return {std::nullopt, "spawn failed"};
+  }
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  char buf[4096];
+  std::optional<int> rc;
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{master, POLLIN, 0};
+    if (poll(&p, 1, 200) > 0) {
+      ssize_t n = read(master, buf, sizeof buf);
+      if (n > 0) out.append(buf, static_cast<std::size_t>(n));
+      if (n > 0) continue;
+    }
+    int st = 0;
+    if (waitpid(pid, &st, WNOHANG) == pid) {
+      rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      break;
+    }
+  }
+  if (!rc) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  close(master);
+  return {rc, out};
+}
+
+// A person at a terminal sees a live view redrawn in place — a share done, a rate, the budget, an ETA — and
+// readable lines; the same backfill into a pipe or file writes one JSON object a line.
+TEST(EndToEnd, BackfillShowsALiveViewOnATerminalAndJsonLinesOnAPipe) {
+  Stack s(sim_options(3000, 100000));
+  auto env = s.env({{"ETP_RATE_LIMIT_PER_MIN", "90"}, {"ETP_RATE_LIMIT_OVERRIDE", "1"}});
+  auto [rc, out] = run_on_a_terminal({binary("app/etp2sentinel"), "backfill"}, env, std::chrono::seconds(180));
+  ASSERT_TRUE(rc.has_value()) << out.substr(0, 3000);
+  EXPECT_EQ(*rc, 0) << out.substr(0, 3000);
+  EXPECT_NE(out.find("% done"), std::string::npos) << out.substr(0, 3000);
+  EXPECT_NE(out.find("rows/s"), std::string::npos);
+  EXPECT_NE(out.find("ETA "), std::string::npos) << "an ETA while the backfill runs";
+  EXPECT_NE(out.find("req/min"), std::string::npos) << "the budget in use";
+  EXPECT_NE(out.find("\x1b["), std::string::npos) << "redrawn in place";
+  EXPECT_NE(out.find(" INFO coordinator.planned"), std::string::npos) << "readable lines";
+  EXPECT_EQ(out.find("{\"ts\""), std::string::npos) << "no JSON lines on a terminal";
+  expect_exactly_once(s);
+  // `status` at a terminal: a table; `--json` (and any pipe): the document.
+  auto [src, table] = run_on_a_terminal({binary("app/etp2sentinel"), "status"}, env, std::chrono::seconds(30));
+  EXPECT_EQ(src, 0);
+  EXPECT_NE(table.find("PARTITION"), std::string::npos) << table;
+  EXPECT_NE(table.find("100.0%"), std::string::npos) << table;
+  auto [jrc, doc] =
+      run_on_a_terminal({binary("app/etp2sentinel"), "status", "--json"}, env, std::chrono::seconds(30));
+  EXPECT_EQ(jrc, 0);
+  EXPECT_NE(doc.find("\"partitions\""), std::string::npos) << doc;
+
+  // Into a file (what compose and Azure collect): JSON lines, unless LOG_FORMAT=text asks otherwise.
+  Stack t(sim_options(200, 100000));
+  auto p = t.start({"backfill"}, t.env({{"ETP_RATE_LIMIT_PER_MIN", "600"}, {"ETP_RATE_LIMIT_OVERRIDE", "1"}}),
+                   "pipe.log");
+  ASSERT_TRUE(p.wait_for(std::chrono::seconds(90)).has_value());
+  std::istringstream lines(t.log("pipe.log"));
+  std::string line;
+  int json_lines = 0;
+  while (std::getline(lines, line)) {
+    if (line.empty() || line[0] != '{') continue;  // the final summary and exit lines are not log events
+    EXPECT_FALSE(nlohmann::json::parse(line, nullptr, false).is_discarded()) << line;
+    ++json_lines;
+  }
+  EXPECT_GT(json_lines, 3);
+  EXPECT_EQ(t.log("pipe.log").find("% done"), std::string::npos);
 }
 
 // The operator's trap: a trial against the stand-in, then production on the same Redis. The state (plan,
