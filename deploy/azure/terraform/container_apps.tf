@@ -94,6 +94,8 @@ resource "azurerm_container_app" "etp" {
   }
 
   template {
+    # Exactly one replica: it holds the coordinator (and Redis, on its own loopback), so a second one would run a
+    # second, empty Redis and a second coordinator; the lock in Redis cannot stop that across two Redis servers.
     min_replicas = 1
     max_replicas = 1
 

@@ -63,10 +63,12 @@ resource "azurerm_function_app_flex_consumption" "etp" {
   storage_authentication_type       = "UserAssignedIdentity"
   storage_user_assigned_identity_id = azurerm_user_assigned_identity.connector.id
 
-  # The vendor allows 60 requests a minute whatever the instance count; one instance, always ready, keeps the
-  # pipeline running between ticks. 40 is Flex Consumption's lowest cap: an extra instance shares the budget
-  # (in Redis) and its coordinator stands by behind the coordinator lock (docs/azure.md).
-  maximum_instance_count = 40
+  # One coordinator per plan: the coordinator holds a lock in Redis, so a second instance would only stand by
+  # (and the vendor's 60 requests a minute do not grow with instances). So the cap is 1, the lowest Flex
+  # Consumption allows (azurerm >= 4.58 accepts 1..1000; before, the service's floor was 40): one instance,
+  # always ready, keeps the pipeline running between ticks. Should the platform still overlap two instances
+  # (a restart, a platform move), the lock keeps the second coordinator standing by (docs/azure.md).
+  maximum_instance_count = 1
   instance_memory_in_mb  = 2048
   always_ready {
     name           = "function:tick"

@@ -19,6 +19,28 @@ const DEPRECATED_ARGS = { azurerm_key_vault: ['enable_rbac_authorization'], azur
   azurerm_storage_share: ['storage_account_name'] };
 const ENV_OUTPUTS = ['SENTINEL_DCE_URL', 'SENTINEL_DCR_ID', 'SENTINEL_STREAM', 'AZURE_TENANT_ID'];
 
+const first = (b) => (Array.isArray(b) ? b[0] : b) || {};
+const bodies = (tf, type) => Object.values(tf.resource[type] || {}).flat();
+
+// What the deployment defends (docs/azure.md, "What the templates defend"); each rule can fail
+// (negative_test.sh breaks each one).
+function hardening(tf, problems) {
+  // One coordinator per plan: the hosting plan must not run more instances than the design uses.
+  for (const app of bodies(tf, 'azurerm_function_app_flex_consumption')) {
+    if (app.maximum_instance_count !== 1) {
+      problems.push(`Function App: maximum_instance_count is ${app.maximum_instance_count}, must be 1 (one coordinator; the lowest Flex Consumption allows)`);
+    }
+    const ready = (app.always_ready || []).reduce((a, r) => a + Number(r.instance_count || 0), 0);
+    if (ready > 1) problems.push(`Function App: ${ready} always-ready instances exceed the cap of 1`);
+  }
+  for (const app of bodies(tf, 'azurerm_container_app')) {
+    const t = first(app.template);
+    if (t.max_replicas !== 1 || t.min_replicas !== 1) {
+      problems.push(`Container App: replicas ${t.min_replicas}..${t.max_replicas}, must be exactly 1 (Redis and the coordinator live in the replica)`);
+    }
+  }
+}
+
 (async () => {
   const problems = [];
   let files;
@@ -30,7 +52,11 @@ const ENV_OUTPUTS = ['SENTINEL_DCE_URL', 'SENTINEL_DCR_ID', 'SENTINEL_STREAM', '
   }
   const tf = merged(files);
   const azurerm = tf.terraform.flatMap((t) => t.required_providers || []).map((p) => p.azurerm).find(Boolean);
-  if (!azurerm || !/^~>\s*4\./.test(azurerm.version)) problems.push('azurerm must be pinned to 4.x (~> 4.y)');
+  const pin = /^~>\s*4\.(\d+)/.exec((azurerm || {}).version || '');
+  if (!pin) problems.push('azurerm must be pinned to 4.x (~> 4.y)');
+  // Arguments and resources used below need these versions: azurerm_managed_redis 4.50, its AOF setting 4.54,
+  // maximum_instance_count = 1 on Flex Consumption 4.58, azurerm_managed_redis_access_policy_assignment 4.60.
+  else if (Number(pin[1]) < 60) problems.push(`azurerm is pinned to ~> 4.${pin[1]}; the configuration needs ~> 4.60`);
   for (const type of Object.keys(tf.resource)) {
     if (DEPRECATED_TYPES.includes(type)) problems.push(`deprecated resource type ${type}`);
     for (const arg of DEPRECATED_ARGS[type] || []) {
@@ -67,6 +93,7 @@ const ENV_OUTPUTS = ['SENTINEL_DCE_URL', 'SENTINEL_DCR_ID', 'SENTINEL_STREAM', '
   for (const [k, where] of settings) {
     if (!known.has(k) && !platform(k)) problems.push(`${where}: ${k} is not a setting etp2sentinel reads (common/config.cpp)`);
   }
+  hardening(tf, problems);
   if (!tf.resource.azurerm_function_app_flex_consumption) problems.push('no Flex Consumption Function App');
   if (!tf.resource.azurerm_container_app) problems.push('no Container App');
   if (problems.length) {

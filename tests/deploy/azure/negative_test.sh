@@ -130,4 +130,12 @@ fresh; edit deploy/azure/terraform/variables.tf 's.replace("  description = \"Sh
 expect_fail check_hcl.js "variable name_prefix: no description" "a variable without a description"
 fresh; edit deploy/azure/terraform/locals.tf 's.replace("SENTINEL_DCR_ID        =", "SENTINEL_DCR_IMMUTABLE_ID =")'
 expect_fail check_hcl.js "SENTINEL_DCR_IMMUTABLE_ID is not a setting etp2sentinel reads" "a misspelt connector setting"
+
+# What the deployment defends: each rule of check_hcl.js's hardening() fails when broken.
+fresh; edit deploy/azure/terraform/versions.tf 's.replace("version = \"~> 4.60\"", "version = \"~> 4.40\"")'
+expect_fail check_hcl.js "the configuration needs ~> 4.60" "an azurerm pin older than the resources used"
+fresh; edit deploy/azure/terraform/function_app.tf 's.replace("maximum_instance_count = 1", "maximum_instance_count = 40")'
+expect_fail check_hcl.js "maximum_instance_count is 40, must be 1" "a Function App that may run 40 instances"
+fresh; edit deploy/azure/terraform/container_apps.tf 's.replace("max_replicas = 1", "max_replicas = 3")'
+expect_fail check_hcl.js "replicas 1..3, must be exactly 1" "a Container App with more than one replica"
 echo "negative tests: all passed"
