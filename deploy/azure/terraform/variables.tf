@@ -47,6 +47,12 @@ variable "existing_workspace_id" {
   }
 }
 
+variable "create_dce" {
+  description = "Create a Data Collection Endpoint (needed only for Private Link). Off: the shipper posts to the DCR's own logs ingestion endpoint. Either is made in the workspace's region."
+  type        = bool
+  default     = false
+}
+
 variable "workspace_retention_days" {
   description = "Retention of a newly created workspace, in days (Sentinel includes 90 days)."
   type        = number

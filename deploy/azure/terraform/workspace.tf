@@ -8,6 +8,14 @@ resource "azurerm_log_analytics_workspace" "etp" {
   tags                = var.tags
 }
 
+# An existing workspace decides the region of the ingestion resources (the DCR and its endpoint must be in the
+# workspace's region, whatever the resource group's). azapi reads it by id, also in another subscription.
+data "azapi_resource" "existing_workspace" {
+  count       = var.existing_workspace_id != null ? 1 : 0
+  type        = "Microsoft.OperationalInsights/workspaces@2022-10-01"
+  resource_id = var.existing_workspace_id
+}
+
 resource "azurerm_sentinel_log_analytics_workspace_onboarding" "etp" {
   count        = var.onboard_sentinel ? 1 : 0
   workspace_id = local.workspace_id

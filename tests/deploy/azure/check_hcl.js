@@ -22,6 +22,24 @@ const ENV_OUTPUTS = ['SENTINEL_DCE_URL', 'SENTINEL_DCR_ID', 'SENTINEL_STREAM', '
 const first = (b) => (Array.isArray(b) ? b[0] : b) || {};
 const bodies = (tf, type) => Object.values(tf.resource[type] || {}).flat();
 
+// "${c ? a : b}" -> {cond, yes, no} (top level only), or null: lets a check follow each case of a conditional.
+function ternary(expr) {
+  const e = String(expr || '').replace(/^\$\{/, '').replace(/\}$/, '').trim();
+  let depth = 0;
+  let q = -1;
+  let inStr = false;
+  for (let i = 0; i < e.length; i++) {
+    const ch = e[i];
+    if (ch === '"' && e[i - 1] !== '\\') inStr = !inStr;
+    if (inStr) continue;
+    if ('([{'.includes(ch)) depth++;
+    else if (')]}'.includes(ch)) depth--;
+    else if (depth === 0 && ch === '?' && q < 0) q = i;
+    else if (depth === 0 && ch === ':' && q >= 0) return { cond: e.slice(0, q).trim(), yes: e.slice(q + 1, i).trim(), no: e.slice(i + 1).trim() };
+  }
+  return null;
+}
+
 // What the deployment defends (docs/azure.md, "What the templates defend"); each rule can fail
 // (negative_test.sh breaks each one).
 function hardening(tf, problems) {
@@ -33,11 +51,57 @@ function hardening(tf, problems) {
     const ready = (app.always_ready || []).reduce((a, r) => a + Number(r.instance_count || 0), 0);
     if (ready > 1) problems.push(`Function App: ${ready} always-ready instances exceed the cap of 1`);
   }
+  region(tf, problems);
   for (const app of bodies(tf, 'azurerm_container_app')) {
     const t = first(app.template);
     if (t.max_replicas !== 1 || t.min_replicas !== 1) {
       problems.push(`Container App: replicas ${t.min_replicas}..${t.max_replicas}, must be exactly 1 (Redis and the coordinator live in the replica)`);
     }
+  }
+}
+
+// The DCR (and the DCE, when made) in the workspace's region, for both cases: a new workspace (made in
+// var.location, the resource group's region) and an existing one (its own region, read by id). The shipper posts
+// to the DCE when one is made, else to the DCR's own logs ingestion endpoint.
+function region(tf, problems) {
+  const loc = ternary(tf.local.workspace_location);
+  if (!loc || loc.cond !== 'var.existing_workspace_id != null') {
+    problems.push('local.workspace_location must be var.existing_workspace_id != null ? <the existing workspace\'s location> : <the new one\'s>');
+  } else {
+    const ws = first((tf.data.azapi_resource || {}).existing_workspace);
+    if (loc.yes !== 'data.azapi_resource.existing_workspace[0].location' || ws.resource_id !== '${var.existing_workspace_id}' ||
+        ws.count !== '${var.existing_workspace_id != null ? 1 : 0}' || !String(ws.type).startsWith('Microsoft.OperationalInsights/workspaces@')) {
+      problems.push(`existing workspace: the DCR region must be read from the workspace itself (data.azapi_resource.existing_workspace by var.existing_workspace_id), not ${loc.yes}`);
+    }
+    const law = first((tf.resource.azurerm_log_analytics_workspace || {}).etp);
+    if (![String(law.location).replace(/^\$\{|\}$/g, ''), 'azurerm_log_analytics_workspace.etp[0].location'].includes(loc.no)) {
+      problems.push(`new workspace: the DCR region ${loc.no} is not where the workspace is made (${law.location})`);
+    }
+  }
+  const dcr = first(Object.values(tf.resource.azurerm_monitor_data_collection_rule || {})[0]);
+  const dce = first(Object.values(tf.resource.azurerm_monitor_data_collection_endpoint || {})[0]);
+  for (const [what, r] of [['DCR', dcr], ['DCE', dce]]) {
+    if (r.location !== '${local.workspace_location}') problems.push(`the ${what} is in ${r.location}, not the workspace's region (local.workspace_location)`);
+  }
+  if (!tf.variable.create_dce || dce.count !== '${var.create_dce ? 1 : 0}') problems.push('the DCE must be optional (count = var.create_dce ? 1 : 0)');
+  if (dcr.data_collection_endpoint_id !== '${var.create_dce ? azurerm_monitor_data_collection_endpoint.etp[0].id : null}') {
+    problems.push('the DCR must name the DCE only when one is made');
+  }
+  const ep = ternary(tf.local.logs_ingestion_endpoint);
+  const dcrEp = first((tf.data.azapi_resource || {}).dcr_endpoint);
+  if (!ep || ep.cond !== 'var.create_dce' || ep.yes !== 'azurerm_monitor_data_collection_endpoint.etp[0].logs_ingestion_endpoint' ||
+      ep.no !== 'data.azapi_resource.dcr_endpoint.output.logs_ingestion') {
+    problems.push('local.logs_ingestion_endpoint must be the DCE\'s with create_dce, else the DCR\'s own (data.azapi_resource.dcr_endpoint)');
+  }
+  if (dcrEp.resource_id !== '${azurerm_monitor_data_collection_rule.etp.id}' ||
+      JSON.stringify(dcrEp.response_export_values || '').indexOf('properties.endpoints.logsIngestion') < 0) {
+    problems.push('data.azapi_resource.dcr_endpoint must read properties.endpoints.logsIngestion of the DCR');
+  }
+  const uses = [['local.connector_settings SENTINEL_DCE_URL', (tf.local.connector_settings || {}).SENTINEL_DCE_URL],
+    ['output SENTINEL_DCE_URL', first(tf.output.SENTINEL_DCE_URL).value]];
+  for (const [where, v] of uses) if (v !== '${local.logs_ingestion_endpoint}') problems.push(`${where} is ${v}, not local.logs_ingestion_endpoint`);
+  if (!String(first(tf.output.dotenv).value).includes('SENTINEL_DCE_URL=${local.logs_ingestion_endpoint}')) {
+    problems.push('output dotenv: SENTINEL_DCE_URL must be local.logs_ingestion_endpoint');
   }
 }
 

@@ -138,4 +138,21 @@ fresh; edit deploy/azure/terraform/function_app.tf 's.replace("maximum_instance_
 expect_fail check_hcl.js "maximum_instance_count is 40, must be 1" "a Function App that may run 40 instances"
 fresh; edit deploy/azure/terraform/container_apps.tf 's.replace("max_replicas = 1", "max_replicas = 3")'
 expect_fail check_hcl.js "replicas 1..3, must be exactly 1" "a Container App with more than one replica"
+# The DCR/DCE region, both cases: a new workspace and an existing one elsewhere; the DCE optional.
+fresh; edit deploy/azure/terraform/locals.tf 's.replace("data.azapi_resource.existing_workspace[0].location :", "azurerm_resource_group.etp.location :")'
+expect_fail check_hcl.js "existing workspace: the DCR region must be read from the workspace itself" "an existing workspace's DCR in the resource group's region"
+fresh; edit deploy/azure/terraform/locals.tf 's.replace(": azurerm_resource_group.etp.location\n", ": var.location_of_dcr\n")'
+expect_fail check_hcl.js "new workspace: the DCR region var.location_of_dcr" "a new workspace's DCR elsewhere than the workspace"
+fresh; edit deploy/azure/terraform/ingestion.tf 's.replace("location                    = local.workspace_location", "location                    = azurerm_resource_group.etp.location")'
+expect_fail check_hcl.js "the DCR is in \${azurerm_resource_group.etp.location}, not the workspace's region" "a DCR in the resource group's region"
+fresh; edit deploy/azure/terraform/ingestion.tf 's.replace("count                         = var.create_dce ? 1 : 0\n", "")'
+expect_fail check_hcl.js "the DCE must be optional" "a DCE made always"
+fresh; edit deploy/azure/terraform/locals.tf 's.replace("SENTINEL_DCE_URL       = local.logs_ingestion_endpoint", "SENTINEL_DCE_URL       = azurerm_monitor_data_collection_endpoint.etp[0].logs_ingestion_endpoint")'
+expect_fail check_hcl.js "SENTINEL_DCE_URL is" "a shipper pointed at a DCE that may not exist"
+fresh; edit deploy/azure/arm/azuredeploy.json 's.replace("\"location\": \"[reference(resourceId(\x27Microsoft.OperationalInsights/workspaces\x27, parameters(\x27workspaceName\x27)), \x272022-10-01\x27, \x27Full\x27).location]\"", "\"location\": \"[parameters(\x27location\x27)]\"", 2)'
+expect_fail check_schema.js "the DCE's location is [parameters('location')], not the workspace's" "an ARM DCE/DCR outside the workspace's region"
+fresh; edit deploy/azure/arm/azuredeploy.json 's.replace("      \"condition\": \"[parameters(\x27createDce\x27)]\",\n", "")'
+expect_fail check_schema.js "the DCE must be optional" "an ARM DCE made always"
+fresh; edit deploy/azure/arm/azuredeploy.json 's.replace(".endpoints.logsIngestion)]", ".logsIngestion.endpoint)]")'
+expect_fail check_schema.js "SENTINEL_DCE_URL must be the DCE's endpoint with createDce, else the DCR's own" "an ARM output without the DCR's own endpoint"
 echo "negative tests: all passed"
