@@ -16,7 +16,7 @@ const DEPRECATED_TYPES = ['azurerm_function_app', 'azurerm_function_app_slot', '
   'azurerm_app_service_plan', 'azurerm_app_service_slot', 'azurerm_redis_cache', 'azurerm_redis_enterprise_cluster',
   'azurerm_log_analytics_data_export_rule_v1', 'azurerm_monitor_diagnostic_setting_v1'];
 const DEPRECATED_ARGS = { azurerm_key_vault: ['enable_rbac_authorization'], azurerm_storage_container: ['storage_account_name'],
-  azurerm_storage_share: ['storage_account_name'] };
+  azurerm_storage_share: ['storage_account_name'], azurerm_log_analytics_workspace: ['local_authentication_disabled'] };
 const ENV_OUTPUTS = ['SENTINEL_DCE_URL', 'SENTINEL_DCR_ID', 'SENTINEL_STREAM', 'AZURE_TENANT_ID'];
 
 const first = (b) => (Array.isArray(b) ? b[0] : b) || {};
@@ -52,10 +52,36 @@ function hardening(tf, problems) {
     if (ready > 1) problems.push(`Function App: ${ready} always-ready instances exceed the cap of 1`);
   }
   region(tf, problems);
+  sharedKey(tf, problems);
   for (const app of bodies(tf, 'azurerm_container_app')) {
     const t = first(app.template);
     if (t.max_replicas !== 1 || t.min_replicas !== 1) {
       problems.push(`Container App: replicas ${t.min_replicas}..${t.max_replicas}, must be exactly 1 (Redis and the coordinator live in the replica)`);
+    }
+  }
+}
+
+// No workspace shared key: the workspace this deployment creates accepts Entra only, which holds because the
+// connector is always in logs-ingestion mode here (the legacy data-collector mode would need the key), and the
+// Container Apps environment, which would otherwise write its logs with that key, sends them through a
+// diagnostic setting instead.
+function sharedKey(tf, problems) {
+  const mode = (tf.local.connector_settings || {}).SENTINEL_MODE;
+  for (const w of bodies(tf, 'azurerm_log_analytics_workspace')) {
+    if (mode !== 'logs-ingestion') problems.push(`SENTINEL_MODE is ${mode}: the workspace's shared key rule below assumes logs-ingestion`);
+    if (w.local_authentication_enabled !== false) {
+      problems.push(`the workspace allows shared-key (local) authentication: local_authentication_enabled is ${w.local_authentication_enabled}, must be false`);
+    }
+  }
+  for (const env of bodies(tf, 'azurerm_container_app_environment')) {
+    if (env.logs_destination !== 'azure-monitor' || 'log_analytics_workspace_id' in env) {
+      problems.push(`the Container Apps environment must send its logs through Azure Monitor (logs_destination = "azure-monitor", no log_analytics_workspace_id): the log-analytics destination uses the workspace's shared key`);
+    }
+    const diag = bodies(tf, 'azurerm_monitor_diagnostic_setting')
+      .find((d) => d.target_resource_id === '${azurerm_container_app_environment.etp[0].id}' && d.log_analytics_workspace_id === '${local.workspace_id}');
+    const cats = new Set(((diag || {}).enabled_log || []).map((l) => l.category));
+    if (!cats.has('ContainerAppConsoleLogs') || !cats.has('ContainerAppSystemLogs')) {
+      problems.push('no diagnostic setting sends the Container Apps environment\'s ContainerAppConsoleLogs and ContainerAppSystemLogs to the workspace');
     }
   }
 }

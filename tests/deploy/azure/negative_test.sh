@@ -155,4 +155,13 @@ fresh; edit deploy/azure/arm/azuredeploy.json 's.replace("      \"condition\": \
 expect_fail check_schema.js "the DCE must be optional" "an ARM DCE made always"
 fresh; edit deploy/azure/arm/azuredeploy.json 's.replace(".endpoints.logsIngestion)]", ".logsIngestion.endpoint)]")'
 expect_fail check_schema.js "SENTINEL_DCE_URL must be the DCE's endpoint with createDce, else the DCR's own" "an ARM output without the DCR's own endpoint"
+# No workspace shared key, and nothing that would need one.
+fresh; edit deploy/azure/terraform/workspace.tf 's.replace("local_authentication_enabled = false", "local_authentication_enabled = true")'
+expect_fail check_hcl.js "the workspace allows shared-key (local) authentication" "a workspace that accepts its shared key"
+fresh; edit deploy/azure/terraform/workspace.tf 's.replace("local_authentication_enabled = false", "local_authentication_disabled = true")'
+expect_fail check_hcl.js "deprecated argument local_authentication_disabled" "azurerm 3.x's argument name"
+fresh; edit deploy/azure/terraform/container_apps.tf 's.replace("logs_destination    = \"azure-monitor\"", "log_analytics_workspace_id = local.workspace_id")'
+expect_fail check_hcl.js "must send its logs through Azure Monitor" "a Container Apps environment writing with the shared key"
+fresh; edit deploy/azure/terraform/container_apps.tf 's.replace("category = \"ContainerAppConsoleLogs\"", "category = \"ContainerAppConsoleLog\"")'
+expect_fail check_hcl.js "no diagnostic setting sends the Container Apps environment" "the roles' console logs going nowhere"
 echo "negative tests: all passed"
