@@ -5,6 +5,16 @@
 # Managed Redis (redis.tf), reached over TLS by the binary itself (rediss://).
 locals {
   func = var.compute == "function_app"
+  # How the app reaches Redis (redis.tf). entra: no key anywhere; the URL is no secret, the username is the
+  # identity's object id and the password a token of the identity named by AZURE_CLIENT_ID (the same managed
+  # identity settings the shipper uses for the DCR). access_key: the URL with the key, as a Key Vault reference.
+  func_redis_settings = !local.func ? tomap({}) : var.redis_authentication == "entra" ? tomap({
+    REDIS_URL      = "rediss://${azurerm_managed_redis.etp[0].hostname}:${azurerm_managed_redis.etp[0].default_database[0].port}/0"
+    REDIS_AUTH     = "entra"
+    REDIS_USERNAME = azurerm_user_assigned_identity.connector.principal_id
+    }) : tomap({
+    REDIS_URL = "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault.etp.vault_uri}secrets/redis-url)"
+  })
 }
 
 resource "azurerm_storage_account" "func" {
@@ -84,9 +94,8 @@ resource "azurerm_function_app_flex_consumption" "etp" {
   zip_deploy_file = var.function_package_path
 
   # Secrets are Key Vault references, resolved by the platform with the system-assigned identity.
-  app_settings = merge(local.connector_settings, {
+  app_settings = merge(local.connector_settings, local.func_redis_settings, {
     ETP_API_KEY                         = "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault.etp.vault_uri}secrets/etp-api-key)"
-    REDIS_URL                           = "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault.etp.vault_uri}secrets/redis-url)"
     FETCHERS                            = "2" # steady state: one worker polls while the other drains lookups
     AzureWebJobsStorage__credential     = "managedidentity"
     AzureWebJobsStorage__clientId       = azurerm_user_assigned_identity.connector.client_id
@@ -101,6 +110,7 @@ resource "azurerm_function_app_flex_consumption" "etp" {
     azurerm_role_assignment.connector_reads_secrets,
     azurerm_role_assignment.func_storage,
     azurerm_key_vault_secret.connector,
+    azurerm_managed_redis_access_policy_assignment.connector,
   ]
 }
 

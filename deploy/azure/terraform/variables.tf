@@ -216,6 +216,16 @@ variable "managed_redis_sku" {
   }
 }
 
+variable "redis_authentication" {
+  description = "How the connector authenticates to Azure Managed Redis (compute = function_app): entra (its managed identity, access keys disabled on the database) or access_key (the key, inside the redis-url Key Vault secret)."
+  type        = string
+  default     = "entra"
+  validation {
+    condition     = contains(["entra", "access_key"], var.redis_authentication)
+    error_message = "redis_authentication must be entra or access_key."
+  }
+}
+
 variable "tags" {
   description = "Tags for every resource."
   type        = map(string)

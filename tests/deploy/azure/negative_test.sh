@@ -164,4 +164,17 @@ fresh; edit deploy/azure/terraform/container_apps.tf 's.replace("logs_destinatio
 expect_fail check_hcl.js "must send its logs through Azure Monitor" "a Container Apps environment writing with the shared key"
 fresh; edit deploy/azure/terraform/container_apps.tf 's.replace("category = \"ContainerAppConsoleLogs\"", "category = \"ContainerAppConsoleLog\"")'
 expect_fail check_hcl.js "no diagnostic setting sends the Container Apps environment" "the roles' console logs going nowhere"
+# Redis with Entra: no key on the database or in the app's settings, an access policy for the identity.
+fresh; edit deploy/azure/terraform/redis.tf 's.replace("access_keys_authentication_enabled            = var.redis_authentication == \"access_key\"", "access_keys_authentication_enabled            = true")'
+expect_fail check_hcl.js "access keys must be enabled only with redis_authentication" "Managed Redis keeping its access keys with Entra"
+fresh; edit deploy/azure/terraform/redis.tf 's.replace("object_id        = azurerm_user_assigned_identity.connector.principal_id", "object_id        = azurerm_user_assigned_identity.connector.client_id")'
+expect_fail check_hcl.js "needs an access policy assignment" "an access policy for the identity's client id instead of its object id"
+fresh; edit deploy/azure/terraform/function_app.tf 's.replace("REDIS_URL      = \"rediss://${", "REDIS_URL      = \"rediss://:${azurerm_managed_redis.etp[0].default_database[0].primary_access_key}@${")'
+expect_fail check_hcl.js "REDIS_URL = rediss://<host>:<port>/0 without a key" "an access key in the Entra REDIS_URL"
+fresh; edit deploy/azure/terraform/function_app.tf 's.replace("REDIS_USERNAME = azurerm_user_assigned_identity.connector.principal_id", "REDIS_USERNAME = azurerm_user_assigned_identity.connector.client_id")'
+expect_fail check_hcl.js "REDIS_USERNAME = the identity's principal_id" "a Redis username that is not the identity's object id"
+fresh; edit deploy/azure/terraform/keyvault.tf 's.replace("local.redis_url_secret ? [\"redis-url\"]", "var.compute == \"function_app\" ? [\"redis-url\"]")'
+expect_fail check_hcl.js "the redis-url secret (which carries the access key) must exist only" "a redis-url secret with Entra"
+fresh; edit deploy/azure/terraform/function_app.tf 's.replace("    REDIS_AUTH     = \"entra\"\n", "    REDIS_AUTHENTICATION = \"entra\"\n")'
+expect_fail check_hcl.js "REDIS_AUTHENTICATION is not a setting etp2sentinel reads" "a misspelt Redis setting"
 echo "negative tests: all passed"
