@@ -28,6 +28,15 @@ resource "azurerm_storage_account" "redis" {
   min_tls_version                 = "TLS1_2"
   allow_nested_items_to_be_public = false
   tags                            = var.tags
+
+  # Open by design (network.tf): the platform mounts the share with the account key from outside any network
+  # this module controls; denying would stop Redis, hence the whole connector.
+  network_rules {
+    default_action             = "Allow"
+    bypass                     = ["AzureServices"]
+    ip_rules                   = local.storage_ip_rules
+    virtual_network_subnet_ids = var.allowed_subnet_ids
+  }
 }
 
 resource "azurerm_storage_share" "redis" {

@@ -28,6 +28,14 @@ resource "azurerm_storage_account" "func" {
   allow_nested_items_to_be_public = false
   shared_access_key_enabled       = false
   tags                            = var.tags
+
+  # network.tf: deny by default once the app is VNet-integrated (it then reaches its storage from its subnet).
+  network_rules {
+    default_action             = local.func_vnet ? "Deny" : "Allow"
+    bypass                     = ["AzureServices"]
+    ip_rules                   = local.storage_ip_rules
+    virtual_network_subnet_ids = local.network_subnet_ids
+  }
 }
 
 resource "azurerm_storage_container" "func" {
@@ -92,6 +100,9 @@ resource "azurerm_function_app_flex_consumption" "etp" {
     identity_ids = [azurerm_user_assigned_identity.connector.id]
   }
   zip_deploy_file = var.function_package_path
+
+  # Regional VNet integration (network.tf): Key Vault references and storage then come from this subnet.
+  virtual_network_subnet_id = local.func_vnet ? var.function_subnet_id : null
 
   # Secrets are Key Vault references, resolved by the platform with the system-assigned identity.
   app_settings = merge(local.connector_settings, local.func_redis_settings, {

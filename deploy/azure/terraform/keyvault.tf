@@ -8,6 +8,14 @@ resource "azurerm_key_vault" "etp" {
   purge_protection_enabled   = true
   soft_delete_retention_days = 30
   tags                       = var.tags
+
+  # network.tf: deny by default only where the compute can still resolve its Key Vault references.
+  network_acls {
+    default_action             = local.key_vault_deny ? "Deny" : "Allow"
+    bypass                     = "AzureServices"
+    ip_rules                   = var.allowed_ip_ranges
+    virtual_network_subnet_ids = local.network_subnet_ids
+  }
 }
 
 # Whoever runs Terraform writes the secrets; the connector only reads them.

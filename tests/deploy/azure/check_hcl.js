@@ -54,6 +54,7 @@ function hardening(tf, problems) {
   region(tf, problems);
   sharedKey(tf, problems);
   redisEntra(tf, problems);
+  networkRules(tf, problems);
   for (const app of bodies(tf, 'azurerm_container_app')) {
     const t = first(app.template);
     if (t.max_replicas !== 1 || t.min_replicas !== 1) {
@@ -124,6 +125,77 @@ function redisEntra(tf, problems) {
   if (!/redis_authentication == "access_key"/.test(String(tf.local.redis_url_secret || '')) ||
       !String(tf.local.secret_names || '').includes('local.redis_url_secret')) {
     problems.push('the redis-url secret (which carries the access key) must exist only with redis_authentication = "access_key"');
+  }
+}
+
+// Evaluates a boolean HCL expression of the network locals for one deployment case ({compute, subnet, ips,
+// subnets}); throws on anything it does not know, so a rewritten expression fails the check instead of passing.
+function evalCase(tf, expr, c) {
+  let e = String(expr).replace(/^\$\{|\}$/g, '');
+  const locals = { func_vnet: tf.local.func_vnet };
+  e = e.replace(/\blocal\.func_vnet\b/g, () => `(${evalCase(tf, locals.func_vnet, c)})`)
+    .replace(/\blocal\.func\b/g, JSON.stringify(c.compute === 'function_app'))
+    .replace(/\bvar\.compute\b/g, JSON.stringify(c.compute))
+    .replace(/\bvar\.function_subnet_id\b/g, JSON.stringify(c.subnet))
+    .replace(/\blength\(var\.allowed_ip_ranges\)/g, String(c.ips))
+    .replace(/\blength\(var\.allowed_subnet_ids\)/g, String(c.subnets));
+  if (/[A-Za-z_]+\.[A-Za-z_]/.test(e.replace(/"[^"]*"/g, ''))) throw new Error(`cannot evaluate ${expr}`);
+  return Boolean(Function(`"use strict"; return (${e});`)());
+}
+
+// Key Vault and storage deny by default where the deployment can still reach them, and stay open where it could
+// not start otherwise (network.tf): every case of compute x VNet subnet x allow-list is evaluated.
+function networkRules(tf, problems) {
+  const kv = first(first(Object.values(tf.resource.azurerm_key_vault || {})[0]).network_acls);
+  const funcSa = first(first((tf.resource.azurerm_storage_account || {}).func).network_rules);
+  const acaSa = first(first((tf.resource.azurerm_storage_account || {}).redis).network_rules);
+  const app = bodies(tf, 'azurerm_function_app_flex_consumption')[0] || {};
+  if (kv.bypass !== 'AzureServices' || kv.ip_rules !== '${var.allowed_ip_ranges}' || kv.virtual_network_subnet_ids !== '${local.network_subnet_ids}') {
+    problems.push('Key Vault: network_acls must bypass AzureServices and allow var.allowed_ip_ranges and local.network_subnet_ids');
+  }
+  for (const [what, sa] of [['the Function App storage', funcSa], ['the Redis storage', acaSa]]) {
+    if (JSON.stringify(sa.bypass) !== '["AzureServices"]' || sa.ip_rules !== '${local.storage_ip_rules}') {
+      problems.push(`${what}: network_rules must bypass AzureServices and allow local.storage_ip_rules`);
+    }
+  }
+  const sn = String(tf.local.network_subnet_ids || '');
+  if (!sn.includes('var.allowed_subnet_ids') || !sn.includes('var.function_subnet_id')) {
+    problems.push('local.network_subnet_ids must hold var.allowed_subnet_ids and the Function App\'s subnet');
+  }
+  if (app.virtual_network_subnet_id !== '${local.func_vnet ? var.function_subnet_id : null}') {
+    problems.push('Function App: virtual_network_subnet_id must be var.function_subnet_id when given');
+  }
+  if (funcSa.virtual_network_subnet_ids !== '${local.network_subnet_ids}') problems.push('the Function App storage must allow local.network_subnet_ids');
+  const deny = (a) => (ternary(a.default_action) || {}).cond;
+  const kvDeny = deny(kv) === 'local.key_vault_deny' && tf.local.key_vault_deny;
+  const saDeny = deny(funcSa) === 'local.func_vnet' && tf.local.func_vnet;
+  if (!kvDeny) problems.push(`Key Vault: default_action must be local.key_vault_deny ? "Deny" : "Allow" (is ${kv.default_action})`);
+  if (!saDeny) problems.push(`the Function App storage: default_action must be local.func_vnet ? "Deny" : "Allow" (is ${funcSa.default_action})`);
+  if (acaSa.default_action !== 'Allow') problems.push('the Redis storage of Container Apps must stay open (the platform mounts the share from outside any network here)');
+  if (!kvDeny || !saDeny) return;
+  // [case, vault denies?, function storage denies?]
+  const cases = [
+    [{ compute: 'container_apps', subnet: null, ips: 0, subnets: 0 }, false, false],
+    [{ compute: 'container_apps', subnet: null, ips: 2, subnets: 1 }, false, false],
+    [{ compute: 'container_apps', subnet: '/s', ips: 1, subnets: 0 }, false, false],
+    [{ compute: 'function_app', subnet: null, ips: 0, subnets: 0 }, false, false],
+    [{ compute: 'function_app', subnet: null, ips: 1, subnets: 1 }, false, false],
+    [{ compute: 'function_app', subnet: '/s', ips: 0, subnets: 0 }, true, true],
+    [{ compute: 'none', subnet: null, ips: 0, subnets: 0 }, false, false],
+    [{ compute: 'none', subnet: null, ips: 1, subnets: 0 }, true, false],
+    [{ compute: 'none', subnet: null, ips: 0, subnets: 1 }, true, false],
+  ];
+  for (const [c, wantKv, wantSa] of cases) {
+    try {
+      const gotKv = evalCase(tf, tf.local.key_vault_deny, c);
+      const gotSa = evalCase(tf, tf.local.func_vnet, c);
+      const label = `compute=${c.compute}, function_subnet_id=${c.subnet ? 'set' : 'null'}, ${c.ips} IP range(s), ${c.subnets} subnet(s)`;
+      if (gotKv !== wantKv) problems.push(`Key Vault with ${label}: ${gotKv ? 'denies' : 'allows'} by default, must ${wantKv ? 'deny' : 'allow (the deployment could not start otherwise)'}`);
+      if (gotSa !== wantSa) problems.push(`the Function App storage with ${label}: ${gotSa ? 'denies' : 'allows'} by default, must ${wantSa ? 'deny' : 'allow'}`);
+    } catch (e) {
+      problems.push(`network locals: ${e.message}`);
+      return;
+    }
   }
 }
 

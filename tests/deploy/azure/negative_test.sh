@@ -177,4 +177,17 @@ fresh; edit deploy/azure/terraform/keyvault.tf 's.replace("local.redis_url_secre
 expect_fail check_hcl.js "the redis-url secret (which carries the access key) must exist only" "a redis-url secret with Entra"
 fresh; edit deploy/azure/terraform/function_app.tf 's.replace("    REDIS_AUTH     = \"entra\"\n", "    REDIS_AUTHENTICATION = \"entra\"\n")'
 expect_fail check_hcl.js "REDIS_AUTHENTICATION is not a setting etp2sentinel reads" "a misspelt Redis setting"
+# Network rules: deny where the deployment still reaches the vault and storage, never where it could not start.
+fresh; edit deploy/azure/terraform/network.tf 's.replace("key_vault_deny     = local.func_vnet ||", "key_vault_deny     = true ||")'
+expect_fail check_hcl.js "Key Vault with compute=container_apps, function_subnet_id=null, 0 IP range(s), 0 subnet(s): denies by default" "a default deployment whose vault denies its Container App"
+fresh; edit deploy/azure/terraform/network.tf 's.replace("func_vnet          = local.func && var.function_subnet_id != null", "func_vnet          = local.func")'
+expect_fail check_hcl.js "the Function App storage with compute=function_app, function_subnet_id=null, 0 IP range(s), 0 subnet(s): denies by default" "a Function App without VNet behind a denying storage"
+fresh; edit deploy/azure/terraform/network.tf 's.replace("key_vault_deny     = local.func_vnet ||", "key_vault_deny     = false ||")'
+expect_fail check_hcl.js "function_subnet_id=set, 0 IP range(s), 0 subnet(s): allows by default, must deny" "a VNet-integrated Function App whose vault stays open"
+fresh; edit deploy/azure/terraform/keyvault.tf 's.replace("bypass                     = \"AzureServices\"", "bypass                     = \"None\"")'
+expect_fail check_hcl.js "network_acls must bypass AzureServices" "a vault without the trusted-services bypass"
+fresh; edit deploy/azure/terraform/function_app.tf 's.replace("ip_rules                   = local.storage_ip_rules\n", "")'
+expect_fail check_hcl.js "the Function App storage: network_rules must bypass AzureServices and allow local.storage_ip_rules" "storage without the operator's allow-list"
+fresh; edit deploy/azure/terraform/function_app.tf 's.replace("virtual_network_subnet_id = local.func_vnet ? var.function_subnet_id : null", "")'
+expect_fail check_hcl.js "virtual_network_subnet_id must be var.function_subnet_id" "a denying vault without the app's VNet integration"
 echo "negative tests: all passed"
