@@ -29,9 +29,10 @@ resource "azurerm_storage_account" "func" {
   shared_access_key_enabled       = false
   tags                            = var.tags
 
-  # network.tf: deny by default once the app is VNet-integrated (it then reaches its storage from its subnet).
+  # network.tf: deny by default once the app is VNet-integrated (it then reaches its storage from its subnet) and
+  # Terraform does not push the package through the platform.
   network_rules {
-    default_action             = local.func_vnet ? "Deny" : "Allow"
+    default_action             = local.func_storage_deny ? "Deny" : "Allow"
     bypass                     = ["AzureServices"]
     ip_rules                   = local.storage_ip_rules
     virtual_network_subnet_ids = local.network_subnet_ids

@@ -132,8 +132,8 @@ function redisEntra(tf, problems) {
 // subnets}); throws on anything it does not know, so a rewritten expression fails the check instead of passing.
 function evalCase(tf, expr, c) {
   let e = String(expr).replace(/^\$\{|\}$/g, '');
-  const locals = { func_vnet: tf.local.func_vnet };
-  e = e.replace(/\blocal\.func_vnet\b/g, () => `(${evalCase(tf, locals.func_vnet, c)})`)
+  e = e.replace(/\blocal\.func_vnet\b/g, () => `(${evalCase(tf, tf.local.func_vnet, c)})`)
+    .replace(/\bvar\.function_package_path\b/g, JSON.stringify(c.pkg || null))
     .replace(/\blocal\.func\b/g, JSON.stringify(c.compute === 'function_app'))
     .replace(/\bvar\.compute\b/g, JSON.stringify(c.compute))
     .replace(/\bvar\.function_subnet_id\b/g, JSON.stringify(c.subnet))
@@ -168,9 +168,9 @@ function networkRules(tf, problems) {
   if (funcSa.virtual_network_subnet_ids !== '${local.network_subnet_ids}') problems.push('the Function App storage must allow local.network_subnet_ids');
   const deny = (a) => (ternary(a.default_action) || {}).cond;
   const kvDeny = deny(kv) === 'local.key_vault_deny' && tf.local.key_vault_deny;
-  const saDeny = deny(funcSa) === 'local.func_vnet' && tf.local.func_vnet;
+  const saDeny = deny(funcSa) === 'local.func_storage_deny' && tf.local.func_storage_deny;
   if (!kvDeny) problems.push(`Key Vault: default_action must be local.key_vault_deny ? "Deny" : "Allow" (is ${kv.default_action})`);
-  if (!saDeny) problems.push(`the Function App storage: default_action must be local.func_vnet ? "Deny" : "Allow" (is ${funcSa.default_action})`);
+  if (!saDeny) problems.push(`the Function App storage: default_action must be local.func_storage_deny ? "Deny" : "Allow" (is ${funcSa.default_action})`);
   if (acaSa.default_action !== 'Allow') problems.push('the Redis storage of Container Apps must stay open (the platform mounts the share from outside any network here)');
   if (!kvDeny || !saDeny) return;
   // [case, vault denies?, function storage denies?]
@@ -181,6 +181,8 @@ function networkRules(tf, problems) {
     [{ compute: 'function_app', subnet: null, ips: 0, subnets: 0 }, false, false],
     [{ compute: 'function_app', subnet: null, ips: 1, subnets: 1 }, false, false],
     [{ compute: 'function_app', subnet: '/s', ips: 0, subnets: 0 }, true, true],
+    [{ compute: 'function_app', subnet: '/s', ips: 1, subnets: 0, pkg: 'f.zip' }, true, false],
+    [{ compute: 'function_app', subnet: null, ips: 1, subnets: 0, pkg: 'f.zip' }, false, false],
     [{ compute: 'none', subnet: null, ips: 0, subnets: 0 }, false, false],
     [{ compute: 'none', subnet: null, ips: 1, subnets: 0 }, true, false],
     [{ compute: 'none', subnet: null, ips: 0, subnets: 1 }, true, false],
@@ -188,8 +190,9 @@ function networkRules(tf, problems) {
   for (const [c, wantKv, wantSa] of cases) {
     try {
       const gotKv = evalCase(tf, tf.local.key_vault_deny, c);
-      const gotSa = evalCase(tf, tf.local.func_vnet, c);
-      const label = `compute=${c.compute}, function_subnet_id=${c.subnet ? 'set' : 'null'}, ${c.ips} IP range(s), ${c.subnets} subnet(s)`;
+      const gotSa = evalCase(tf, tf.local.func_storage_deny, c);
+      const label = `compute=${c.compute}, function_subnet_id=${c.subnet ? 'set' : 'null'}, ${c.ips} IP range(s), ${c.subnets} subnet(s)` +
+        `${c.pkg ? ', package deployed by Terraform' : ''}`;
       if (gotKv !== wantKv) problems.push(`Key Vault with ${label}: ${gotKv ? 'denies' : 'allows'} by default, must ${wantKv ? 'deny' : 'allow (the deployment could not start otherwise)'}`);
       if (gotSa !== wantSa) problems.push(`the Function App storage with ${label}: ${gotSa ? 'denies' : 'allows'} by default, must ${wantSa ? 'deny' : 'allow'}`);
     } catch (e) {

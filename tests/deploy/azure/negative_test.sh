@@ -182,6 +182,8 @@ fresh; edit deploy/azure/terraform/network.tf 's.replace("key_vault_deny     = l
 expect_fail check_hcl.js "Key Vault with compute=container_apps, function_subnet_id=null, 0 IP range(s), 0 subnet(s): denies by default" "a default deployment whose vault denies its Container App"
 fresh; edit deploy/azure/terraform/network.tf 's.replace("func_vnet          = local.func && var.function_subnet_id != null", "func_vnet          = local.func")'
 expect_fail check_hcl.js "the Function App storage with compute=function_app, function_subnet_id=null, 0 IP range(s), 0 subnet(s): denies by default" "a Function App without VNet behind a denying storage"
+fresh; edit deploy/azure/terraform/network.tf 's.replace("func_storage_deny  = local.func_vnet && var.function_package_path == null", "func_storage_deny  = local.func_vnet")'
+expect_fail check_hcl.js "0 subnet(s), package deployed by Terraform: denies by default, must allow" "a zip deployment into a denying storage"
 fresh; edit deploy/azure/terraform/network.tf 's.replace("key_vault_deny     = local.func_vnet ||", "key_vault_deny     = false ||")'
 expect_fail check_hcl.js "function_subnet_id=set, 0 IP range(s), 0 subnet(s): allows by default, must deny" "a VNet-integrated Function App whose vault stays open"
 fresh; edit deploy/azure/terraform/keyvault.tf 's.replace("bypass                     = \"AzureServices\"", "bypass                     = \"None\"")'
