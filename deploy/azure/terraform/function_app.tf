@@ -116,6 +116,8 @@ resource "azurerm_function_app_flex_consumption" "etp" {
 
   site_config {
     minimum_tls_version = "1.2"
+    # VNet-integrated: everything leaves through the subnet, so the vault and storage see it come from there.
+    vnet_route_all_enabled = local.func_vnet
   }
 
   depends_on = [

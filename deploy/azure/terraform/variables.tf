@@ -237,7 +237,7 @@ variable "allowed_subnet_ids" {
 }
 
 variable "function_subnet_id" {
-  description = "Subnet for the Function App's regional VNet integration (compute = function_app): delegated to Microsoft.App/environments, with the Microsoft.KeyVault and Microsoft.Storage service endpoints. Given, the Key Vault and the app's storage deny all other networks by default; null leaves them open (no VNet)."
+  description = "Subnet for the Function App's regional VNet integration (compute = function_app): delegated to Microsoft.App/environments, with the Microsoft.KeyVault and Microsoft.Storage service endpoints, and outbound internet (a NAT gateway, or default outbound access) for the ETP API, Entra and the ingestion endpoint. Given, the Key Vault and the app's storage deny all other networks by default; null leaves them open (no VNet)."
   type        = string
   default     = null
   validation {

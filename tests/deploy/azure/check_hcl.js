@@ -165,6 +165,9 @@ function networkRules(tf, problems) {
   if (app.virtual_network_subnet_id !== '${local.func_vnet ? var.function_subnet_id : null}') {
     problems.push('Function App: virtual_network_subnet_id must be var.function_subnet_id when given');
   }
+  if (first(app.site_config).vnet_route_all_enabled !== '${local.func_vnet}') {
+    problems.push('Function App: VNet-integrated, all its traffic must leave through the subnet (vnet_route_all_enabled = local.func_vnet)');
+  }
   if (funcSa.virtual_network_subnet_ids !== '${local.network_subnet_ids}') problems.push('the Function App storage must allow local.network_subnet_ids');
   const deny = (a) => (ternary(a.default_action) || {}).cond;
   const kvDeny = deny(kv) === 'local.key_vault_deny' && tf.local.key_vault_deny;
