@@ -31,6 +31,10 @@ for role in ("coordinator", "shipper", "fetcher"):
     assert "@" not in env["REDIS_URL"], role + ": a password in REDIS_URL"
     assert "redis_password" in [s["source"] for s in svc[role]["secrets"]], role + ": no redis_password secret"
 assert "redis_password" in [s["source"] for s in svc["redis"]["secrets"]], "redis: no redis_password secret"
+# Every service running our code or a Redis has a bounded process table (no fork bomb reaches the host).
+for name in ("redis", "coordinator", "shipper", "fetcher", "standins", "standins-redis"):
+    n = svc[name].get("pids_limit")
+    assert isinstance(n, int) and 0 < n <= 1024, name + ": no pids_limit (or not 1..1024): " + repr(n)
 # The stand-ins: their own Redis on their own network, no password, never the production one.
 st = svc["standins"]
 assert "redis" not in st.get("depends_on", {}), "standins: depends on the production redis"

@@ -28,6 +28,15 @@ resource "azurerm_storage_account" "redis" {
   min_tls_version                 = "TLS1_2"
   allow_nested_items_to_be_public = false
   tags                            = var.tags
+
+  # Open by design (network.tf): the platform mounts the share with the account key from outside any network
+  # this module controls; denying would stop Redis, hence the whole connector.
+  network_rules {
+    default_action             = "Allow"
+    bypass                     = ["AzureServices"]
+    ip_rules                   = local.storage_ip_rules
+    virtual_network_subnet_ids = var.allowed_subnet_ids
+  }
 }
 
 resource "azurerm_storage_share" "redis" {
@@ -37,13 +46,32 @@ resource "azurerm_storage_share" "redis" {
   quota              = 5
 }
 
+# Logs go through Azure Monitor (the diagnostic setting below), not the "log-analytics" destination: that one
+# writes with the workspace's shared key (the provider even reads the key to configure it), which the workspace
+# this deployment creates does not accept (local_authentication_enabled = false, workspace.tf).
 resource "azurerm_container_app_environment" "etp" {
-  count                      = local.aca ? 1 : 0
-  name                       = "${var.name_prefix}-cae-${local.suffix}"
-  resource_group_name        = azurerm_resource_group.etp.name
-  location                   = azurerm_resource_group.etp.location
-  log_analytics_workspace_id = local.workspace_id
-  tags                       = var.tags
+  count               = local.aca ? 1 : 0
+  name                = "${var.name_prefix}-cae-${local.suffix}"
+  resource_group_name = azurerm_resource_group.etp.name
+  location            = azurerm_resource_group.etp.location
+  logs_destination    = "azure-monitor"
+  tags                = var.tags
+}
+
+# The roles' console output and the platform's events, into the workspace's resource-specific tables
+# ContainerAppConsoleLogs and ContainerAppSystemLogs (Entra-authenticated platform pipeline, no shared key).
+resource "azurerm_monitor_diagnostic_setting" "aca_logs" {
+  count                          = local.aca ? 1 : 0
+  name                           = "etp2sentinel-logs"
+  target_resource_id             = azurerm_container_app_environment.etp[0].id
+  log_analytics_workspace_id     = local.workspace_id
+  log_analytics_destination_type = "Dedicated"
+  enabled_log {
+    category = "ContainerAppConsoleLogs"
+  }
+  enabled_log {
+    category = "ContainerAppSystemLogs"
+  }
 }
 
 resource "azurerm_container_app_environment_storage" "redis" {
@@ -94,6 +122,8 @@ resource "azurerm_container_app" "etp" {
   }
 
   template {
+    # Exactly one replica: it holds the coordinator (and Redis, on its own loopback), so a second one would run a
+    # second, empty Redis and a second coordinator; the lock in Redis cannot stop that across two Redis servers.
     min_replicas = 1
     max_replicas = 1
 

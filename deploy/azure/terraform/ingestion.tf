@@ -24,10 +24,13 @@ moved {
   to   = azapi_resource.table["FireEyeETPAlerts_CL"]
 }
 
+# A DCE only with create_dce (Private Link needs one): a DCR created since 2024-03-31 has its own logs ingestion
+# endpoint. Either must be in the workspace's region.
 resource "azurerm_monitor_data_collection_endpoint" "etp" {
+  count                         = var.create_dce ? 1 : 0
   name                          = "${var.name_prefix}-dce-${local.suffix}"
   resource_group_name           = azurerm_resource_group.etp.name
-  location                      = azurerm_resource_group.etp.location
+  location                      = local.workspace_location
   public_network_access_enabled = true
   description                   = "Logs Ingestion endpoint of etp2sentinel"
   tags                          = var.tags
@@ -36,8 +39,8 @@ resource "azurerm_monitor_data_collection_endpoint" "etp" {
 resource "azurerm_monitor_data_collection_rule" "etp" {
   name                        = "${var.name_prefix}-dcr-${local.suffix}"
   resource_group_name         = azurerm_resource_group.etp.name
-  location                    = azurerm_resource_group.etp.location
-  data_collection_endpoint_id = azurerm_monitor_data_collection_endpoint.etp.id
+  location                    = local.workspace_location
+  data_collection_endpoint_id = var.create_dce ? azurerm_monitor_data_collection_endpoint.etp[0].id : null
   description                 = "FireEye ETP alerts and supporting data from etp2sentinel into ${join(", ", keys(local.schemas))}"
   tags                        = var.tags
 
@@ -76,6 +79,21 @@ resource "azurerm_monitor_data_collection_rule" "etp" {
   }
 
   depends_on = [azapi_resource.table]
+}
+
+# The DCR's own logs ingestion endpoint (azurerm does not export it). A DCR without one (made before 2024-03-31
+# and kept) cannot be posted to without a DCE: fail the apply, naming the fix, rather than start a shipper
+# with no endpoint.
+data "azapi_resource" "dcr_endpoint" {
+  type                   = "Microsoft.Insights/dataCollectionRules@2023-03-11"
+  resource_id            = azurerm_monitor_data_collection_rule.etp.id
+  response_export_values = { logs_ingestion = "properties.endpoints.logsIngestion" }
+  lifecycle {
+    postcondition {
+      condition     = var.create_dce || try(self.output.logs_ingestion, null) != null
+      error_message = "The DCR has no logs ingestion endpoint of its own; set create_dce = true."
+    }
+  }
 }
 
 # The connector's identity (Container Apps, the Function App) and what it may do.

@@ -19,6 +19,10 @@ locals {
   suffix         = substr(md5("${var.subscription_id}/${var.resource_group_name}/${var.name_prefix}"), 0, 6)
   workspace_id   = var.existing_workspace_id != null ? var.existing_workspace_id : azurerm_log_analytics_workspace.etp[0].id
   workspace_name = element(split("/", local.workspace_id), length(split("/", local.workspace_id)) - 1)
+  # The DCR (and the DCE, if any) go where the workspace is: a new workspace is made in var.location.
+  workspace_location = var.existing_workspace_id != null ? data.azapi_resource.existing_workspace[0].location : azurerm_resource_group.etp.location
+  # Where the shipper posts: the DCE when one is made (Private Link), else the DCR's own endpoint.
+  logs_ingestion_endpoint = var.create_dce ? azurerm_monitor_data_collection_endpoint.etp[0].logs_ingestion_endpoint : data.azapi_resource.dcr_endpoint.output.logs_ingestion
 
   # What every role reads (secrets are added per compute option as Key Vault references).
   connector_settings = {
@@ -27,7 +31,7 @@ locals {
     ETP_BACKFILL_DAYS      = tostring(var.etp_backfill_days)
     ETP_RATE_LIMIT_PER_MIN = tostring(var.etp_rate_limit_per_min)
     SENTINEL_MODE          = "logs-ingestion"
-    SENTINEL_DCE_URL       = azurerm_monitor_data_collection_endpoint.etp.logs_ingestion_endpoint
+    SENTINEL_DCE_URL       = local.logs_ingestion_endpoint
     SENTINEL_DCR_ID        = azurerm_monitor_data_collection_rule.etp.immutable_id
     SENTINEL_STREAM        = local.stream
     AZURE_CLIENT_ID        = azurerm_user_assigned_identity.connector.client_id

@@ -1,7 +1,7 @@
 # These fill the docker-compose .env (see README: "docker-compose pointed at the created resources").
 output "SENTINEL_DCE_URL" {
-  description = "Logs Ingestion endpoint (the DCE)."
-  value       = azurerm_monitor_data_collection_endpoint.etp.logs_ingestion_endpoint
+  description = "Logs Ingestion endpoint: the DCE's with create_dce, else the DCR's own."
+  value       = local.logs_ingestion_endpoint
 }
 
 output "SENTINEL_DCR_ID" {
@@ -38,7 +38,7 @@ output "dotenv" {
   description = "The Sentinel lines of the compose .env (AZURE_CLIENT_ID is your compose service principal's, not this identity's)."
   value = join("\n", [
     "SENTINEL_MODE=logs-ingestion",
-    "SENTINEL_DCE_URL=${azurerm_monitor_data_collection_endpoint.etp.logs_ingestion_endpoint}",
+    "SENTINEL_DCE_URL=${local.logs_ingestion_endpoint}",
     "SENTINEL_DCR_ID=${azurerm_monitor_data_collection_rule.etp.immutable_id}",
     "SENTINEL_STREAM=${local.stream}",
     "AZURE_TENANT_ID=${data.azurerm_client_config.current.tenant_id}",

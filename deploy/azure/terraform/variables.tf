@@ -47,6 +47,12 @@ variable "existing_workspace_id" {
   }
 }
 
+variable "create_dce" {
+  description = "Create a Data Collection Endpoint (needed only for Private Link). Off: the shipper posts to the DCR's own logs ingestion endpoint. Either is made in the workspace's region."
+  type        = bool
+  default     = false
+}
+
 variable "workspace_retention_days" {
   description = "Retention of a newly created workspace, in days (Sentinel includes 90 days)."
   type        = number
@@ -207,6 +213,46 @@ variable "managed_redis_sku" {
   validation {
     condition     = can(regex("^(Balanced|ComputeOptimized|MemoryOptimized)_[A-Z][0-9]+$", var.managed_redis_sku))
     error_message = "managed_redis_sku must be an Azure Managed Redis SKU such as Balanced_B0."
+  }
+}
+
+variable "allowed_ip_ranges" {
+  description = "Public IPv4 addresses or CIDR ranges allowed to the Key Vault and storage where they deny by default (network.tf): your workstation's and the Terraform runner's, which write the secrets."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for r in var.allowed_ip_ranges : can(regex("^[0-9.]+(/[0-9]+)?$", r)) && can(cidrhost(strcontains(r, "/") ? r : "${r}/32", 0)) && !endswith(r, "/31")])
+    error_message = "allowed_ip_ranges: public IPv4 addresses or CIDR ranges (not /31; storage refuses private ranges)."
+  }
+}
+
+variable "allowed_subnet_ids" {
+  description = "Further subnets (with the Microsoft.KeyVault and Microsoft.Storage service endpoints) allowed to the Key Vault and storage where they deny by default."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for id in var.allowed_subnet_ids : can(regex("(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\\.Network/virtualNetworks/[^/]+/subnets/[^/]+$", id))])
+    error_message = "allowed_subnet_ids must be subnet resource ids."
+  }
+}
+
+variable "function_subnet_id" {
+  description = "Subnet for the Function App's regional VNet integration (compute = function_app): delegated to Microsoft.App/environments, with the Microsoft.KeyVault and Microsoft.Storage service endpoints, and outbound internet (a NAT gateway, or default outbound access) for the ETP API, Entra and the ingestion endpoint. Given, the Key Vault and the app's storage deny all other networks by default; null leaves them open (no VNet)."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.function_subnet_id == null || can(regex("(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\\.Network/virtualNetworks/[^/]+/subnets/[^/]+$", coalesce(var.function_subnet_id, "x")))
+    error_message = "function_subnet_id must be a subnet resource id."
+  }
+}
+
+variable "redis_authentication" {
+  description = "How the connector authenticates to Azure Managed Redis (compute = function_app): entra (its managed identity, access keys disabled on the database) or access_key (the key, inside the redis-url Key Vault secret)."
+  type        = string
+  default     = "entra"
+  validation {
+    condition     = contains(["entra", "access_key"], var.redis_authentication)
+    error_message = "redis_authentication must be entra or access_key."
   }
 }
 

@@ -105,6 +105,7 @@ function checkArm() {
   for (const k of ['SENTINEL_DCE_URL', 'SENTINEL_DCR_ID', 'SENTINEL_STREAM', 'AZURE_TENANT_ID']) {
     if (!(t.outputs || {})[k]) problems.push(`${where}: no output ${k} (the compose .env needs it)`);
   }
+  checkArmRegion(t, where);
   const vars = t.variables || {};
   // A literal or a plain [variables('x')] reference.
   const value = (v) => {
@@ -154,6 +155,53 @@ function checkArm() {
   }
   checkFlows(`${where} DCR`, dcr.properties.dataFlows, (f) => (f.streams || []).map(value), (f) => value(f.outputStream),
     (f) => f.transformKql);
+}
+
+// The ARM template writes into an existing workspace, wherever it is: the DCR (and the DCE, created only with
+// createDce) take the workspace's own region (reference(...).location), never the resource group's or a
+// parameter; SENTINEL_DCE_URL is the DCE's endpoint with createDce, else the DCR's own. Each case of the if()
+// is followed on its own.
+const WS_LOCATION = /^\[reference\(resourceId\('Microsoft\.OperationalInsights\/workspaces', parameters\('workspaceName'\)\), '[0-9-]+', 'Full'\)\.location\]$/;
+function armIf(expr) {  // "[if(c, a, b)]" -> {cond, yes, no}, split at top-level commas
+  const m = /^\[if\((.*)\)\]$/.exec(String(expr || ''));
+  if (!m) return null;
+  const parts = [];
+  let depth = 0;
+  let inStr = false;
+  let from = 0;
+  for (let i = 0; i < m[1].length; i++) {
+    const ch = m[1][i];
+    if (ch === "'") inStr = !inStr;
+    if (inStr) continue;
+    if (ch === '(') depth++;
+    else if (ch === ')') depth--;
+    else if (ch === ',' && depth === 0) { parts.push(m[1].slice(from, i).trim()); from = i + 1; }
+  }
+  parts.push(m[1].slice(from).trim());
+  return parts.length === 3 ? { cond: parts[0], yes: parts[1], no: parts[2] } : null;
+}
+function checkArmRegion(t, where) {
+  const of = (type) => (t.resources || []).filter((r) => r.type === type);
+  const [dce] = of('Microsoft.Insights/dataCollectionEndpoints');
+  const [dcr] = of('Microsoft.Insights/dataCollectionRules');
+  for (const [what, r] of [['DCR', dcr], ['DCE', dce]]) {
+    if (!r) problems.push(`${where}: no ${what}`);
+    else if (!WS_LOCATION.test(r.location || '')) problems.push(`${where}: the ${what}'s location is ${r.location}, not the workspace's (reference(<workspace>, ..., 'Full').location)`);
+  }
+  if (!dce || !dcr) return;
+  if (!(t.parameters || {}).createDce || t.parameters.createDce.defaultValue !== false || dce.condition !== "[parameters('createDce')]") {
+    problems.push(`${where}: the DCE must be optional (condition parameters('createDce'), default false)`);
+  }
+  const ep = armIf(((dcr.properties || {}).dataCollectionEndpointId));
+  if (!ep || ep.cond !== "parameters('createDce')" || !ep.yes.includes("'Microsoft.Insights/dataCollectionEndpoints'") || ep.no !== 'null()') {
+    problems.push(`${where}: the DCR must name the DCE only with createDce`);
+  }
+  const out = armIf(((t.outputs || {}).SENTINEL_DCE_URL || {}).value);
+  if (!out || out.cond !== "parameters('createDce')" ||
+      !/^reference\(resourceId\('Microsoft\.Insights\/dataCollectionEndpoints', variables\('dceName'\)\), '[0-9-]+'\)\.logsIngestion\.endpoint$/.test(out.yes) ||
+      !/^reference\(resourceId\('Microsoft\.Insights\/dataCollectionRules', variables\('dcrName'\)\), '2023-03-11'\)\.endpoints\.logsIngestion$/.test(out.no)) {
+    problems.push(`${where}: SENTINEL_DCE_URL must be the DCE's endpoint with createDce, else the DCR's own (endpoints.logsIngestion, API 2023-03-11)`);
+  }
 }
 
 // Terraform: generated from the schema directory; check the generating expressions, then what they produce.

@@ -130,4 +130,66 @@ fresh; edit deploy/azure/terraform/variables.tf 's.replace("  description = \"Sh
 expect_fail check_hcl.js "variable name_prefix: no description" "a variable without a description"
 fresh; edit deploy/azure/terraform/locals.tf 's.replace("SENTINEL_DCR_ID        =", "SENTINEL_DCR_IMMUTABLE_ID =")'
 expect_fail check_hcl.js "SENTINEL_DCR_IMMUTABLE_ID is not a setting etp2sentinel reads" "a misspelt connector setting"
+
+# What the deployment defends: each rule of check_hcl.js's hardening() fails when broken.
+fresh; edit deploy/azure/terraform/versions.tf 's.replace("version = \"~> 4.60\"", "version = \"~> 4.40\"")'
+expect_fail check_hcl.js "the configuration needs ~> 4.60" "an azurerm pin older than the resources used"
+fresh; edit deploy/azure/terraform/function_app.tf 's.replace("maximum_instance_count = 1", "maximum_instance_count = 40")'
+expect_fail check_hcl.js "maximum_instance_count is 40, must be 1" "a Function App that may run 40 instances"
+fresh; edit deploy/azure/terraform/container_apps.tf 's.replace("max_replicas = 1", "max_replicas = 3")'
+expect_fail check_hcl.js "replicas 1..3, must be exactly 1" "a Container App with more than one replica"
+# The DCR/DCE region, both cases: a new workspace and an existing one elsewhere; the DCE optional.
+fresh; edit deploy/azure/terraform/locals.tf 's.replace("data.azapi_resource.existing_workspace[0].location :", "azurerm_resource_group.etp.location :")'
+expect_fail check_hcl.js "existing workspace: the DCR region must be read from the workspace itself" "an existing workspace's DCR in the resource group's region"
+fresh; edit deploy/azure/terraform/locals.tf 's.replace(": azurerm_resource_group.etp.location\n", ": var.location_of_dcr\n")'
+expect_fail check_hcl.js "new workspace: the DCR region var.location_of_dcr" "a new workspace's DCR elsewhere than the workspace"
+fresh; edit deploy/azure/terraform/ingestion.tf 's.replace("location                    = local.workspace_location", "location                    = azurerm_resource_group.etp.location")'
+expect_fail check_hcl.js "the DCR is in \${azurerm_resource_group.etp.location}, not the workspace's region" "a DCR in the resource group's region"
+fresh; edit deploy/azure/terraform/ingestion.tf 's.replace("count                         = var.create_dce ? 1 : 0\n", "")'
+expect_fail check_hcl.js "the DCE must be optional" "a DCE made always"
+fresh; edit deploy/azure/terraform/locals.tf 's.replace("SENTINEL_DCE_URL       = local.logs_ingestion_endpoint", "SENTINEL_DCE_URL       = azurerm_monitor_data_collection_endpoint.etp[0].logs_ingestion_endpoint")'
+expect_fail check_hcl.js "SENTINEL_DCE_URL is" "a shipper pointed at a DCE that may not exist"
+fresh; edit deploy/azure/arm/azuredeploy.json 's.replace("\"location\": \"[reference(resourceId(\x27Microsoft.OperationalInsights/workspaces\x27, parameters(\x27workspaceName\x27)), \x272022-10-01\x27, \x27Full\x27).location]\"", "\"location\": \"[parameters(\x27location\x27)]\"", 2)'
+expect_fail check_schema.js "the DCE's location is [parameters('location')], not the workspace's" "an ARM DCE/DCR outside the workspace's region"
+fresh; edit deploy/azure/arm/azuredeploy.json 's.replace("      \"condition\": \"[parameters(\x27createDce\x27)]\",\n", "")'
+expect_fail check_schema.js "the DCE must be optional" "an ARM DCE made always"
+fresh; edit deploy/azure/arm/azuredeploy.json 's.replace(".endpoints.logsIngestion)]", ".logsIngestion.endpoint)]")'
+expect_fail check_schema.js "SENTINEL_DCE_URL must be the DCE's endpoint with createDce, else the DCR's own" "an ARM output without the DCR's own endpoint"
+# No workspace shared key, and nothing that would need one.
+fresh; edit deploy/azure/terraform/workspace.tf 's.replace("local_authentication_enabled = false", "local_authentication_enabled = true")'
+expect_fail check_hcl.js "the workspace allows shared-key (local) authentication" "a workspace that accepts its shared key"
+fresh; edit deploy/azure/terraform/workspace.tf 's.replace("local_authentication_enabled = false", "local_authentication_disabled = true")'
+expect_fail check_hcl.js "deprecated argument local_authentication_disabled" "azurerm 3.x's argument name"
+fresh; edit deploy/azure/terraform/container_apps.tf 's.replace("logs_destination    = \"azure-monitor\"", "log_analytics_workspace_id = local.workspace_id")'
+expect_fail check_hcl.js "must send its logs through Azure Monitor" "a Container Apps environment writing with the shared key"
+fresh; edit deploy/azure/terraform/container_apps.tf 's.replace("category = \"ContainerAppConsoleLogs\"", "category = \"ContainerAppConsoleLog\"")'
+expect_fail check_hcl.js "no diagnostic setting sends the Container Apps environment" "the roles' console logs going nowhere"
+# Redis with Entra: no key on the database or in the app's settings, an access policy for the identity.
+fresh; edit deploy/azure/terraform/redis.tf 's.replace("access_keys_authentication_enabled            = var.redis_authentication == \"access_key\"", "access_keys_authentication_enabled            = true")'
+expect_fail check_hcl.js "access keys must be enabled only with redis_authentication" "Managed Redis keeping its access keys with Entra"
+fresh; edit deploy/azure/terraform/redis.tf 's.replace("object_id        = azurerm_user_assigned_identity.connector.principal_id", "object_id        = azurerm_user_assigned_identity.connector.client_id")'
+expect_fail check_hcl.js "needs an access policy assignment" "an access policy for the identity's client id instead of its object id"
+fresh; edit deploy/azure/terraform/function_app.tf 's.replace("REDIS_URL      = \"rediss://${", "REDIS_URL      = \"rediss://:${azurerm_managed_redis.etp[0].default_database[0].primary_access_key}@${")'
+expect_fail check_hcl.js "REDIS_URL = rediss://<host>:<port>/0 without a key" "an access key in the Entra REDIS_URL"
+fresh; edit deploy/azure/terraform/function_app.tf 's.replace("REDIS_USERNAME = azurerm_user_assigned_identity.connector.principal_id", "REDIS_USERNAME = azurerm_user_assigned_identity.connector.client_id")'
+expect_fail check_hcl.js "REDIS_USERNAME = the identity's principal_id" "a Redis username that is not the identity's object id"
+fresh; edit deploy/azure/terraform/keyvault.tf 's.replace("local.redis_url_secret ? [\"redis-url\"]", "var.compute == \"function_app\" ? [\"redis-url\"]")'
+expect_fail check_hcl.js "the redis-url secret (which carries the access key) must exist only" "a redis-url secret with Entra"
+fresh; edit deploy/azure/terraform/function_app.tf 's.replace("    REDIS_AUTH     = \"entra\"\n", "    REDIS_AUTHENTICATION = \"entra\"\n")'
+expect_fail check_hcl.js "REDIS_AUTHENTICATION is not a setting etp2sentinel reads" "a misspelt Redis setting"
+# Network rules: deny where the deployment still reaches the vault and storage, never where it could not start.
+fresh; edit deploy/azure/terraform/network.tf 's.replace("key_vault_deny     = local.func_vnet ||", "key_vault_deny     = true ||")'
+expect_fail check_hcl.js "Key Vault with compute=container_apps, function_subnet_id=null, 0 IP range(s), 0 subnet(s): denies by default" "a default deployment whose vault denies its Container App"
+fresh; edit deploy/azure/terraform/network.tf 's.replace("func_vnet          = local.func && var.function_subnet_id != null", "func_vnet          = local.func")'
+expect_fail check_hcl.js "the Function App storage with compute=function_app, function_subnet_id=null, 0 IP range(s), 0 subnet(s): denies by default" "a Function App without VNet behind a denying storage"
+fresh; edit deploy/azure/terraform/network.tf 's.replace("func_storage_deny  = local.func_vnet && var.function_package_path == null", "func_storage_deny  = local.func_vnet")'
+expect_fail check_hcl.js "0 subnet(s), package deployed by Terraform: denies by default, must allow" "a zip deployment into a denying storage"
+fresh; edit deploy/azure/terraform/network.tf 's.replace("key_vault_deny     = local.func_vnet ||", "key_vault_deny     = false ||")'
+expect_fail check_hcl.js "function_subnet_id=set, 0 IP range(s), 0 subnet(s): allows by default, must deny" "a VNet-integrated Function App whose vault stays open"
+fresh; edit deploy/azure/terraform/keyvault.tf 's.replace("bypass                     = \"AzureServices\"", "bypass                     = \"None\"")'
+expect_fail check_hcl.js "network_acls must bypass AzureServices" "a vault without the trusted-services bypass"
+fresh; edit deploy/azure/terraform/function_app.tf 's.replace("ip_rules                   = local.storage_ip_rules\n", "")'
+expect_fail check_hcl.js "the Function App storage: network_rules must bypass AzureServices and allow local.storage_ip_rules" "storage without the operator's allow-list"
+fresh; edit deploy/azure/terraform/function_app.tf 's.replace("virtual_network_subnet_id = local.func_vnet ? var.function_subnet_id : null", "")'
+expect_fail check_hcl.js "virtual_network_subnet_id must be var.function_subnet_id" "a denying vault without the app's VNet integration"
 echo "negative tests: all passed"
