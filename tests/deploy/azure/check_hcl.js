@@ -300,13 +300,8 @@ function region(tf, problems) {
     for (const [, k] of String(o.value).matchAll(/"([A-Z][A-Z0-9_]+)=/g)) settings.set(k, 'output dotenv');
   }
   if (settings.size < 10) problems.push(`only ${settings.size} connector settings found; the checker no longer sees them`);
-  // Settings whose reading is being added to common/config.cpp on another branch (redis-entra: REDIS_AUTH=entra
-  // sends AUTH <REDIS_USERNAME> <Entra token>). Accepted here until it lands, and said so on every run; once
-  // config.cpp reads one, drop it from this list.
-  const PENDING = new Set(['REDIS_AUTH', 'REDIS_USERNAME']);
-  const pending = [...settings.keys()].filter((k) => PENDING.has(k) && !known.has(k));
   for (const [k, where] of settings) {
-    if (!known.has(k) && !platform(k) && !PENDING.has(k)) problems.push(`${where}: ${k} is not a setting etp2sentinel reads (common/config.cpp)`);
+    if (!known.has(k) && !platform(k)) problems.push(`${where}: ${k} is not a setting etp2sentinel reads (common/config.cpp)`);
   }
   hardening(tf, problems);
   if (!tf.resource.azurerm_function_app_flex_consumption) problems.push('no Flex Consumption Function App');
@@ -318,5 +313,4 @@ function region(tf, problems) {
   const n = Object.values(tf.resource).reduce((a, byName) => a + Object.keys(byName).length, 0);
   console.log(`check_hcl: ok (${Object.keys(files).length} files, ${n} resources, ${Object.keys(tf.variable).length} variables, ` +
     `${settings.size} connector settings all known: ${[...settings.keys()].sort().join(' ')})`);
-  if (pending.length) console.log(`check_hcl: note: ${pending.join(', ')} not read by common/config.cpp yet (pending on branch redis-entra)`);
 })();
