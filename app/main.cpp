@@ -209,12 +209,16 @@ int backfill_exit_code(const Result<std::vector<GapRecord>, std::string>& gaps) 
   if (gaps.value().empty()) return 0;
   std::cerr
       << "etp2sentinel: backfill delivered the window with " << gaps.value().size()
-      << " gap(s): more alerts share one last_modified_on than the vendor's API can page past, and those "
-         "beyond the first page were skipped (docs/pager.md; re-read these instants with attribute "
-         "filters if they matter):\n";
+      << " gap(s) (docs/pager.md): an instant where more alerts share one last_modified_on than the vendor's "
+         "API can page past (those beyond the first page were skipped), or a range from/to given up because "
+         "the vendor kept answering a page with a body that cannot be read:\n";
   for (const auto& g : gaps.value()) {
-    std::cerr << "  gap: partition " << g.partition << " at " << g.at << " (" << g.seen
-              << " alerts seen at that instant)\n";
+    bool range = g.at.find('/') != std::string::npos;
+    std::cerr << "  gap: partition " << g.partition << (range ? " range " : " at ") << g.at;
+    if (range)
+      std::cerr << " (unreadable; records never seen)\n";
+    else
+      std::cerr << " (" << g.seen << " alerts seen at that instant)\n";
   }
   return 4;
 }

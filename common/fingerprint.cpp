@@ -21,17 +21,19 @@ std::string short_hash(std::string_view what, std::string_view text) {
 }  // namespace
 
 nlohmann::json plan_fingerprint(const Config& c) {
-  return {{"backfill_days", c.etp_backfill_days},
-          {"traffic_types", sorted(c.etp_traffic_types)},
-          {"domains", sorted(c.etp_domains)}};
+  // ETP_DOMAINS is not part of it while no source filters by domain (it is validated, not applied).
+  return {{"backfill_days", c.etp_backfill_days}, {"traffic_types", sorted(c.etp_traffic_types)}};
 }
 
 nlohmann::json vendor_fingerprint(const Config& c) {
   std::string base = c.etp_base_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
-  std::string credential = c.etp_uses_oauth()
-                               ? "oauth:" + short_hash("oauth", c.etp_token_url + "\n" + c.etp_client_id)
-                               : "api-key:" + short_hash("api-key", c.etp_api_key.reveal());
+  // The OAuth client secret is part of it, so that a rotated secret, like a rotated key, is seen as a change.
+  std::string credential =
+      c.etp_uses_oauth()
+          ? "oauth:" + short_hash("oauth", c.etp_token_url + "\n" + c.etp_client_id + "\n" +
+                                               c.etp_client_secret.reveal())
+          : "api-key:" + short_hash("api-key", c.etp_api_key.reveal());
   return {{"vendor", base}, {"credential", credential}};
 }
 

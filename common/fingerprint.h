@@ -16,11 +16,11 @@
 
 namespace etp2s {
 
-// What the coordinator plans with: the backfill window, traffic types and domains (streams may be added to a
-// plan, so they are not part of it).
+// What the coordinator plans with: the backfill window and traffic types (streams may be added to a plan, so
+// they are not part of it; ETP_DOMAINS is not applied yet, so neither is it).
 nlohmann::json plan_fingerprint(const Config& c);
 // What the fetchers read: the vendor's base URL and the credential's identity — a hash of the API key, or of
-// the OAuth token URL and client id; never the credential itself.
+// the OAuth token URL, client id and secret; never the credential itself.
 nlohmann::json vendor_fingerprint(const Config& c);
 
 enum class Claim {

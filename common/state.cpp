@@ -345,7 +345,8 @@ Result<Unit, std::string> StateStore::expire_old_list_entries() {
   return push_capped("dead_letters", prefix_ + "deadletter", limits_.dead_letters, "");
 }
 
-void StateStore::record_gap(const std::string& partition, const std::string& at, std::size_t seen) {
+Result<Unit, std::string> StateStore::record_gap(const std::string& partition, const std::string& at,
+                                                 std::size_t seen) {
   const Micros now = now_micros();
   nlohmann::json gap = {{"partition", partition},
                         {"at", at},
@@ -354,6 +355,7 @@ void StateStore::record_gap(const std::string& partition, const std::string& at,
                         {"recorded_us", now}};
   auto r = push_capped("gaps", prefix_ + "gaps", limits_.gaps, gap.dump());
   if (!r) log::error("state.gap_not_recorded", {{"error", r.error()}, {"gap", gap}});
+  return r;
 }
 
 Result<std::vector<GapRecord>, std::string> StateStore::gaps() {

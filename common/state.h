@@ -131,7 +131,8 @@ class StateStore {
   Result<Unit, std::string> mark_delivered(const std::vector<DeliveredVersion>& versions);
   // The partition's current epoch; nullopt if no such partition exists.
   Result<std::optional<long long>, std::string> epoch_of(const std::string& partition);
-  void record_gap(const std::string& partition, const std::string& at, std::size_t seen);
+  // Err: not recorded (logged); the caller must not move a cursor past the gap until it is.
+  Result<Unit, std::string> record_gap(const std::string& partition, const std::string& at, std::size_t seen);
   // The recorded gaps, oldest first; entries that do not parse are skipped.
   Result<std::vector<GapRecord>, std::string> gaps();
   // Entries in the gap list and in the dead-letter list.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <unistd.h>
@@ -319,12 +320,33 @@ class Scheduler {
       } else if (auto mine = claim_state(store_, "plan", plan_fingerprint(c_), c_, stop_); !mine || !usable(*mine)) {
         refused_rc_ = mine ? 2 : 0;  // made for another configuration (logged); or stopped meanwhile
         return false;
+      } else if (!plan_covers_traffic_types()) {
+        refused_rc_ = 2;
+        return false;
       }
       plan_created_ = store_.plan_created().value_or(now_micros());
       add_missing_sources();
       return true;
     }
     return false;
+  }
+
+  // An adopted plan (PLAN_ADOPT=1) keeps its partitions: a traffic type it has none for would never be read.
+  bool plan_covers_traffic_types() {
+    auto parts = store_.partitions();
+    if (!parts) return true;  // Redis unreachable: the loop reports it; nothing is planned meanwhile
+    std::set<std::string> planned;
+    for (const auto& p : parts.value()) planned.insert(p.traffic_type);
+    for (const auto& t : c_.etp_traffic_types) {
+      if (planned.count(t)) continue;
+      log::error("coordinator.traffic_type_not_in_plan",
+                 {{"traffic_type", t},
+                  {"message", "the plan in Redis has no partitions for this traffic type, so it would never be "
+                              "read; give this configuration its own Redis database or start over "
+                              "(docs/operations.md, \"One state, one configuration\")"}});
+      return false;
+    }
+    return true;
   }
 
   // A source switched on after the plan was made (ETP_TRACE=all, ETP_QUARANTINE=on, ETP_DETAILS, a week into

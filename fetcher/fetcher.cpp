@@ -232,7 +232,7 @@ class Worker {
     // Steady state: a short head poll (the customer's one-second polling); the backfill pages to the end;
     // a lookup lease takes a few lookups and gives the fetcher back.
     int max_pages = source->lookup() ? kLookupsPerLease : head_poll ? kHeadPollPages : 1 << 30;
-    LeaseEnd end = read_pages(l, *source, *reader, held ? 1 : max_pages, false);
+    LeaseEnd end = read_pages(l, *source, *reader, held ? 1 : max_pages, false, !held);
     bool overlap_read = held && first_page_caught_up_.value_or(false);
     if (end == LeaseEnd::Done && held && first_page_caught_up_ == false) {
       // The overlap outgrew a page (a burst): one request spent; read on from the head, as without holding
@@ -242,7 +242,7 @@ class Worker {
                 {{"partition", l.partition}, {"polls_from_the_head", dense}});
       if (!drain_in_flight(l)) return lost() ? LeaseEnd::Lost : LeaseEnd::GiveBack;
       auto plain = source->open(ReadScope{l.traffic_type, l.cursor, l.end_us});
-      end = read_pages(l, *source, *plain, max_pages - 1, false);
+      end = read_pages(l, *source, *plain, max_pages - 1, false, true);
     }
     if (end == LeaseEnd::Done && head_poll && !overlap_read && l.epoch % o_.sweep_every == 0)
       end = sweep(l, *source);
@@ -257,10 +257,13 @@ class Worker {
     auto scope = source.sweep_scope(l.traffic_type, committed_cursor_, l.sweep_cursor, c_.etp_overlap_s);
     if (!scope) return LeaseEnd::Done;
     auto reader = source.open(*scope);
-    return read_pages(l, source, *reader, kSweepPages, true);
+    return read_pages(l, source, *reader, kSweepPages, true, false);
   }
 
-  LeaseEnd read_pages(const LeaseGrant& l, Source& source, PageReader& reader, int max_pages, bool sweeping) {
+  // `may_skip`: a page that never reads may be given up as a recorded gap — only when reading on from the
+  // committed cursor. A re-read below it (the held-back poll, a sweep) covers what was read before.
+  LeaseEnd read_pages(const LeaseGrant& l, Source& source, PageReader& reader, int max_pages, bool sweeping,
+                      bool may_skip) {
     Backoff backoff(0.5, 30);
     int unreadable = 0;  // answers in a row whose body could not be read
     for (int pages = 0; pages < max_pages;) {
@@ -277,6 +280,13 @@ class Worker {
           return fail(page.error().auth ? fatal_code::kEtpAuth : fatal_code::kEtpRefused, page.error().message, l);
         if (page.error().unreadable && ++unreadable >= c_.etp_unreadable_page_attempts) {
           unreadable = 0;
+          if (!may_skip) {
+            // The held-back poll reads on from the head instead (as when the overlap outgrows a page); a
+            // sweep ends for this lease and is tried again later.
+            log::warn("fetcher.unreadable_in_reread", {{"partition", l.partition}, {"sweeping", sweeping}});
+            if (!sweeping) first_page_caught_up_ = false;
+            return LeaseEnd::Done;
+          }
           SourcePage skipped;
           Unreadable step = reader.unreadable(skipped);
           if (step == Unreadable::Narrowed) {
@@ -284,10 +294,9 @@ class Worker {
                       {{"partition", l.partition}, {"error", page.error().message}});
             continue;
           }
-          if (step == Unreadable::Skipped) {
+          if (step == Unreadable::Skipped) {  // not counted as a page: the lease skips on until a page reads
             backoff.reset();
-            ++pages;
-            report_problems(l, source, skipped);
+            if (!report_problems(l, source, skipped)) return lost() ? LeaseEnd::Lost : LeaseEnd::GiveBack;
             if (!hand_on(l, source, skipped, sweeping)) return lost() ? LeaseEnd::Lost : LeaseEnd::GiveBack;
             if (skipped.finished()) return LeaseEnd::Done;
             continue;
@@ -299,7 +308,7 @@ class Worker {
       unreadable = 0;
       backoff.reset();
       ++pages;
-      report_problems(l, source, page.value());
+      if (!report_problems(l, source, page.value())) return lost() ? LeaseEnd::Lost : LeaseEnd::GiveBack;
       if (!hand_on(l, source, page.value(), sweeping)) return lost() ? LeaseEnd::Lost : LeaseEnd::GiveBack;
       if (pages == 1 && !sweeping) first_page_caught_up_ = page->caught_up;
       if (page->finished()) return LeaseEnd::Done;
@@ -382,7 +391,9 @@ class Worker {
     sleep_pumping(l, wait);
   }
 
-  void report_problems(const LeaseGrant& l, const Source& source, const SourcePage& page) {
+  // False: a gap could not be recorded before the fetcher stopped (the page must not be handed on: its cursor
+  // would move past records given up without a trace).
+  bool report_problems(const LeaseGrant& l, const Source& source, const SourcePage& page) {
     auto& m = Metrics::get();
     for (const auto& x : page.looked_up) {
       m.lookups(x.queue, page.not_found           ? "not_found"
@@ -412,13 +423,17 @@ class Worker {
     }
     for (const auto& r : page.rejected)
       log::error("fetcher.rejected_record", {{"partition", l.partition}, {"record", r}});
-    if (!page.gap) return;
+    if (!page.gap) return true;
     log::error("fetcher.gap", {{"partition", l.partition},
                                {"at", page.gap->at},
                                {"count", page.gap->count},
                                {"detail", page.gap->detail}});
-    store_.record_gap(l.partition, page.gap->at, page.gap->count);
     m.stuck_cursors().Increment();
+    while (!store_.record_gap(l.partition, page.gap->at, page.gap->count)) {
+      if (stop_ || lost()) return false;
+      sleep_pumping(l, 1.0);  // Redis unreachable: the gap is recorded before the cursor may pass it
+    }
+    return true;
   }
 
   // --- handing rows on ------------------------------------------------------------------------------------
@@ -708,7 +723,7 @@ int Fetcher::run(const std::atomic<bool>& stop) {
     return 2;
   }
   {  // the state in Redis must be this vendor's and credential's (common/fingerprint.h)
-    Redis redis(parse_redis_url(config_.redis_url, config_.redis_ca_bundle).value());
+    Redis redis(redis_address(config_).value());
     StateStore store(redis);
     auto mine = claim_state(store, "vendor", vendor_fingerprint(config_), config_, stop);
     if (!mine) return 0;  // stopped while Redis was unreachable

@@ -465,6 +465,17 @@ TEST(EndToEnd, AnEtpCredentialFailureStopsCleanlyWithAMessage) {
   EXPECT_EQ(s.sentinel->stats()["rows_accepted"], 0);
 }
 
+// Whether `t` (a version of `traffic`) lies in a range given up as unreadable (a gap `from/to`).
+bool in_a_given_up_range(const std::vector<GapRecord>& gaps, const std::string& traffic, Micros t) {
+  for (const auto& g : gaps) {
+    auto slash = g.at.find('/');
+    if (g.partition.rfind(traffic, 0) != 0 || slash == std::string::npos) continue;
+    auto from = parse_time(g.at.substr(0, slash)), to = parse_time(g.at.substr(slash + 1));
+    if (from && to && t >= *from && t < *to) return true;
+  }
+  return false;
+}
+
 // A record the vendor cannot serialise makes every page holding it unreadable (HTTP 200, a cut-off body), however
 // often it is asked. The page is narrowed (the records before the bad one are read), then a range past the
 // cursor is given up in growing steps and recorded: `backfill` exits 4 naming it, nothing outside the recorded
@@ -495,15 +506,7 @@ TEST(EndToEnd, APageThatNeverReadsIsNarrowedThenGivenUpAsARecordedGapAndBackfill
   auto gaps = StateStore(r).gaps();
   ASSERT_TRUE(gaps.ok());
   ASSERT_FALSE(gaps->empty());
-  auto in_gap = [&](const std::string& traffic, Micros t) {
-    for (const auto& g : gaps.value()) {
-      auto slash = g.at.find('/');
-      if (g.partition.rfind(traffic, 0) != 0 || slash == std::string::npos) continue;
-      auto from = parse_time(g.at.substr(0, slash)), to = parse_time(g.at.substr(slash + 1));
-      if (from && to && t >= *from && t < *to) return true;
-    }
-    return false;
-  };
+  auto in_gap = [&](const std::string& traffic, Micros t) { return in_a_given_up_range(gaps.value(), traffic, t); };
   Micros bad_t = *parse_time(bad["last_modified_on"].get<std::string>());
   EXPECT_TRUE(in_gap("inbound", bad_t)) << "the unreadable record lies in a recorded range";
 
@@ -621,6 +624,78 @@ TEST(EndToEnd, BackfillShowsALiveViewOnATerminalAndJsonLinesOnAPipe) {
   }
   EXPECT_GT(json_lines, 3);
   EXPECT_EQ(t.log("pipe.log").find("% done"), std::string::npos);
+}
+
+// In steady state the head poll is held back by the overlap: an unreadable record inside the overlap must not
+// be given up again and again (it was read past before) nor stop the polls. The held-back read falls back to
+// reading from the head, whose range past the record is given up once (recorded); polling goes on, the gap
+// list stops growing, and what arrives later is delivered.
+TEST(EndToEnd, AnUnreadableRecordInSteadyStateIsGivenUpOnceAndPollingGoesOn) {
+  auto o = sim_options(40, 100000);
+  o.days = 1;
+  Stack s(o);
+  auto p = s.start({"run"},
+                   s.env({{"ETP_BACKFILL_DAYS", "1"},
+                          {"ETP_TRAFFIC_TYPES", "inbound"},
+                          {"ETP_UNREADABLE_PAGE_ATTEMPTS", "2"},
+                          {"ETP_RATE_LIMIT_PER_MIN", "600"},
+                          {"ETP_RATE_LIMIT_OVERRIDE", "1"}}),
+                   "run.log");
+  ASSERT_TRUE(wait_until([&] { return s.backfill_complete(); }, std::chrono::seconds(120)))
+      << s.log("run.log").substr(0, 3000);
+  auto bad = s.etp->add_alerts({{"count", 1}, {"traffic_type", "inbound"}})["alerts"][0];
+  s.etp->set_faults({{"poison", {bad["id"]}}});
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  s.etp->add_alerts({{"count", 3}, {"traffic_type", "inbound"}});
+  Redis r(parse_redis_url(s.redis.url()).value());
+  StateStore store(r);
+  // Every version delivered or inside a recorded range (`only_delivered`: delivered, none in a range).
+  auto accounted_for = [&](const std::set<std::string>& only_delivered) {
+    auto got = s.delivered();
+    std::set<Version> have(got.begin(), got.end());
+    auto gaps = store.gaps();
+    if (!gaps) return false;
+    for (const auto& t : s.etp->truth()) {
+      if (t["traffic_type"] != "inbound") continue;  // not configured
+      Version v{t["id"], *parse_time(t["last_modified_on"].get<std::string>())};
+      if (have.count(v)) continue;
+      if (only_delivered.count(v.first) || !in_a_given_up_range(gaps.value(), "inbound", v.second)) return false;
+    }
+    return true;
+  };
+  bool settled = wait_until([&] { return store.gap_count().value_or(0) > 0 && accounted_for({}); },
+                            std::chrono::seconds(90));
+  auto gaps_then = store.gap_count().value_or(-1);
+  std::this_thread::sleep_for(std::chrono::seconds(15));  // about 15 more polls, held back over the record
+  auto gaps_later = store.gap_count().value_or(-1);
+  std::set<std::string> later;
+  for (const auto& a : s.etp->add_alerts({{"count", 2}, {"traffic_type", "inbound"}})["alerts"])
+    later.insert(a["id"].get<std::string>());
+  bool later_arrived = wait_until([&] { return accounted_for(later); }, std::chrono::seconds(60));
+  p.kill(SIGTERM);
+  auto rc = p.wait_for(std::chrono::seconds(30));
+  auto missing = [&] {
+    auto got = s.delivered();
+    std::set<Version> have(got.begin(), got.end());
+    std::string out;
+    for (const auto& t : s.etp->truth())
+      if (t["traffic_type"] == "inbound" && !have.count({t["id"], *parse_time(t["last_modified_on"].get<std::string>())}))
+        out += t.dump() + "\n";
+    auto gaps = store.gaps();
+    if (gaps.ok())
+      for (const auto& g : gaps.value()) out += "gap " + g.partition + " " + g.at + "\n";
+    return out;
+  };
+  EXPECT_TRUE(settled) << "the unreadable record was not given up as a recorded range\n" << missing();
+  EXPECT_TRUE(in_a_given_up_range(store.gaps().value(), "inbound",
+                                  *parse_time(bad["last_modified_on"].get<std::string>())));
+  EXPECT_EQ(gaps_later, gaps_then) << "the same record given up again and again";
+  EXPECT_TRUE(later_arrived) << "polling stopped after the unreadable record";
+  EXPECT_NE(s.log("run.log").find("fetcher.unreadable_in_reread"), std::string::npos);
+  auto got = s.delivered();
+  EXPECT_EQ(got.size(), std::set<Version>(got.begin(), got.end()).size()) << "an alert version twice";
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, 0);
 }
 
 // The operator's trap: a trial against the stand-in, then production on the same Redis. The state (plan,
@@ -751,8 +826,8 @@ TEST(EndToEnd, StatusExitsNonZeroWhileAFatalErrorIsRecordedAndCountsGapsAndDeadL
 
   Redis r(parse_redis_url(redis.url()).value());
   StateStore store(r);
-  store.record_gap("inbound-03", "2026-05-06T07:08:09.010", 200);
-  store.record_gap("outbound-01", "2026-05-07T07:08:09.011", 200);
+  ASSERT_TRUE(store.record_gap("inbound-03", "2026-05-06T07:08:09.010", 200));
+  ASSERT_TRUE(store.record_gap("outbound-01", "2026-05-07T07:08:09.011", 200));
   ASSERT_TRUE(store.dead_letter("Custom-FireEyeETPAlerts_CL", "k1", "HTTP 413 even alone", "{}"));
   store.set_fatal(fatal_code::kSentinelAuth,
                   "Sentinel answered HTTP 403: the identity lacks Monitoring Metrics Publisher");
@@ -893,7 +968,7 @@ TEST(EndToEnd, MetricsAgreeWithWhatTheStandInsSaw) {
             std::string::npos);
   {
     Redis r(parse_redis_url(s.redis.url()).value());
-    StateStore(r).record_gap("inbound-00", "2026-01-01T00:00:00.000", 200);
+    ASSERT_TRUE(StateStore(r).record_gap("inbound-00", "2026-01-01T00:00:00.000", 200));
   }
   EXPECT_TRUE(
       wait_until([&] { return metric_sum(scrape(port), "etp2s_state_list_entries", "list=\"gaps\"") == 1; },

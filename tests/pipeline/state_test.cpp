@@ -101,7 +101,7 @@ TEST(State, GapsAreReadBackWithTheirInstantCountAndTimeAndGarbageIsSkipped) {
                              R"("recorded":"2026-01-03T00:00:00.000Z"})"}));
   ASSERT_TRUE(redis.command({"RPUSH", "etp:gaps", "not json"}));
   const Micros before = now_micros();
-  store.record_gap("outbound-01", "2026-02-03T04:05:06.007", 200);
+  ASSERT_TRUE(store.record_gap("outbound-01", "2026-02-03T04:05:06.007", 200));
   EXPECT_EQ(store.gap_count().value(), 3);
   auto gaps = store.gaps().value();
   ASSERT_EQ(gaps.size(), 2u);
@@ -126,7 +126,8 @@ TEST(State, SetAsideListsAreCappedAndAgedAndEveryDropIsCounted) {
   const double capped_before = m.state_list_dropped("gaps", "over_cap").Value();
   const double expired_before = m.state_list_dropped("dead_letters", "expired").Value();
   // Cap: the newest 3 gaps are kept, the 2 oldest dropped and counted (in Redis and as a metric).
-  for (int i = 0; i < 5; ++i) store.record_gap("p", "2026-01-01T00:00:00.00" + std::to_string(i), 200);
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(store.record_gap("p", "2026-01-01T00:00:00.00" + std::to_string(i), 200));
   EXPECT_EQ(store.gap_count().value(), 3);
   auto gaps = store.gaps().value();
   ASSERT_EQ(gaps.size(), 3u);
@@ -161,7 +162,7 @@ TEST(State, SetAsideListsAreCappedAndAgedAndEveryDropIsCounted) {
   // Without limits of its own a store uses the process's (set from the configuration at start).
   set_default_list_limits({{1, 60}, {1, 60}});
   StateStore defaults(redis);
-  defaults.record_gap("p", "2026-01-01T00:00:00.009", 200);
+  ASSERT_TRUE(defaults.record_gap("p", "2026-01-01T00:00:00.009", 200));
   EXPECT_EQ(store.gap_count().value(), 1);
   set_default_list_limits({});
 }
