@@ -30,8 +30,10 @@ class TokenCache {
 
   // The cached token, or a new one from fetch() (a callable returning Result<FreshToken, E>) when there
   // is none or it is due: min(max_margin, half its lifetime) before expiry (max_margin: 2 min unless set).
-  // The lock is held across fetch(), so concurrent callers wait for one refresh instead of each starting
-  // their own. A failed fetch returns its error and leaves the cached token in place (see unexpired()).
+  // One refresh at a time: while one caller fetches, the others get the cached token if it has not expired
+  // yet (a slow token endpoint never stalls them during the renewal window), else they wait for that refresh
+  // instead of each starting their own. A failed fetch returns its error and leaves the cached token in place
+  // (see unexpired()).
   template <class Fetch>
   auto get(Fetch&& fetch) -> Result<Secret, std::remove_cvref_t<decltype(fetch().error())>>;
 
@@ -57,7 +59,8 @@ class TokenCache {
   void store_locked(FreshToken fresh);
 
   Clock clock_;
-  mutable std::mutex mu_;
+  mutable std::mutex mu_;  // the state below; never held across a fetch
+  std::mutex fetch_mu_;    // one fetch at a time
   std::optional<FreshToken> current_;
   Micros refresh_at_ = 0;
   std::atomic<Micros> max_margin_{120 * kMicrosPerSecond};
@@ -67,11 +70,22 @@ class TokenCache {
 
 template <class Fetch>
 auto TokenCache::get(Fetch&& fetch) -> Result<Secret, std::remove_cvref_t<decltype(fetch().error())>> {
-  std::lock_guard lock(mu_);
-  if (!due_locked(clock_())) return current_->token;
+  std::unique_lock fetching(fetch_mu_, std::try_to_lock);
+  {
+    std::lock_guard lock(mu_);
+    if (!due_locked(clock_())) return current_->token;
+    // Due, and another caller is renewing it: the cached token while it is still valid.
+    if (!fetching.owns_lock() && current_ && clock_() < current_->expires_at) return current_->token;
+  }
+  if (!fetching.owns_lock()) fetching.lock();  // no valid token: wait for the refresh under way
+  {
+    std::lock_guard lock(mu_);
+    if (!due_locked(clock_())) return current_->token;  // renewed meanwhile
+  }
   ++fetches_;
   auto fresh = fetch();
   if (!fresh) return err(std::move(fresh.error()));
+  std::lock_guard lock(mu_);
   store_locked(std::move(fresh.value()));
   return current_->token;
 }

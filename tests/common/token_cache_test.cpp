@@ -164,3 +164,40 @@ TEST(TokenCache, ConcurrentCallersShareOneFetch) {
   EXPECT_EQ(cache.fetches(), 1);
   for (const auto& s : seen) EXPECT_EQ(s, "shared-token");
 }
+
+// A slow token endpoint during the renewal window: while one caller renews, the others are handed the cached
+// token (still valid) at once instead of waiting — a slow IMDS must not stall every Redis command and upload.
+TEST(TokenCache, WhileOneCallerRenewsADueTokenTheOthersGetTheStillValidOneAtOnce) {
+  std::atomic<Micros> now{1'000 * kSecond};
+  TokenCache cache([&] { return now.load(); });
+  int n = 0;
+  auto quick = [&]() -> Result<FreshToken, FetchError> {
+    return FreshToken{Secret("token-" + std::to_string(++n)), now.load() + 600 * kSecond};
+  };
+  ASSERT_EQ(cache.get(quick)->reveal(), "token-1");
+  now += 590 * kSecond;  // inside the renewal window, 10 s before expiry
+  std::atomic<bool> renewing{false}, release{false};
+  std::thread renewer([&] {
+    auto t = cache.get([&]() -> Result<FreshToken, FetchError> {
+      renewing = true;
+      while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      return FreshToken{Secret("token-renewed"), now.load() + 600 * kSecond};
+    });
+    EXPECT_EQ(t->reveal(), "token-renewed");
+  });
+  while (!renewing) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // A cache that made the others wait would hand them the renewed token once this lets the renewal finish.
+  std::thread watchdog([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    release = true;
+  });
+  auto other = cache.get([&]() -> Result<FreshToken, FetchError> { return err(FetchError{"a second fetch"}); });
+  bool renewal_pending = !release.load();
+  release = true;
+  renewer.join();
+  watchdog.join();
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  EXPECT_EQ(other->reveal(), "token-1") << "waited for the renewal instead of using the valid token";
+  EXPECT_TRUE(renewal_pending);
+  EXPECT_EQ(cache.get(quick)->reveal(), "token-renewed");
+}

@@ -534,24 +534,14 @@ std::pair<std::optional<int>, std::string> run_on_a_terminal(std::vector<std::st
   int master = -1, slave = -1;
   winsize size{40, 160, 0, 0};
   if (openpty(&master, &slave, nullptr, nullptr, &size) != 0) return {std::nullopt, "openpty failed"};
-  std::vector<std::string> envs;
-  for (char** e = environ; *e; ++e) {
-    std::string kv = *e;
-    if (!env.count(kv.substr(0, kv.find('=')))) envs.push_back(kv);
-  }
-  for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
-  std::vector<char*> av, ev;
-  for (auto& a : argv) av.push_back(a.data());
-  av.push_back(nullptr);
-  for (auto& e : envs) ev.push_back(e.data());
-  ev.push_back(nullptr);
+  ChildArgs child(std::move(argv), env);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   for (int fd : {0, 1, 2}) posix_spawn_file_actions_adddup2(&fa, slave, fd);
   posix_spawn_file_actions_addclose(&fa, master);
   posix_spawn_file_actions_addclose(&fa, slave);
   pid_t pid = -1;
-  int spawned = posix_spawn(&pid, av[0], &fa, nullptr, av.data(), ev.data());
+  int spawned = posix_spawn(&pid, child.av[0], &fa, nullptr, child.av.data(), child.ev.data());
   posix_spawn_file_actions_destroy(&fa);
   close(slave);
   if (spawned != 0) {

@@ -41,28 +41,36 @@ inline std::string temp_dir(const std::string& name) {
   return p.string();
 }
 
+// argv and the environment of a child (this process's environment plus `env`), as posix_spawn wants them;
+// the pointers stay valid while this object lives.
+struct ChildArgs {
+  ChildArgs(std::vector<std::string> argv, const std::map<std::string, std::string>& env) : args(std::move(argv)) {
+    for (char** e = environ; *e; ++e) {
+      std::string kv = *e;
+      if (!env.count(kv.substr(0, kv.find('=')))) envs.push_back(kv);
+    }
+    for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
+    for (auto& a : args) av.push_back(a.data());
+    av.push_back(nullptr);
+    for (auto& e : envs) ev.push_back(e.data());
+    ev.push_back(nullptr);
+  }
+  std::vector<std::string> args, envs;
+  std::vector<char*> av, ev;
+};
+
 class Process {
  public:
   Process() = default;
   // Starts argv[0] with the current environment plus `env`; stdout and stderr go to `log_path`.
   Process(std::vector<std::string> argv, const std::map<std::string, std::string>& env,
           const std::string& log_path) {
-    std::vector<std::string> envs;
-    for (char** e = environ; *e; ++e) {
-      std::string kv = *e;
-      if (!env.count(kv.substr(0, kv.find('=')))) envs.push_back(kv);
-    }
-    for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
-    std::vector<char*> av, ev;
-    for (auto& a : argv) av.push_back(a.data());
-    av.push_back(nullptr);
-    for (auto& e : envs) ev.push_back(e.data());
-    ev.push_back(nullptr);
+    ChildArgs child(std::move(argv), env);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    if (posix_spawn(&pid_, av[0], &fa, nullptr, av.data(), ev.data()) != 0) pid_ = -1;
+    if (posix_spawn(&pid_, child.av[0], &fa, nullptr, child.av.data(), child.ev.data()) != 0) pid_ = -1;
     posix_spawn_file_actions_destroy(&fa);
   }
   Process(Process&& o) noexcept : pid_(o.pid_), status_(o.status_) { o.pid_ = -1; }
