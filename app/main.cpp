@@ -13,8 +13,8 @@
 #include "common/backoff.h"
 #include "common/budget.h"
 #include "common/config.h"
-#include "common/fingerprint.h"
 #include "common/etp_client.h"
+#include "common/fingerprint.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/state.h"
@@ -275,9 +275,9 @@ int cmd_embedded(Config c, bool backfill_only) {
   if (!fatal && !g_stop && fetchers_running == 0)
     fatal = state->store.fatal().value_or(FatalError{fatal_code::kInternal, "every fetcher stopped"});
   log::info("stopping", {{"reason", fatal         ? "fatal"
-                                    : g_stop        ? "signal"
-                                    : coord_ended   ? "coordinator ended"
-                                    : "backfill complete"}});
+                                    : g_stop      ? "signal"
+                                    : coord_ended ? "coordinator ended"
+                                                  : "backfill complete"}});
   // Fetchers first (they flush and commit what the shipper still reports), then the shipper and coordinator.
   stop_fetchers = true;
   for (auto& t : fetchers) t.join();
@@ -388,7 +388,8 @@ int cmd_function_host(const Config& c) {
 
 // `status` for a person: the same numbers as the JSON document, as a table.
 void print_status_table(const nlohmann::json& st) {
-  std::printf("%-16s %-8s %7s %10s  %-24s %s\n", "PARTITION", "STATE", "DONE", "DELIVERED", "CURSOR", "ETA / LAG");
+  std::printf("%-16s %-8s %7s %10s  %-24s %s\n", "PARTITION", "STATE", "DONE", "DELIVERED", "CURSOR",
+              "ETA / LAG");
   for (const auto& p : st["partitions"]) {
     std::string when = p.contains("lag_s")   ? "lag " + std::to_string(p["lag_s"].get<long long>()) + "s"
                        : p.contains("eta_s") ? std::to_string(p["eta_s"].get<long long>()) + "s"
@@ -400,12 +401,13 @@ void print_status_table(const nlohmann::json& st) {
   for (const auto& q : st["lookups"]) {
     std::printf("lookups %-14s %lld waiting, %.1f/min drained%s\n", q["source"].get<std::string>().c_str(),
                 q["waiting"].get<long long>(), q["drained_per_min"].get<double>(),
-                q.contains("switched_off") ? (", switched off: " + q["switched_off"].get<std::string>()).c_str()
-                                           : "");
+                q.contains("switched_off")
+                    ? (", switched off: " + q["switched_off"].get<std::string>()).c_str()
+                    : "");
   }
   std::printf("coordinator: %s\n", st["coordinator"].get<std::string>().empty()
-                                        ? "none running"
-                                        : st["coordinator"].get<std::string>().c_str());
+                                       ? "none running"
+                                       : st["coordinator"].get<std::string>().c_str());
   if (st["gaps"].contains("entries")) {
     std::printf("gaps: %lld", st["gaps"]["entries"].get<long long>());
     for (const auto& g : st["gaps"]["newest"])
@@ -431,11 +433,12 @@ int cmd_status(const Config& c, bool json) {
   }
   auto lines = describe_progress(parts.value(), store.plan_created().value_or(now_micros()), now_micros());
   auto fatal = store.fatal();
-  nlohmann::json out{{"partitions", lines},
-                     {"lookups", describe_lookups(state->redis, store.prefix(), c)},
-                     {"fatal", fatal ? nlohmann::json{{"code", fatal->code}, {"detail", log::redact(fatal->detail)}}
-                                     : nlohmann::json()},
-                     {"coordinator", store.coordinator_lock_holder().value_or("")}};  // the one serving
+  nlohmann::json out{
+      {"partitions", lines},
+      {"lookups", describe_lookups(state->redis, store.prefix(), c)},
+      {"fatal", fatal ? nlohmann::json{{"code", fatal->code}, {"detail", log::redact(fatal->detail)}}
+                      : nlohmann::json()},
+      {"coordinator", store.coordinator_lock_holder().value_or("")}};  // the one serving
   // Where data was knowingly set aside: the recorded gaps (the newest named) and the dead letters.
   constexpr std::size_t kGapsShown = 20;
   if (auto gaps = store.gaps()) {
@@ -538,9 +541,9 @@ int main(int argc, char** argv) {
   Config& c = cfg.value();
   log::set_level(c.log_level);
   const bool terminal = isatty(STDERR_FILENO) == 1;
-  log::set_format(c.log_format == "text" || (c.log_format == "auto" && terminal) ? log::Format::Text
-                                                                                  : log::Format::Json,
-                  terminal);
+  log::set_format(
+      c.log_format == "text" || (c.log_format == "auto" && terminal) ? log::Format::Text : log::Format::Json,
+      terminal);
   set_default_list_limits({{c.gaps_max_entries, c.gaps_ttl_days * 86400LL},
                            {c.dead_letter_max_entries, c.dead_letter_ttl_days * 86400LL}});
   std::signal(SIGTERM, on_signal);

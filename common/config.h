@@ -39,7 +39,8 @@ struct Config {
   int etp_rate_limit_per_min = 60;
   int etp_backfill_days = 7;
   std::vector<std::string> etp_domains;
-  bool plan_adopt = false;  // PLAN_ADOPT=1: resume a state made for another configuration (common/fingerprint.h)
+  bool plan_adopt =
+      false;  // PLAN_ADOPT=1: resume a state made for another configuration (common/fingerprint.h)
   std::string etp_ca_bundle;
   int etp_connect_timeout_s = 10;
   int etp_timeout_s = 60;

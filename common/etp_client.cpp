@@ -253,11 +253,12 @@ Result<SummaryPage, EtpError> EtpClient::page(const std::string& path, Result<st
     e.http_status = 200;
     e.vendor = parse_vendor_errors(r->body);
     e.rate_limited = mentions_rate_limit(describe(e.vendor));
-    // Unreadable (a record the vendor cannot serialise: the data document cut off, the same each time) only when
-    // it looks like the data document: an HTML page or an error envelope with HTTP 200 is an outage, retried.
+    // Unreadable (a record the vendor cannot serialise: the data document cut off, the same each time) only
+    // when it looks like the data document: an HTML page or an error envelope with HTTP 200 is an outage,
+    // retried.
     auto first = r->body.find_first_not_of(" \t\r\n");
-    e.unreadable = !e.rate_limited && e.vendor.empty() && first != std::string::npos && r->body[first] == '{' &&
-                   r->body.find("\"data\"") != std::string::npos;
+    e.unreadable = !e.rate_limited && e.vendor.empty() && first != std::string::npos &&
+                   r->body[first] == '{' && r->body.find("\"data\"") != std::string::npos;
     e.message = std::string(what) + ": HTTP 200 with an unusable body (" + page.error() + ", " +
                 std::to_string(r->body.size()) + " bytes); will retry";
     return err(std::move(e));

@@ -24,7 +24,7 @@ struct EtpError {
   bool rate_limited = false;
   bool auth = false;
   bool unreadable = false;  // HTTP 200 with a body that cannot be read, even after repairs
-  std::string message;  // operator-readable, never contains a secret
+  std::string message;      // operator-readable, never contains a secret
   std::vector<VendorError> vendor;
   bool fatal() const { return disposition == Disposition::Fatal; }
 };

@@ -13,7 +13,8 @@ std::vector<std::string> sorted(std::vector<std::string> v) {
   std::sort(v.begin(), v.end());
   return v;
 }
-// Enough to tell two credentials apart, far too little to guess a key from (and the keys are long and random).
+// Enough to tell two credentials apart, far too little to guess a key from (and the keys are long and
+// random).
 std::string short_hash(std::string_view what, std::string_view text) {
   return hex(sha256(std::string("etp2sentinel fingerprint\n") + std::string(what) + "\n" + std::string(text)))
       .substr(0, 16);
@@ -29,16 +30,15 @@ nlohmann::json vendor_fingerprint(const Config& c) {
   std::string base = c.etp_base_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
   // The OAuth client secret is part of it, so that a rotated secret, like a rotated key, is seen as a change.
-  std::string credential =
-      c.etp_uses_oauth()
-          ? "oauth:" + short_hash("oauth", c.etp_token_url + "\n" + c.etp_client_id + "\n" +
-                                               c.etp_client_secret.reveal())
-          : "api-key:" + short_hash("api-key", c.etp_api_key.reveal());
+  std::string credential = c.etp_uses_oauth()
+                               ? "oauth:" + short_hash("oauth", c.etp_token_url + "\n" + c.etp_client_id +
+                                                                    "\n" + c.etp_client_secret.reveal())
+                               : "api-key:" + short_hash("api-key", c.etp_api_key.reveal());
   return {{"vendor", base}, {"credential", credential}};
 }
 
 Result<Claim, std::string> claim_state(StateStore& store, const std::string& name, const nlohmann::json& mine,
-                                      const Config& c, const std::atomic<bool>& stop) {
+                                       const Config& c, const std::atomic<bool>& stop) {
   while (!stop) {
     auto differs = store.claim_fingerprint(name, mine, false);
     if (!differs) {
@@ -56,26 +56,29 @@ Result<Claim, std::string> claim_state(StateStore& store, const std::string& nam
       if (credential_only) {
         log::warn("state.credential_changed",
                   {{"state", name},
-                   {"message", "the ETP credential differs from the one this state was read with: a rotated "
-                               "key is followed; another tenant's data needs its own Redis database"}});
+                   {"message",
+                    "the ETP credential differs from the one this state was read with: a rotated "
+                    "key is followed; another tenant's data needs its own Redis database"}});
         return Claim::CredentialChanged;
       }
       log::warn("state.adopted", {{"state", name},
                                   {"differs", differs.value()},
-                                  {"message", "PLAN_ADOPT=1: the state made for another configuration is "
-                                              "now this one's; remove PLAN_ADOPT once this start succeeded"}});
+                                  {"message",
+                                   "PLAN_ADOPT=1: the state made for another configuration is "
+                                   "now this one's; remove PLAN_ADOPT once this start succeeded"}});
       return Claim::Adopted;
     }
-    log::error("state.made_for_another_configuration",
-               {{"state", name},
-                {"differs", differs.value()},
-                {"message",
-                 "this Redis holds a " + name +
-                     " made for another configuration and will not be resumed with this one. If the change is "
-                     "deliberate (the same tenant under another URL), start once with "
-                     "PLAN_ADOPT=1. To keep both, give this configuration its own Redis database (REDIS_URL "
-                     ".../1). To start over, delete the keys under " +
-                     store.prefix() + " (docs/operations.md)."}});
+    log::error(
+        "state.made_for_another_configuration",
+        {{"state", name},
+         {"differs", differs.value()},
+         {"message",
+          "this Redis holds a " + name +
+              " made for another configuration and will not be resumed with this one. If the change is "
+              "deliberate (the same tenant under another URL), start once with "
+              "PLAN_ADOPT=1. To keep both, give this configuration its own Redis database (REDIS_URL "
+              ".../1). To start over, delete the keys under " +
+              store.prefix() + " (docs/operations.md)."}});
     return Claim::Refused;
   }
   return err(std::string("stopped"));

@@ -1,8 +1,8 @@
 #pragma once
-// Whose state a Redis prefix holds (docs/operations.md, "One state, one configuration"). The plan, cursors and
-// dedupe marks are only right for the vendor, credential, window, traffic types and domains they were made
-// for: a trial's plan resumed by production reports "complete" after a few requests. So each role claims the
-// state for its configuration at start and refuses (exit 2, saying how to resolve it) a state made for
+// Whose state a Redis prefix holds (docs/operations.md, "One state, one configuration"). The plan, cursors
+// and dedupe marks are only right for the vendor, credential, window, traffic types and domains they were
+// made for: a trial's plan resumed by production reports "complete" after a few requests. So each role claims
+// the state for its configuration at start and refuses (exit 2, saying how to resolve it) a state made for
 // another, unless PLAN_ADOPT=1 says the change is deliberate (another base URL of the same tenant, another
 // window); the claim is then moved to the new configuration, loudly. A changed credential alone is logged and
 // followed, not refused: a rotated API key cannot be told from another tenant's key.
@@ -29,11 +29,13 @@ enum class Claim {
   Adopted,            // made for another configuration, taken over with PLAN_ADOPT=1 (logged)
   Refused,            // made for another configuration: logged with the differences and what to do
 };
-inline bool usable(Claim c) { return c != Claim::Refused; }
+inline bool usable(Claim c) {
+  return c != Claim::Refused;
+}
 
 // Claims `name` ("plan" or "vendor") for `mine`. Retries while Redis is unreachable, until `stop`; Err only
 // when stopped meanwhile.
 Result<Claim, std::string> claim_state(StateStore& store, const std::string& name, const nlohmann::json& mine,
-                                      const Config& c, const std::atomic<bool>& stop);
+                                       const Config& c, const std::atomic<bool>& stop);
 
 }  // namespace etp2s

@@ -198,7 +198,8 @@ void emit_locked(State& s, std::string text) {
   std::fwrite(text.data(), 1, text.size(), stderr);
 }
 
-// On a terminal: erase the live view (the cursor goes back to its first line), so a line can be written above.
+// On a terminal: erase the live view (the cursor goes back to its first line), so a line can be written
+// above.
 void erase_status_locked(State& s) {
   if (!s.terminal || s.sink || s.drawn == 0) return;
   std::string esc = "\x1b[" + std::to_string(s.drawn) + "F\x1b[J";

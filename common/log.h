@@ -29,8 +29,9 @@ std::string redact(std::string text);
 void set_sink(std::function<void(const std::string&)> sink);
 
 // Json: one JSON object a line (for machines: compose, Azure, journald). Text: for a person — one readable
-// line per event (`time LEVEL event key=value ...`) and a status block (set_status) that, on a terminal, stays
-// at the bottom and is redrawn in place. LOG_FORMAT=json|text|auto (auto: text when stderr is a terminal).
+// line per event (`time LEVEL event key=value ...`) and a status block (set_status) that, on a terminal,
+// stays at the bottom and is redrawn in place. LOG_FORMAT=json|text|auto (auto: text when stderr is a
+// terminal).
 enum class Format { Json, Text };
 void set_format(Format format, bool terminal);
 Format format();

@@ -38,7 +38,8 @@ PageResult CursorPager::accept(const SummaryPage& page) {
   PageResult out;
   const auto asked = static_cast<std::size_t>(size_);  // the size this page was asked for
   skips_ = 0;
-  if (narrowed_pages_ > 0 && --narrowed_pages_ == 0) size_ = std::max(size_, std::min(opt_.size, opt_.max_size));
+  if (narrowed_pages_ > 0 && --narrowed_pages_ == 0)
+    size_ = std::max(size_, std::min(opt_.size, opt_.max_size));
   const auto& recs = page.alerts;
   out.caught_up = recs.size() + page.rejected.size() < asked;
 
@@ -96,10 +97,10 @@ PageResult CursorPager::accept(const SummaryPage& page) {
   return out;
 }
 
-// First narrow the page (a sixteenth, but more than the records already handed on at the cursor instant, so that
-// a narrowed page always holds a new record): the pages before the bad record are read. When that cannot
-// narrow further, give up a range past the cursor: 1 s, twice as long with every skip in a row, at most an hour,
-// never past the partition's end or (beyond 1 ms) past now.
+// First narrow the page (a sixteenth, but more than the records already handed on at the cursor instant, so
+// that a narrowed page always holds a new record): the pages before the bad record are read. When that cannot
+// narrow further, give up a range past the cursor: 1 s, twice as long with every skip in a row, at most an
+// hour, never past the partition's end or (beyond 1 ms) past now.
 UnreadableStep CursorPager::unreadable() {
   constexpr int kNarrowedPages = 8;
   UnreadableStep s;

@@ -232,7 +232,8 @@ std::variant<Message, Refusal> decode_body(Kind kind, const json& h,
       m.body = LeaseRef{r.str("worker"), r.str("partition"), r.integer("epoch")};
       break;
     case Kind::Fatal:
-      m.body = FatalReport{r.str("worker"), r.j.contains("code") ? r.str("code") : "unknown", r.str("message")};
+      m.body =
+          FatalReport{r.str("worker"), r.j.contains("code") ? r.str("code") : "unknown", r.str("message")};
       break;
     case Kind::RowBatch: {
       auto b = decode_batch(r, payload);

@@ -420,8 +420,8 @@ std::optional<FatalError> StateStore::fatal() {
 }
 
 Result<std::vector<std::string>, std::string> StateStore::claim_fingerprint(const std::string& name,
-                                                                           const nlohmann::json& mine,
-                                                                           bool replace) {
+                                                                            const nlohmann::json& mine,
+                                                                            bool replace) {
   const std::string key = prefix_ + "fingerprint";
   std::string text = mine.dump();
   auto set = redis_.command({replace ? "HSET" : "HSETNX", key, name, text});

@@ -76,12 +76,12 @@ struct ListDrops {
 // A fatal stop: a code that says what the operator must do (docs/operations.md, "Fatal stops") and the
 // redacted detail. Codes, never free text, decide behaviour; the detail is for people.
 namespace fatal_code {
-inline constexpr const char* kEtpAuth = "etp_auth";                 // the vendor refused the credential
-inline constexpr const char* kEtpRefused = "etp_refused";           // the vendor refused a request for good
-inline constexpr const char* kSentinelAuth = "sentinel_auth";       // Entra ID / Azure refused the identity
-inline constexpr const char* kSentinelRefused = "sentinel_refused"; // Azure refused the upload for good
-inline constexpr const char* kInternal = "internal";                // a broken invariant (a bug): report it
-inline constexpr const char* kUnknown = "unknown";                  // a code this build does not know
+inline constexpr const char* kEtpAuth = "etp_auth";                  // the vendor refused the credential
+inline constexpr const char* kEtpRefused = "etp_refused";            // the vendor refused a request for good
+inline constexpr const char* kSentinelAuth = "sentinel_auth";        // Entra ID / Azure refused the identity
+inline constexpr const char* kSentinelRefused = "sentinel_refused";  // Azure refused the upload for good
+inline constexpr const char* kInternal = "internal";                 // a broken invariant (a bug): report it
+inline constexpr const char* kUnknown = "unknown";                   // a code this build does not know
 // `code` if this build knows it, else kUnknown (a peer's report is never trusted to name its own code).
 const char* known(std::string_view code);
 }  // namespace fatal_code

@@ -89,7 +89,8 @@ nlohmann::json describe_lookups(Redis& redis, const std::string& prefix, const C
 // stream the share of its window done, rows delivered, the rate and ETA measured over the last minute (not
 // since the plan was made), the route's requests in the last minute against the budget; in steady state the
 // lag; the lookup queues; warnings and errors so far.
-std::vector<std::string> ProgressView::lines(const std::vector<Partition>& parts, const nlohmann::json& lookups,
+std::vector<std::string> ProgressView::lines(const std::vector<Partition>& parts,
+                                             const nlohmann::json& lookups,
                                              const std::map<std::string, std::string>& routes, Budget& budget,
                                              int limit, Micros now) {
   struct Stream {
@@ -127,9 +128,12 @@ std::vector<std::string> ProgressView::lines(const std::vector<Partition>& parts
 
   auto duration = [](double s) {
     char buf[32];
-    if (s < 90) std::snprintf(buf, sizeof buf, "%.0fs", s);
-    else if (s < 5400) std::snprintf(buf, sizeof buf, "%.0fm%02.0fs", std::floor(s / 60), std::fmod(s, 60));
-    else std::snprintf(buf, sizeof buf, "%.0fh%02.0fm", std::floor(s / 3600), std::fmod(s, 3600) / 60);
+    if (s < 90)
+      std::snprintf(buf, sizeof buf, "%.0fs", s);
+    else if (s < 5400)
+      std::snprintf(buf, sizeof buf, "%.0fm%02.0fs", std::floor(s / 60), std::fmod(s, 60));
+    else
+      std::snprintf(buf, sizeof buf, "%.0fh%02.0fm", std::floor(s / 3600), std::fmod(s, 3600) / 60);
     return std::string(buf);
   };
   std::vector<std::string> out;
@@ -152,8 +156,9 @@ std::vector<std::string> ProgressView::lines(const std::vector<Partition>& parts
   }
   for (const auto& q : lookups) {
     char line[256];
-    std::snprintf(line, sizeof line, "%-14s %9lld waiting  %7.1f/min drained", q["source"].get<std::string>().c_str(),
-                  q["waiting"].get<long long>(), q["drained_per_min"].get<double>());
+    std::snprintf(line, sizeof line, "%-14s %9lld waiting  %7.1f/min drained",
+                  q["source"].get<std::string>().c_str(), q["waiting"].get<long long>(),
+                  q["drained_per_min"].get<double>());
     std::string text = line;
     if (q.contains("switched_off")) text += "  switched off: " + q["switched_off"].get<std::string>();
     out.push_back(text);
@@ -317,7 +322,8 @@ class Scheduler {
         if (!store_.create_plan(parts, now_micros())) continue;
         (void)store_.claim_fingerprint("plan", plan_fingerprint(c_), true);  // a new plan: this one's
         log::info("coordinator.planned", {{"partitions", parts.size()}, {"days", c_.etp_backfill_days}});
-      } else if (auto mine = claim_state(store_, "plan", plan_fingerprint(c_), c_, stop_); !mine || !usable(*mine)) {
+      } else if (auto mine = claim_state(store_, "plan", plan_fingerprint(c_), c_, stop_);
+                 !mine || !usable(*mine)) {
         refused_rc_ = mine ? 2 : 0;  // made for another configuration (logged); or stopped meanwhile
         return false;
       } else if (!plan_covers_traffic_types()) {
@@ -341,9 +347,10 @@ class Scheduler {
       if (planned.count(t)) continue;
       log::error("coordinator.traffic_type_not_in_plan",
                  {{"traffic_type", t},
-                  {"message", "the plan in Redis has no partitions for this traffic type, so it would never be "
-                              "read; give this configuration its own Redis database or start over "
-                              "(docs/operations.md, \"One state, one configuration\")"}});
+                  {"message",
+                   "the plan in Redis has no partitions for this traffic type, so it would never be "
+                   "read; give this configuration its own Redis database or start over "
+                   "(docs/operations.md, \"One state, one configuration\")"}});
       return false;
     }
     return true;

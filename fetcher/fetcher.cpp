@@ -197,7 +197,8 @@ class Worker {
   bool fatal_recorded() {
     auto f = store_.fatal();
     if (f)
-      log::error("fetcher.stopping_on_fatal", {{"worker", o_.worker_id}, {"code", f->code}, {"error", f->detail}});
+      log::error("fetcher.stopping_on_fatal",
+                 {{"worker", o_.worker_id}, {"code", f->code}, {"error", f->detail}});
     return f.has_value();
   }
 
@@ -277,7 +278,8 @@ class Worker {
       if (!page) {
         if (page.error().fatal() && source.optional()) return switch_off(source, page.error().message, l);
         if (page.error().fatal())
-          return fail(page.error().auth ? fatal_code::kEtpAuth : fatal_code::kEtpRefused, page.error().message, l);
+          return fail(page.error().auth ? fatal_code::kEtpAuth : fatal_code::kEtpRefused,
+                      page.error().message, l);
         if (page.error().unreadable && ++unreadable >= c_.etp_unreadable_page_attempts) {
           unreadable = 0;
           if (!may_skip) {

@@ -78,9 +78,10 @@ class PageReader {
   virtual ~PageReader() = default;
   virtual Result<SourcePage, EtpError> read_page() = 0;
   // The vendor keeps answering the next page with a body that cannot be read, even after repairs
-  // (EtpError::unreadable, ETP_UNREADABLE_PAGE_ATTEMPTS times in a row). Narrowed: the next page is smaller (the
-  // records before the bad one get read). Skipped: `skipped` is a page without rows whose gap names the range
-  // given up and whose cursor lies past it. Retry: this reader cannot skip (the default; it retries on).
+  // (EtpError::unreadable, ETP_UNREADABLE_PAGE_ATTEMPTS times in a row). Narrowed: the next page is smaller
+  // (the records before the bad one get read). Skipped: `skipped` is a page without rows whose gap names the
+  // range given up and whose cursor lies past it. Retry: this reader cannot skip (the default; it retries
+  // on).
   virtual Unreadable unreadable(SourcePage& /*skipped*/) { return Unreadable::Retry; }
   // False: nothing to read now (an empty lookup queue) — no request is made and no budget permit is taken.
   virtual bool has_work() { return true; }

@@ -48,9 +48,9 @@ class EtpSim {
 
   // The same operations the /sim/* admin endpoints offer.
   nlohmann::json stats() const;
-  // latency_ms, jitter_ms, rate_5xx, rate_garbage, rate_drop, rate_limit_per_min, token_ttl_s, trace_forbidden,
-  // quarantine_forbidden, script (the next responses), expire_tokens, poison (alert ids whose every summary page
-  // is cut off).
+  // latency_ms, jitter_ms, rate_5xx, rate_garbage, rate_drop, rate_limit_per_min, token_ttl_s,
+  // trace_forbidden, quarantine_forbidden, script (the next responses), expire_tokens, poison (alert ids
+  // whose every summary page is cut off).
   void set_faults(const nlohmann::json& faults);
   nlohmann::json add_alerts(const nlohmann::json& request);
   nlohmann::json modify_alert(const nlohmann::json& request);

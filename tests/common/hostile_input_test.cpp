@@ -104,7 +104,8 @@ TEST(HostileVendorData, AFatalErrorEchoingASecretIsStoredRedacted) {
   Redis redis(parse_redis_url(server.url()).value());
   StateStore store(redis);
   Secret key("the-etp-api-key-0123456789");
-  store.set_fatal(fatal_code::kEtpAuth, R"(ETP: HTTP 401 {"errors":[{"detail":"key the-etp-api-key-0123456789 is expired"}]})");
+  store.set_fatal(fatal_code::kEtpAuth,
+                  R"(ETP: HTTP 401 {"errors":[{"detail":"key the-etp-api-key-0123456789 is expired"}]})");
   auto raw = redis.command({"GET", "etp:fatal"});
   ASSERT_TRUE(raw.ok());
   EXPECT_EQ(raw->str.find(key.reveal()), std::string::npos) << raw->str;

@@ -110,8 +110,8 @@ TEST(Pager, FloorsMicrosecondTimesSoNothingBetweenIsSkipped) {
 }
 
 // A page the vendor keeps answering with a body that cannot be read: first narrowed (so that the records
-// before the bad one are read), then a range given up past the cursor, twice as long with every skip in a row,
-// never past the partition's end; a readable page starts the ladder again and restores the size in time.
+// before the bad one are read), then a range given up past the cursor, twice as long with every skip in a
+// row, never past the partition's end; a readable page starts the ladder again and restores the size in time.
 TEST(Pager, AnUnreadablePageIsNarrowedThenItsRangeGivenUpInGrowingStepsUpToTheEnd) {
   PagerOptions o;
   o.size = 200;

@@ -191,7 +191,8 @@ TEST(TokenCache, WhileOneCallerRenewsADueTokenTheOthersGetTheStillValidOneAtOnce
     std::this_thread::sleep_for(std::chrono::seconds(2));
     release = true;
   });
-  auto other = cache.get([&]() -> Result<FreshToken, FetchError> { return err(FetchError{"a second fetch"}); });
+  auto other =
+      cache.get([&]() -> Result<FreshToken, FetchError> { return err(FetchError{"a second fetch"}); });
   bool renewal_pending = !release.load();
   release = true;
   renewer.join();

@@ -280,8 +280,8 @@ TEST(EndToEnd, RolesAsProcessesSurviveSigkillAtRandomPointsAndARedisRestart) {
 }
 
 // The documented key rotation (docs/operations.md): an expired key stops the roles with `etp_auth`; a new key
-// and recreated fetchers resume — the coordinator keeps running, the shipper is restarted (as compose restarts
-// it) — and every alert arrives once.
+// and recreated fetchers resume — the coordinator keeps running, the shipper is restarted (as compose
+// restarts it) — and every alert arrives once.
 TEST(EndToEnd, RotatingTheEtpKeyAndRecreatingTheFetchersResumesWithoutRestartingTheCoordinator) {
   Stack s(sim_options(600, 100000));
   std::ofstream(s.dir + "/old.key") << "an-expired-etp-key-0123456789";
@@ -308,7 +308,10 @@ TEST(EndToEnd, RotatingTheEtpKeyAndRecreatingTheFetchersResumesWithoutRestarting
   // Rotated: the fetcher recreated with the new key clears the refusal of the old one and resumes.
   Process fetcher = s.start({"fetcher"}, env, "fetcher-new.log");
   ASSERT_TRUE(wait_until(
-      [&] { return s.log("fetcher-new.log").find("fetcher.cleared_fatal_after_credential_change") != std::string::npos; },
+      [&] {
+        return s.log("fetcher-new.log").find("fetcher.cleared_fatal_after_credential_change") !=
+               std::string::npos;
+      },
       std::chrono::seconds(30)))
       << s.log("fetcher-new.log").substr(0, 3000);
   Process shipper2 = s.start({"shipper"}, env, "shipper-2.log");
@@ -320,12 +323,14 @@ TEST(EndToEnd, RotatingTheEtpKeyAndRecreatingTheFetchersResumesWithoutRestarting
         return std::set<Version>(got.begin(), got.end()) == s.truth();
       },
       std::chrono::seconds(30));
-  EXPECT_FALSE(coordinator.wait_for(std::chrono::seconds(0)).has_value()) << "the coordinator was not restarted";
+  EXPECT_FALSE(coordinator.wait_for(std::chrono::seconds(0)).has_value())
+      << "the coordinator was not restarted";
   EXPECT_FALSE(store.fatal().has_value());
   for (Process* p : {&coordinator, &shipper2, &fetcher}) p->kill(SIGTERM);
   for (Process* p : {&coordinator, &shipper2, &fetcher}) EXPECT_TRUE(p->wait_for(std::chrono::seconds(30)));
   expect_exactly_once(s);
-  for (const char* log : {"coordinator.log", "shipper-1.log", "fetcher-old.log", "fetcher-new.log", "shipper-2.log"})
+  for (const char* log :
+       {"coordinator.log", "shipper-1.log", "fetcher-old.log", "fetcher-new.log", "shipper-2.log"})
     EXPECT_EQ(s.log(log).find("an-expired-etp-key"), std::string::npos) << log;
 }
 
@@ -476,17 +481,18 @@ bool in_a_given_up_range(const std::vector<GapRecord>& gaps, const std::string& 
   return false;
 }
 
-// A record the vendor cannot serialise makes every page holding it unreadable (HTTP 200, a cut-off body), however
-// often it is asked. The page is narrowed (the records before the bad one are read), then a range past the
-// cursor is given up in growing steps and recorded: `backfill` exits 4 naming it, nothing outside the recorded
-// ranges is lost, nothing arrives twice, and the backfill does not retry forever.
+// A record the vendor cannot serialise makes every page holding it unreadable (HTTP 200, a cut-off body),
+// however often it is asked. The page is narrowed (the records before the bad one are read), then a range
+// past the cursor is given up in growing steps and recorded: `backfill` exits 4 naming it, nothing outside
+// the recorded ranges is lost, nothing arrives twice, and the backfill does not retry forever.
 TEST(EndToEnd, APageThatNeverReadsIsNarrowedThenGivenUpAsARecordedGapAndBackfillExitsFour) {
   Stack s(sim_options(400, 600));
   std::vector<nlohmann::json> inbound;
   for (const auto& t : s.etp->truth())
     if (t["traffic_type"] == "inbound") inbound.push_back(t);
   std::sort(inbound.begin(), inbound.end(), [](const auto& a, const auto& b) {
-    return a["last_modified_on"].template get<std::string>() < b["last_modified_on"].template get<std::string>();
+    return a["last_modified_on"].template get<std::string>() <
+           b["last_modified_on"].template get<std::string>();
   });
   const auto bad = inbound[inbound.size() / 2];
   s.etp->set_faults({{"poison", {bad["id"]}}});
@@ -506,7 +512,9 @@ TEST(EndToEnd, APageThatNeverReadsIsNarrowedThenGivenUpAsARecordedGapAndBackfill
   auto gaps = StateStore(r).gaps();
   ASSERT_TRUE(gaps.ok());
   ASSERT_FALSE(gaps->empty());
-  auto in_gap = [&](const std::string& traffic, Micros t) { return in_a_given_up_range(gaps.value(), traffic, t); };
+  auto in_gap = [&](const std::string& traffic, Micros t) {
+    return in_a_given_up_range(gaps.value(), traffic, t);
+  };
   Micros bad_t = *parse_time(bad["last_modified_on"].get<std::string>());
   EXPECT_TRUE(in_gap("inbound", bad_t)) << "the unreadable record lies in a recorded range";
 
@@ -578,7 +586,8 @@ std::pair<std::optional<int>, std::string> run_on_a_terminal(std::vector<std::st
 TEST(EndToEnd, BackfillShowsALiveViewOnATerminalAndJsonLinesOnAPipe) {
   Stack s(sim_options(3000, 100000));
   auto env = s.env({{"ETP_RATE_LIMIT_PER_MIN", "90"}, {"ETP_RATE_LIMIT_OVERRIDE", "1"}});
-  auto [rc, out] = run_on_a_terminal({binary("app/etp2sentinel"), "backfill"}, env, std::chrono::seconds(180));
+  auto [rc, out] =
+      run_on_a_terminal({binary("app/etp2sentinel"), "backfill"}, env, std::chrono::seconds(180));
   ASSERT_TRUE(rc.has_value()) << out.substr(0, 3000);
   EXPECT_EQ(*rc, 0) << out.substr(0, 3000);
   EXPECT_NE(out.find("% done"), std::string::npos) << out.substr(0, 3000);
@@ -590,7 +599,8 @@ TEST(EndToEnd, BackfillShowsALiveViewOnATerminalAndJsonLinesOnAPipe) {
   EXPECT_EQ(out.find("{\"ts\""), std::string::npos) << "no JSON lines on a terminal";
   expect_exactly_once(s);
   // `status` at a terminal: a table; `--json` (and any pipe): the document.
-  auto [src, table] = run_on_a_terminal({binary("app/etp2sentinel"), "status"}, env, std::chrono::seconds(30));
+  auto [src, table] =
+      run_on_a_terminal({binary("app/etp2sentinel"), "status"}, env, std::chrono::seconds(30));
   EXPECT_EQ(src, 0);
   EXPECT_NE(table.find("PARTITION"), std::string::npos) << table;
   EXPECT_NE(table.find("100.0%"), std::string::npos) << table;
@@ -649,7 +659,8 @@ TEST(EndToEnd, AnUnreadableRecordInSteadyStateIsGivenUpOnceAndPollingGoesOn) {
       if (t["traffic_type"] != "inbound") continue;  // not configured
       Version v{t["id"], *parse_time(t["last_modified_on"].get<std::string>())};
       if (have.count(v)) continue;
-      if (only_delivered.count(v.first) || !in_a_given_up_range(gaps.value(), "inbound", v.second)) return false;
+      if (only_delivered.count(v.first) || !in_a_given_up_range(gaps.value(), "inbound", v.second))
+        return false;
     }
     return true;
   };
@@ -669,7 +680,8 @@ TEST(EndToEnd, AnUnreadableRecordInSteadyStateIsGivenUpOnceAndPollingGoesOn) {
     std::set<Version> have(got.begin(), got.end());
     std::string out;
     for (const auto& t : s.etp->truth())
-      if (t["traffic_type"] == "inbound" && !have.count({t["id"], *parse_time(t["last_modified_on"].get<std::string>())}))
+      if (t["traffic_type"] == "inbound" &&
+          !have.count({t["id"], *parse_time(t["last_modified_on"].get<std::string>())}))
         out += t.dump() + "\n";
     auto gaps = store.gaps();
     if (gaps.ok())
@@ -715,7 +727,8 @@ TEST(EndToEnd, AStateMadeForAnotherVendorOrWindowIsNotResumed) {
   EXPECT_NE(s.log("wider.log").find("backfill_days: stored 7, now 30"), std::string::npos)
       << s.log("wider.log").substr(0, 3000);
 
-  // Deliberately: adopted, and the wider window's plan goes on (a rotated key alone: tests/pipeline/state_test).
+  // Deliberately: adopted, and the wider window's plan goes on (a rotated key alone:
+  // tests/pipeline/state_test).
   auto again = s.start({"backfill"}, s.env({{"PLAN_ADOPT", "1"}, {"ETP_BACKFILL_DAYS", "30"}}), "adopt.log");
   rc = again.wait_for(std::chrono::seconds(90));
   ASSERT_TRUE(rc.has_value());

@@ -196,7 +196,8 @@ TEST(State, TheStateIsClaimedForOneVendorAndPlanAndAnotherIsRefused) {
   // The same vendor with a rotated key: followed (and the claim moves to the new key).
   Config rotated = trial;
   rotated.etp_api_key = Secret("trial-key-rotated-0123456789");
-  EXPECT_EQ(claim_state(store, "vendor", vendor_fingerprint(rotated), rotated, stop).value(), Claim::CredentialChanged);
+  EXPECT_EQ(claim_state(store, "vendor", vendor_fingerprint(rotated), rotated, stop).value(),
+            Claim::CredentialChanged);
   EXPECT_TRUE(store.claim_fingerprint("vendor", vendor_fingerprint(rotated), false).value().empty());
 
   // Another window: refused; with PLAN_ADOPT=1 adopted, and from then on this configuration's.

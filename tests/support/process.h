@@ -44,7 +44,8 @@ inline std::string temp_dir(const std::string& name) {
 // argv and the environment of a child (this process's environment plus `env`), as posix_spawn wants them;
 // the pointers stay valid while this object lives.
 struct ChildArgs {
-  ChildArgs(std::vector<std::string> argv, const std::map<std::string, std::string>& env) : args(std::move(argv)) {
+  ChildArgs(std::vector<std::string> argv, const std::map<std::string, std::string>& env)
+      : args(std::move(argv)) {
     for (char** e = environ; *e; ++e) {
       std::string kv = *e;
       if (!env.count(kv.substr(0, kv.find('=')))) envs.push_back(kv);
