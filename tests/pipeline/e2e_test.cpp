@@ -670,8 +670,8 @@ TEST(EndToEnd, AnUnreadableRecordInSteadyStateIsGivenUpOnceAndPollingGoesOn) {
   std::this_thread::sleep_for(std::chrono::seconds(15));  // about 15 more polls, held back over the record
   auto gaps_later = store.gap_count().value_or(-1);
   std::set<std::string> later;
-  for (const auto& a : s.etp->add_alerts({{"count", 2}, {"traffic_type", "inbound"}})["alerts"])
-    later.insert(a["id"].get<std::string>());
+  auto added = s.etp->add_alerts({{"count", 2}, {"traffic_type", "inbound"}});
+  for (const auto& a : added["alerts"]) later.insert(a["id"].get<std::string>());
   bool later_arrived = wait_until([&] { return accounted_for(later); }, std::chrono::seconds(60));
   p.kill(SIGTERM);
   auto rc = p.wait_for(std::chrono::seconds(30));
