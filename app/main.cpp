@@ -405,6 +405,14 @@ void print_status_table(const nlohmann::json& st) {
                     ? (", switched off: " + q["switched_off"].get<std::string>()).c_str()
                     : "");
   }
+  if (st.contains("alert_api")) {
+    const auto& a = st["alert_api"];
+    std::printf("alert API: %s (ETP_API=%s)%s\n", a["reading"].get<std::string>().c_str(),
+                a["configured"].get<std::string>().c_str(),
+                a.contains("v1_retired")
+                    ? (" — v1 answered as retired at " + a["v1_retired"].value("at", std::string())).c_str()
+                    : "");
+  }
   std::printf("coordinator: %s\n", st["coordinator"].get<std::string>().empty()
                                        ? "none running"
                                        : st["coordinator"].get<std::string>().c_str());
@@ -439,6 +447,11 @@ int cmd_status(const Config& c, bool json) {
       {"fatal", fatal ? nlohmann::json{{"code", fatal->code}, {"detail", log::redact(fatal->detail)}}
                       : nlohmann::json()},
       {"coordinator", store.coordinator_lock_holder().value_or("")}};  // the one serving
+  // Which vendor alert API the alerts are read with (ETP_API=auto moves to v2 when v1 answers as retired).
+  auto retired = store.v1_retired();
+  bool on_v2 = c.etp_api == "v2" || (c.etp_api == "auto" && retired && retired.value());
+  out["alert_api"] = {{"configured", c.etp_api}, {"reading", on_v2 ? "v2" : "v1"}};
+  if (retired && retired.value()) out["alert_api"]["v1_retired"] = *retired.value();
   // Where data was knowingly set aside: the recorded gaps (the newest named) and the dead letters.
   constexpr std::size_t kGapsShown = 20;
   if (auto gaps = store.gaps()) {

@@ -350,6 +350,9 @@ void load_shared_etp(Loader& L, Config& c) {
       if (!is_domain(d)) L.fail("ETP_DOMAINS", "contains '" + shown(d) + "', which is not a domain name");
     }
   }
+  L.text("ETP_API", c.etp_api);
+  if (c.etp_api != "auto" && c.etp_api != "v1" && c.etp_api != "v2")
+    L.fail("ETP_API", "must be auto, v1 or v2, got '" + shown(c.etp_api) + "'");
   L.integer("ETP_OVERLAP_S", c.etp_overlap_s, 0, 86400);
   std::string adopt;
   L.text("PLAN_ADOPT", adopt);

@@ -39,6 +39,9 @@ struct Config {
   int etp_rate_limit_per_min = 60;
   int etp_backfill_days = 7;
   std::vector<std::string> etp_domains;
+  // ETP_API=auto (v1 while it answers, the v2 alert search once v1 answers as retired), v1 or v2
+  // (docs/design.md, "The v2 alert search").
+  std::string etp_api = "auto";
   bool plan_adopt =
       false;  // PLAN_ADOPT=1: resume a state made for another configuration (common/fingerprint.h)
   std::string etp_ca_bundle;

@@ -222,8 +222,54 @@ Result<HttpResponse, EtpError> EtpClient::call(HttpRequest req, std::string_view
   return std::move(r);
 }
 
+namespace {
+// 404 or 410 from a v1 alert route that exists while v1 does: the vendor has switched v1 off.
+EtpError retired(EtpError e) {
+  if (e.http_status != 404 && e.http_status != 410) return e;
+  e.retired = true;
+  e.disposition = Disposition::Fatal;
+  e.message +=
+      " — the vendor answers the v1 alert API as retired; ETP_API=auto (the default) switches to the "
+      "v2 alert search by itself, ETP_API=v1 stops here";
+  return e;
+}
+}  // namespace
+
 Result<SummaryPage, EtpError> EtpClient::summary(const SummaryQuery& q) {
-  return page("/api/v1/alerts", build_summary_body(q), "ETP alert summary", q.traffic_type, parse_summary);
+  auto r = page("/api/v1/alerts", build_summary_body(q), "ETP alert summary", q.traffic_type, parse_summary);
+  if (!r) return err(retired(r.error()));
+  return r;
+}
+
+std::string format_rfc3339_s(Micros t) {
+  Micros s = t >= 0 ? t / kMicrosPerSecond : (t - kMicrosPerSecond + 1) / kMicrosPerSecond;
+  return format_vendor(s * kMicrosPerSecond).substr(0, 19) + "Z";
+}
+
+Result<std::string, std::string> build_v2_search_body(const V2SearchQuery& q) {
+  if (q.size < 0 || q.size > 200) return err("size must be 0..200, got " + std::to_string(q.size));
+  if (q.traffic_type != "inbound" && q.traffic_type != "outbound")
+    return err("traffic_type must be inbound or outbound, got '" + q.traffic_type + "'");
+  if (q.to_us < q.from_us) return err(std::string("date_range ends before it starts"));
+  OrderedJson b = OrderedJson::object();
+  b["date_range"] = {{"from", format_rfc3339_s(q.from_us)}, {"to", format_rfc3339_s(q.to_us)}};
+  b["traffic_type"] = q.traffic_type;
+  if (!q.domains.empty()) b["domain"] = q.domains;
+  b["size"] = q.size;
+  b["sort"] = {{"order", "asc"}};
+  if (!q.search_after.is_null()) b["sort"]["search_after"] = q.search_after;
+  return b.dump();
+}
+
+Result<SummaryPage, EtpError> EtpClient::search_v2(const V2SearchQuery& q) {
+  return page("/api/v2/public/alerts/search", build_v2_search_body(q), "ETP v2 alert search", q.traffic_type,
+              parse_v2_search);
+}
+
+Result<std::optional<OrderedJson>, EtpError> EtpClient::details_v2(const std::string& alert_id) {
+  auto r = lookup("/api/v2/public/alerts/" + url_encode(alert_id), "ETP v2 alert details");
+  if (r && r.value() && r.value()->is_null()) return std::optional<OrderedJson>();
+  return r;
 }
 
 Result<SummaryPage, EtpError> EtpClient::trace_page(const SummaryQuery& q) {
@@ -269,14 +315,20 @@ Result<SummaryPage, EtpError> EtpClient::page(const std::string& path, Result<st
 // One record by id (GET). nullopt: the vendor says it does not exist (HTTP 404, meta.total == 0, or no data):
 // the alert aged out or the message was purged. The record may come as data[0], as data, or (v2, unclear in
 // the public record) unwrapped.
-Result<std::optional<OrderedJson>, EtpError> EtpClient::lookup(const std::string& path,
-                                                               std::string_view what) {
+Result<std::optional<OrderedJson>, EtpError> EtpClient::lookup(const std::string& path, std::string_view what,
+                                                               bool http404_not_found) {
   HttpRequest req;
   req.method = "GET";
   req.url = options_.base_url + path;
   auto r = call(std::move(req), what);
   if (!r) {
-    if (r.error().http_status == 404 && !r.error().rate_limited) return std::optional<OrderedJson>();
+    if (r.error().http_status == 404 && !r.error().rate_limited && http404_not_found)
+      return std::optional<OrderedJson>();
+    if (!http404_not_found && !r.error().rate_limited) {
+      EtpError e = retired(r.error());
+      if (e.retired) e.disposition = Disposition::Retry;  // the caller asks v2 next
+      return err(std::move(e));
+    }
     return err(r.error());
   }
   std::size_t repaired = 0;
@@ -320,8 +372,9 @@ Result<OrderedJson, EtpError> EtpClient::post_json(const std::string& path, cons
   return doc;
 }
 
-Result<std::optional<OrderedJson>, EtpError> EtpClient::details(const std::string& alert_id) {
-  auto r = lookup("/api/v1/alerts/" + url_encode(alert_id), "ETP alert details");
+Result<std::optional<OrderedJson>, EtpError> EtpClient::details(const std::string& alert_id,
+                                                                bool http404_not_found) {
+  auto r = lookup("/api/v1/alerts/" + url_encode(alert_id), "ETP alert details", http404_not_found);
   if (r && r.value() && r.value()->is_null()) return std::optional<OrderedJson>();
   return r;
 }

@@ -24,7 +24,8 @@ struct EtpError {
   bool rate_limited = false;
   bool auth = false;
   bool unreadable = false;  // HTTP 200 with a body that cannot be read, even after repairs
-  std::string message;      // operator-readable, never contains a secret
+  bool retired = false;  // the v1 alert API answered 404/410: switched off by the vendor (ETP_API=auto: v2)
+  std::string message;   // operator-readable, never contains a secret
   std::vector<VendorError> vendor;
   bool fatal() const { return disposition == Disposition::Fatal; }
 };
@@ -98,6 +99,19 @@ Result<std::string, std::string> build_summary_body(const SummaryQuery& q);
 inline constexpr int kTracePageMax = 300;
 Result<std::string, std::string> build_trace_body(const SummaryQuery& q);
 
+// The v2 alert search (POST /api/v2/public/alerts/search): a closed date range (both ends inclusive, whole
+// seconds, RFC 3339), oldest first, paged through ties by the opaque `search_after` of the previous page.
+struct V2SearchQuery {
+  Micros from_us = 0, to_us = 0;  // inclusive; sent floored to the second
+  std::string traffic_type = "inbound";
+  std::vector<std::string> domains;  // domain[]; empty: every domain the key may see
+  int size = 200;                    // 1..200; 0: count only (meta.total)
+  OrderedJson search_after;          // null: from the start of the range
+};
+Result<std::string, std::string> build_v2_search_body(const V2SearchQuery& q);
+// 2022-11-22T11:33:52Z (v2's RFC 3339, whole seconds, floored).
+std::string format_rfc3339_s(Micros t);
+
 struct EtpClientOptions {
   std::string base_url;
   HttpOptions http;
@@ -107,12 +121,19 @@ class EtpClient {
  public:
   EtpClient(EtpClientOptions options, std::shared_ptr<EtpAuth> auth, Clock clock = now_micros);
 
+  // A 404/410 answer is a Fatal error with `retired` set (the route never answers "not found").
   Result<SummaryPage, EtpError> summary(const SummaryQuery& q);
+  // One page of the v2 alert search; records as Alerts (version time: alert_date; no etp_message_id).
+  Result<SummaryPage, EtpError> search_v2(const V2SearchQuery& q);
+  // GET /api/v2/public/alerts/{id}: the record (wrapped in `data` or not: both are read); nullopt: 404.
+  Result<std::optional<OrderedJson>, EtpError> details_v2(const std::string& alert_id);
   // One page of the whole message trace (POST /api/v1/messages/trace), oldest first; records as Alerts whose
   // id and etp_message_id are the message id.
   Result<SummaryPage, EtpError> trace_page(const SummaryQuery& q);
-  // nullopt: not found (meta.total == 0). The alert object (data[0]) otherwise.
-  Result<std::optional<OrderedJson>, EtpError> details(const std::string& alert_id);
+  // nullopt: not found (meta.total == 0). The alert object (data[0]) otherwise. `http404_not_found` false: an
+  // HTTP 404 or 410 is an error with `retired` set (ETP_API=auto: v1 may have been switched off; ask v2).
+  Result<std::optional<OrderedJson>, EtpError> details(const std::string& alert_id,
+                                                       bool http404_not_found = true);
   // POST `path` with a JSON body; the parsed answer (invalid UTF-8 repaired, depth-limited). A 200 whose body
   // is not a JSON object or array is a Retry error.
   Result<OrderedJson, EtpError> post_json(const std::string& path, const std::string& body,
@@ -127,7 +148,8 @@ class EtpClient {
   Result<SummaryPage, EtpError> page(const std::string& path, Result<std::string, std::string> body,
                                      std::string_view what, const std::string& traffic_type,
                                      PageParser parse);
-  Result<std::optional<OrderedJson>, EtpError> lookup(const std::string& path, std::string_view what);
+  Result<std::optional<OrderedJson>, EtpError> lookup(const std::string& path, std::string_view what,
+                                                      bool http404_not_found = true);
   EtpClientOptions options_;
   std::shared_ptr<EtpAuth> auth_;
   Clock clock_;

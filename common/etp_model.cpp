@@ -133,6 +133,57 @@ Result<SummaryPage, std::string> parse_page(std::string_view body, std::string_v
 
 }  // namespace
 
+Result<SummaryPage, std::string> parse_v2_search(std::string_view body, std::string_view traffic_type) {
+  std::size_t repaired = 0;
+  std::string why;
+  OrderedJson doc = parse_vendor_json(body, repaired, why);
+  if (doc.is_discarded()) return err(why);
+  if (!doc.is_object()) return err(std::string("response is not a JSON object"));
+  OrderedJson* items = nullptr;
+  if (auto d = doc.find("data"); d != doc.end()) {
+    if (d->is_array()) {
+      items = &*d;
+    } else if (d->is_object()) {
+      for (const char* k : {"alerts", "items"}) {
+        if (auto i = d->find(k); i != d->end() && i->is_array()) items = &*i;
+      }
+    }
+  } else if (auto a = doc.find("alerts"); a != doc.end() && a->is_array()) {
+    items = &*a;
+  }
+  if (!items) return err(std::string("response has no data array"));
+  SummaryPage page;
+  page.repaired = repaired;
+  page.total = int_at(doc, {"meta", "total"});
+  page.meta_size = int_at(doc, {"meta", "size"});
+  if (const OrderedJson* after = find_path(doc, {"meta", "search_after"})) page.search_after = *after;
+  page.alerts.reserve(items->size());
+  for (auto& rec : *items) {
+    if (!rec.is_object()) {
+      page.rejected.push_back(reject(rec, "record is not an object"));
+      continue;
+    }
+    Alert a;
+    a.id = string_at(rec, {"id"});
+    if (a.id.empty()) {
+      page.rejected.push_back(reject(rec, "record has no id"));
+      continue;
+    }
+    a.last_modified_on = string_at(rec, {"alert_date"});
+    auto t = parse_time(a.last_modified_on);
+    if (!t) {
+      page.rejected.push_back(reject(rec, "record has no readable alert_date"));
+      continue;
+    }
+    a.last_modified_us = *t;
+    std::string traffic = string_at(rec, {"traffic_type"});
+    a.traffic_type = traffic.empty() ? std::string(traffic_type) : traffic;
+    a.raw = std::move(rec);
+    page.alerts.push_back(std::move(a));
+  }
+  return page;
+}
+
 Result<SummaryPage, std::string> parse_summary(std::string_view body, std::string_view traffic_type) {
   return parse_page(body, traffic_type, false);
 }

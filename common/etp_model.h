@@ -48,6 +48,7 @@ struct SummaryPage {
   std::optional<std::int64_t> meta_size;  // may disagree with alerts.size(): never trusted for paging
   std::string cursor_start, cursor_end;   // meta.fromLastModifiedOn
   std::size_t repaired = 0;  // invalid UTF-8 / lone surrogates replaced by U+FFFD (counted, logged)
+  OrderedJson search_after;  // v2: meta.search_after (opaque; null when absent, i.e. no hits)
 };
 
 // Vendor JSON, defended (common/json_guard.h): discarded with `why` if too deep or unreadable after repair.
@@ -59,6 +60,11 @@ Result<SummaryPage, std::string> parse_summary(std::string_view body, std::strin
 // version time `lastModifiedDateTime` (under `attributes`, or at the top level). Records are handed on as
 // Alerts.
 Result<SummaryPage, std::string> parse_trace_page(std::string_view body, std::string_view traffic_type = "");
+// A page of the v2 alert search (POST /api/v2/public/alerts/search). No public sample exists: the items are
+// read where the vendor's description puts them (a `data` array), also under data.alerts / data.items or a
+// top-level `alerts` array. Each item is handed on as an Alert whose version time is its `alert_date` (v2
+// carries no modification time) and whose etp_message_id is empty (v2 search items carry none).
+Result<SummaryPage, std::string> parse_v2_search(std::string_view body, std::string_view traffic_type = "");
 // The errors[] of an error envelope; empty if none or unparsable.
 std::vector<VendorError> parse_vendor_errors(std::string_view body);
 std::string describe(const std::vector<VendorError>& errors);

@@ -133,6 +133,11 @@ struct Metrics::Impl {
           .Name("etp2s_lookup_eta_seconds")
           .Help("Queue length over the recent drain rate (-1: not draining), by queue")
           .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& alert_api =
+      BuildGauge()
+          .Name("etp2s_alert_api")
+          .Help("1 for the vendor alert API the alerts are read with (v1, or v2 once v1 answered as retired)")
+          .Register(*registry);
   prometheus::Family<prometheus::Gauge>& source_disabled =
       BuildGauge()
           .Name("etp2s_source_disabled")
@@ -272,6 +277,9 @@ prometheus::Gauge& Metrics::lookup_drain_per_min(const std::string& queue) {
 }
 prometheus::Gauge& Metrics::lookup_eta(const std::string& queue) {
   return impl_->lookup_eta.Add({{"queue", queue}});
+}
+prometheus::Gauge& Metrics::alert_api(const std::string& api) {
+  return impl_->alert_api.Add({{"api", api}});
 }
 prometheus::Gauge& Metrics::source_disabled(const std::string& source) {
   return impl_->source_disabled.Add({{"source", source}});

@@ -47,6 +47,8 @@ class Metrics {
   prometheus::Gauge& lookup_drain_per_min(const std::string& queue);
   prometheus::Gauge& lookup_eta(const std::string& queue);
   prometheus::Gauge& source_disabled(const std::string& source);
+  // 1 for the alert API this process reads with (api="v1" or "v2"; ETP_API=auto moves to v2 when v1 retires).
+  prometheus::Gauge& alert_api(const std::string& api);
   // Where data is knowingly set aside: entries in the gap and dead-letter lists (list: gaps, dead_letters).
   prometheus::Gauge& state_list_entries(const std::string& list);
   // Entries removed from those lists, by list and reason (over_cap, expired).

@@ -14,7 +14,7 @@ Micros floor_ms(Micros t) {
 CursorPager::CursorPager(PagerOptions options, std::string start_cursor)
     : opt_(std::move(options)), size_(std::clamp(opt_.size, 1, std::max(1, opt_.max_size))) {
   if (!start_cursor.empty()) {
-    if (auto t = parse_time(start_cursor)) move_cursor(floor_ms(*t));
+    if (auto t = cursor_time(start_cursor)) move_cursor(floor_ms(*t));
   }
 }
 

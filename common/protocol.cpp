@@ -86,6 +86,7 @@ json header_of(const LeaseGrant& g) {
             {"epoch", g.epoch},
             {"source", g.source},
             {"traffic_type", g.traffic_type},
+            {"domain", g.domain},
             {"start_us", g.start_us},
             {"cursor", g.cursor},
             {"sweep_cursor", g.sweep_cursor},
@@ -153,6 +154,7 @@ LeaseGrant decode_lease(Reader& r) {
   g.epoch = r.integer("epoch");
   g.source = r.str("source");
   g.traffic_type = r.str("traffic_type");
+  if (r.j.contains("domain")) g.domain = r.str("domain");  // absent from peers before 0.5: every domain
   g.start_us = r.integer("start_us");
   g.end_us = r.optional_integer("end_us");
   g.cursor = r.str("cursor");

@@ -71,6 +71,7 @@ struct LeaseGrant {
   std::string cursor;            // committed read position
   std::string sweep_cursor;      // live: where the late-arrival sweep resumes
   Micros caught_up_us = 0;
+  std::string domain;  // empty: every domain (see Partition::domain)
   bool live() const { return !end_us.has_value(); }
 };
 

@@ -130,6 +130,8 @@ static std::vector<std::string> new_partition_hset(const std::string& prefix, co
           p.source,
           "traffic_type",
           p.traffic_type,
+          "domain",
+          p.domain,
           "start_us",
           std::to_string(p.start_us),
           "end_us",
@@ -216,6 +218,7 @@ Result<std::vector<Partition>, std::string> StateStore::partitions() {
     p.id = ids[i];
     if (!f["source"].empty()) p.source = f["source"];
     p.traffic_type = f["traffic_type"];
+    p.domain = f["domain"];
     p.start_us = to_ll(f["start_us"]);
     if (!f["end_us"].empty()) p.end_us = to_ll(f["end_us"]);
     p.cursor = f["cursor"];
@@ -489,6 +492,24 @@ Result<std::map<std::string, std::string>, std::string> StateStore::disabled_sou
   for (std::size_t i = 0; i + 1 < r->elements.size(); i += 2)
     out[r->elements[i].str] = r->elements[i + 1].str;
   return out;
+}
+
+Result<Unit, std::string> StateStore::set_v1_retired(const std::string& detail) {
+  nlohmann::json j = {{"at", format_iso_ms(now_micros())}, {"detail", log::redact(detail)}};
+  auto r = redis_.command({"SET", prefix_ + "v1_retired", j.dump(), "NX"});
+  if (!r) return err(r.error());
+  if (r->type == RedisReply::Type::Error) return err("redis: " + r->str);
+  return Unit{};
+}
+
+Result<std::optional<nlohmann::json>, std::string> StateStore::v1_retired() {
+  auto r = redis_.command({"GET", prefix_ + "v1_retired"});
+  if (!r) return err(r.error());
+  if (r->type == RedisReply::Type::Error) return err("redis: " + r->str);
+  if (r->type != RedisReply::Type::String) return std::optional<nlohmann::json>();
+  auto j = nlohmann::json::parse(r->str, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) j = {{"at", ""}, {"detail", "unreadable record"}};
+  return std::optional<nlohmann::json>(std::move(j));
 }
 
 void StateStore::clear_disabled_sources() {

@@ -24,6 +24,7 @@ struct Partition {
   std::string id;
   std::string source = "alerts-v1";  // the source adapter that reads it (plans before 0.2 had only this one)
   std::string traffic_type;
+  std::string domain;  // ETP_DOMAINS with the v2 search: the one domain this partition reads (empty: all)
   Micros start_us = 0;
   std::optional<Micros> end_us;  // none: open-ended, becomes the live cursor of steady state
   std::string cursor;            // committed: every alert before it has been delivered
@@ -161,6 +162,11 @@ class StateStore {
   // Supporting-data sources switched off by a fatal answer on their own route (cleared when the coordinator
   // starts): source name → the redacted reason.
   void disable_source(const std::string& source, const std::string& why);
+  // ETP_API=auto: the vendor answered the v1 alert API as retired; every fetcher reads alerts through v2 from
+  // then on. `detail` is kept with the time (status shows both). Set once (the first report stays).
+  Result<Unit, std::string> set_v1_retired(const std::string& detail);
+  // The record, or none while v1 answers.
+  Result<std::optional<nlohmann::json>, std::string> v1_retired();
   Result<std::map<std::string, std::string>, std::string> disabled_sources();
   void clear_disabled_sources();
 

@@ -185,4 +185,8 @@ Micros now_micros() {
       .count();
 }
 
+std::optional<Micros> cursor_time(std::string_view cursor) {
+  return parse_time(cursor.substr(0, cursor.find('~')));
+}
+
 }  // namespace etp2s

@@ -31,6 +31,10 @@ std::string format_day(Micros t);
 
 Micros now_micros();
 
+// The time a partition's cursor stands at: its leading time (a source may add its own state after a '~', as
+// the v2 alert search does with its opaque search_after).
+std::optional<Micros> cursor_time(std::string_view cursor);
+
 // Injected wherever time matters, so tests can move it.
 using Clock = std::function<Micros()>;
 

@@ -36,7 +36,7 @@ nlohmann::json describe_progress(const std::vector<Partition>& parts, Micros pla
   for (const auto& p : parts) {
     if (!lookup_queue_of(p.source).empty()) continue;  // lookups are reported by describe_lookups
     Micros end = p.end_us ? *p.end_us : std::max(now_us, p.start_us + 1);
-    auto cursor = parse_time(p.cursor).value_or(p.start_us);
+    auto cursor = cursor_time(p.cursor).value_or(p.start_us);
     double ratio = p.state == PartitionState::Done
                        ? 1.0
                        : std::clamp(static_cast<double>(cursor - p.start_us) /
@@ -105,13 +105,13 @@ std::vector<std::string> ProgressView::lines(const std::vector<Partition>& parts
     Stream& s = streams[p.source];
     s.delivered += p.delivered;
     if (p.live()) {
-      auto at = parse_time(p.cursor).value_or(p.start_us);
+      auto at = cursor_time(p.cursor).value_or(p.start_us);
       s.lag_s = std::max(s.lag_s, static_cast<double>(now - at) / kMicrosPerSecond);
       s.caught_up = s.caught_up && p.caught_up_us > 0;
       continue;
     }
     auto span = static_cast<double>(*p.end_us - p.start_us);
-    auto at = parse_time(p.cursor).value_or(p.start_us);
+    auto at = cursor_time(p.cursor).value_or(p.start_us);
     double ratio = p.state == PartitionState::Done
                        ? 1.0
                        : std::clamp(static_cast<double>(at - p.start_us) / std::max(1.0, span), 0.0, 1.0);
@@ -318,7 +318,8 @@ class Scheduler {
       }
       if (!exists.value()) {
         auto parts = plan_partitions(
-            c_.sources, {now_micros(), c_.etp_backfill_days, c_.fetchers, c_.etp_traffic_types}, c_);
+            c_.sources,
+            {now_micros(), c_.etp_backfill_days, c_.fetchers, c_.etp_traffic_types, c_.etp_domains}, c_);
         if (!store_.create_plan(parts, now_micros())) continue;
         (void)store_.claim_fingerprint("plan", plan_fingerprint(c_), true);  // a new plan: this one's
         log::info("coordinator.planned", {{"partitions", parts.size()}, {"days", c_.etp_backfill_days}});
@@ -368,8 +369,8 @@ class Scheduler {
           std::any_of(parts->begin(), parts->end(), [&](const Partition& p) { return p.source == name; });
       if (!present) missing.push_back(name);
     }
-    auto add =
-        plan_partitions(missing, {now_micros(), c_.etp_backfill_days, c_.fetchers, c_.etp_traffic_types}, c_);
+    auto add = plan_partitions(
+        missing, {now_micros(), c_.etp_backfill_days, c_.fetchers, c_.etp_traffic_types, c_.etp_domains}, c_);
     if (add.empty()) return;
     if (auto ok = store_.add_partitions(add); !ok)
       log::warn("coordinator.redis_unavailable", {{"error", ok.error()}});
@@ -495,7 +496,7 @@ class Scheduler {
     Metrics::get().leases("granted").Increment();
     send(router_,
          msg(LeaseGrant{p->id, p->epoch, p->source, p->traffic_type, p->start_us, p->end_us, p->cursor,
-                        p->sweep_cursor, p->caught_up_us}),
+                        p->sweep_cursor, p->caught_up_us, p->domain}),
          identity);
     log::debug("coordinator.leased", {{"partition", p->id}, {"worker", worker}, {"epoch", p->epoch}});
   }

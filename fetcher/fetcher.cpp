@@ -225,8 +225,9 @@ class Worker {
     int& dense = dense_polls_[l.partition];
     std::optional<ReadScope> held;
     if (head_poll && dense == 0) held = source->head_scope(l.traffic_type, l.cursor, c_.etp_overlap_s);
+    if (held) held->domain = l.domain;
     if (dense > 0) --dense;
-    auto reader = source->open(held ? *held : ReadScope{l.traffic_type, l.cursor, l.end_us});
+    auto reader = source->open(held ? *held : ReadScope{l.traffic_type, l.cursor, l.end_us, {}, l.domain});
     first_page_caught_up_.reset();
     if (!reader)
       return fail(fatal_code::kInternal, "source '" + l.source + "' cannot read partition " + l.partition, l);
@@ -242,7 +243,7 @@ class Worker {
       log::info("fetcher.overlap_outgrew_a_page",
                 {{"partition", l.partition}, {"polls_from_the_head", dense}});
       if (!drain_in_flight(l)) return lost() ? LeaseEnd::Lost : LeaseEnd::GiveBack;
-      auto plain = source->open(ReadScope{l.traffic_type, l.cursor, l.end_us});
+      auto plain = source->open(ReadScope{l.traffic_type, l.cursor, l.end_us, {}, l.domain});
       end = read_pages(l, *source, *plain, max_pages - 1, false, true);
     }
     if (end == LeaseEnd::Done && head_poll && !overlap_read && l.epoch % o_.sweep_every == 0)
@@ -257,6 +258,7 @@ class Worker {
   LeaseEnd sweep(const LeaseGrant& l, Source& source) {
     auto scope = source.sweep_scope(l.traffic_type, committed_cursor_, l.sweep_cursor, c_.etp_overlap_s);
     if (!scope) return LeaseEnd::Done;
+    scope->domain = l.domain;
     auto reader = source.open(*scope);
     return read_pages(l, source, *reader, kSweepPages, true, false);
   }

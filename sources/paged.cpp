@@ -15,7 +15,7 @@ class CursorReader final : public PageReader {
         rows_(std::move(rows)),
         pager_(std::move(o), cursor),
         floor_cursor_(floor_cursor),
-        floor_us_(parse_time(floor_cursor)) {}
+        floor_us_(cursor_time(floor_cursor)) {}
 
   Result<SourcePage, EtpError> read_page() override {
     auto page = fetch_(pager_.next_query());
@@ -106,7 +106,7 @@ std::unique_ptr<PageReader> PagedSource::open(const ReadScope& scope) {
 
 std::optional<ReadScope> PagedSource::head_scope(const std::string& traffic_type,
                                                  const std::string& head_cursor, int overlap_s) const {
-  auto head = parse_time(head_cursor);
+  auto head = cursor_time(head_cursor);
   if (!head || overlap_s <= 0) return std::nullopt;
   return ReadScope{traffic_type, format_vendor(*head - static_cast<Micros>(overlap_s) * kMicrosPerSecond),
                    std::nullopt, head_cursor};
@@ -115,10 +115,10 @@ std::optional<ReadScope> PagedSource::head_scope(const std::string& traffic_type
 std::optional<ReadScope> PagedSource::sweep_scope(const std::string& traffic_type,
                                                   const std::string& head_cursor,
                                                   const std::string& sweep_cursor, int overlap_s) const {
-  auto head = parse_time(head_cursor);
+  auto head = cursor_time(head_cursor);
   if (!head || overlap_s <= 0) return std::nullopt;
   Micros window_start = *head - static_cast<Micros>(overlap_s) * kMicrosPerSecond;
-  auto from = parse_time(sweep_cursor);
+  auto from = cursor_time(sweep_cursor);
   std::string start = sweep_cursor;
   if (!from || *from < window_start || *from >= *head) start = format_vendor(window_start);
   return ReadScope{traffic_type, start, *head};

@@ -24,20 +24,24 @@ struct PlanWindow {
   int backfill_days = 7;
   int fetchers = 4;
   std::vector<std::string> traffic_types;
+  std::vector<std::string> domains;  // a partition per domain where the source can filter by it (v2)
 };
 
 // Where one read starts and stops: a lease's committed cursor, or a late-arrival sweep.
 struct ReadScope {
   ReadScope() = default;
-  ReadScope(std::string traffic, std::string from, std::optional<Micros> end, std::string floor = {})
+  ReadScope(std::string traffic, std::string from, std::optional<Micros> end, std::string floor = {},
+            std::string domain_ = {})
       : traffic_type(std::move(traffic)),
         cursor(std::move(from)),
         end_us(end),
-        floor_cursor(std::move(floor)) {}
+        floor_cursor(std::move(floor)),
+        domain(std::move(domain_)) {}
   std::string traffic_type;
   std::string cursor;            // the source's own cursor format; empty: from the source's default
   std::optional<Micros> end_us;  // exclusive end; none: up to the head
   std::string floor_cursor;  // a read held back before its committed cursor never reports a cursor below it
+  std::string domain;        // the partition's domain (empty: every configured domain)
 };
 
 // A record set aside for an operator (dead-lettered with its stream): it could not be made into a row.

@@ -1,6 +1,12 @@
 #include "sources/v1_alerts.h"
 
+#include <algorithm>
+#include <cctype>
+
+#include "common/log.h"
+#include "common/metrics.h"
 #include "sources/lookups.h"
+#include "sources/v2_alerts.h"
 
 namespace etp2s {
 namespace {
@@ -84,16 +90,169 @@ Row alert_row(const Alert& a, const RowLimits& limits) {
       limits);
 }
 
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// Reads v1 until the vendor answers it as retired, then the same scope through v2 from where v1 stood.
+class SwitchingReader final : public PageReader {
+ public:
+  SwitchingReader(std::unique_ptr<PageReader> v1, ReadScope scope, V1AlertsSource& source)
+      : v1_(std::move(v1)), scope_(std::move(scope)), source_(source) {}
+
+  Result<SourcePage, EtpError> read_page() override {
+    if (v2_) return v2_->read_page();
+    auto page = v1_->read_page();
+    if (page) {
+      scope_.cursor = page->cursor;
+      return page;
+    }
+    if (!page.error().retired) return page;
+    source_.on_v1_retired(page.error().message);
+    v2_ = source_.open_v2(scope_);
+    EtpError e;
+    e.disposition = Disposition::Retry;
+    e.retry_after_s = 0;
+    e.message = "the v1 alert API is retired: reading on through the v2 alert search from " + scope_.cursor;
+    return err(std::move(e));
+  }
+
+  Unreadable unreadable(SourcePage& skipped) override {
+    return v2_ ? v2_->unreadable(skipped) : v1_->unreadable(skipped);
+  }
+
+ private:
+  std::unique_ptr<PageReader> v1_, v2_;
+  ReadScope scope_;
+  V1AlertsSource& source_;
+};
+
+// The domain part of each address in a list ("a@x.com, B <b@y.com>").
+std::vector<std::string> address_domains(std::string_view list) {
+  std::vector<std::string> out;
+  for (std::size_t at = list.find('@'); at != std::string_view::npos; at = list.find('@', at + 1)) {
+    std::size_t end = at + 1;
+    while (end < list.size() && list[end] != '>' && list[end] != ',' && list[end] != ';' &&
+           !std::isspace(static_cast<unsigned char>(list[end])))
+      ++end;
+    out.push_back(lower(std::string(list.substr(at + 1, end - at - 1))));
+  }
+  return out;
+}
+
+}  // namespace
+
+bool in_domains(const Alert& a, const std::vector<std::string>& domains) {
+  if (domains.empty()) return true;
+  Text who =
+      text_at(a.raw, {"attributes", "email", "smtp", a.traffic_type == "outbound" ? "mail_from" : "rcpt_to"});
+  auto found = address_domains(who.view);
+  if (found.empty()) return true;  // nothing to tell by: kept
+  for (const auto& d : found) {
+    for (const auto& want : domains) {
+      if (d == lower(want)) return true;
+    }
+  }
+  return false;
+}
+
 // The alert summary keeps its partition ids without a prefix ("inbound-00"): plans in Redis use them.
 V1AlertsSource::V1AlertsSource(const SourceContext& ctx)
-    : PagedSource("", ctx.config.etp_page_size, 200), client_(ctx.client), limits_(ctx.limits) {}
+    : PagedSource("", ctx.config.etp_page_size, 200),
+      config_(ctx.config),
+      client_(ctx.client),
+      limits_(ctx.limits),
+      redis_(ctx.redis),
+      prefix_(ctx.prefix) {
+  if (client_) {
+    bool v2 = config_.etp_api == "v2" || v1_known_retired();
+    Metrics::get().alert_api("v1").Set(v2 ? 0 : 1);
+    Metrics::get().alert_api("v2").Set(v2 ? 1 : 0);
+  }
+}
+
+// With v2 and ETP_DOMAINS: the time × traffic type slices once per domain (the search filters by domain[]),
+// with the fetchers' share split among the domains. v1 documents no domain filter: one set of partitions.
+std::vector<Partition> V1AlertsSource::plan(const PlanWindow& w) const {
+  if (config_.etp_api != "v2" || w.domains.empty()) return PagedSource::plan(w);
+  PlanWindow per = w;
+  const int n = static_cast<int>(w.domains.size());
+  per.fetchers = std::max(1, (w.fetchers + n - 1) / n);
+  std::vector<Partition> out;
+  for (const auto& d : w.domains) {
+    for (auto& p : PagedSource::plan(per)) {
+      p.id += "@" + d;
+      p.domain = d;
+      out.push_back(std::move(p));
+    }
+  }
+  return out;
+}
+
+bool V1AlertsSource::v1_retired() {
+  if (v1_known_retired()) return true;
+  if (!redis_) return false;
+  StateStore store(*redis_, prefix_);
+  auto r = store.v1_retired();
+  if (!r || !r.value()) return false;  // Redis away: v1 is tried, and its answer says
+  mark_v1_retired_here();
+  Metrics::get().alert_api("v1").Set(0);
+  Metrics::get().alert_api("v2").Set(1);
+  return true;
+}
+
+void V1AlertsSource::on_v1_retired(const std::string& detail) {
+  bool first = !v1_known_retired();
+  mark_v1_retired_here();
+  Metrics::get().alert_api("v1").Set(0);
+  Metrics::get().alert_api("v2").Set(1);
+  if (first)
+    log::error("etp.v1_retired",
+               {{"error", detail},
+                {"message",
+                 "the vendor answers the v1 alert API as retired: reading alerts through the v2 search from "
+                 "where v1 stood. v2 rows carry no etp_message_id until their details arrive (ETP_DETAILS), "
+                 "cost one request per alert for them, and alert modifications are no longer seen "
+                 "(docs/operations.md, \"v1 retired\")"}});
+  if (redis_) {
+    StateStore store(*redis_, prefix_);
+    if (auto ok = store.set_v1_retired(detail); !ok)
+      log::warn("etp.v1_retired_not_recorded", {{"error", ok.error()}});
+  }
+}
+
+std::unique_ptr<PageReader> V1AlertsSource::open_v2(const ReadScope& scope) {
+  V2ReadOptions o;
+  o.traffic_type = scope.traffic_type;
+  o.domains = scope.domain.empty() ? config_.etp_domains : std::vector<std::string>{scope.domain};
+  o.size = std::clamp(config_.etp_page_size, 1, 200);
+  o.end_us = scope.end_us;
+  o.floor_cursor = scope.floor_cursor;
+  return open_v2_reader(
+      client_, std::move(o), scope.cursor, [limits = limits_](const Alert& a, SourcePage& out) {
+        out.rows.push_back(v2_alert_row(a, limits));
+        out.lookups.push_back({kDetailsQueue, v2_details_id(a.traffic_type, a.id), a.last_modified_us});
+      });
+}
+
+std::unique_ptr<PageReader> V1AlertsSource::open(const ReadScope& scope) {
+  if (config_.etp_api == "v2") return open_v2(scope);
+  if (config_.etp_api == "auto" && v1_retired()) return open_v2(scope);
+  auto v1 = PagedSource::open(scope);
+  if (config_.etp_api != "auto") return v1;
+  return std::make_unique<SwitchingReader>(std::move(v1), scope, *this);
+}
 
 PageFetch V1AlertsSource::fetch() const {
   return [client = client_](const SummaryQuery& q) { return client->summary(q); };
 }
 
 RecordRows V1AlertsSource::rows() const {
-  return [limits = limits_](const Alert& a, SourcePage& out) {
+  return [limits = limits_, &domains = config_.etp_domains](const Alert& a, SourcePage& out) {
+    if (!in_domains(a, domains)) return;  // ETP_DOMAINS with v1: read, not shipped
     out.rows.push_back(alert_row(a, limits));
     for (auto& l : lookups_for_alert(a.id, a.etp_message_id, a.traffic_type, a.last_modified_us))
       out.lookups.push_back(std::move(l));

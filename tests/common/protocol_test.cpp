@@ -36,18 +36,21 @@ double refused_count(const std::string& reason) {
 }  // namespace
 
 TEST(Protocol, EveryMessageRoundTrips) {
-  auto lease = std::get<LeaseGrant>(
-      round_trip(msg(LeaseGrant{"inbound-03", 7, "alerts-v1", "inbound", 1000, 2000, "c", "s", 5})).body);
+  auto lease = std::get<LeaseGrant>(round_trip(msg(LeaseGrant{"inbound-03", 7, "alerts-v1", "inbound", 1000,
+                                                              2000, "c", "s", 5, "contoso.test"}))
+                                        .body);
   EXPECT_EQ(lease.partition, "inbound-03");
+  EXPECT_EQ(lease.domain, "contoso.test");
   EXPECT_EQ(lease.epoch, 7);
   EXPECT_EQ(lease.source, "alerts-v1");
   EXPECT_EQ(lease.end_us, 2000);
   EXPECT_EQ(lease.cursor, "c");
   EXPECT_EQ(lease.sweep_cursor, "s");
   EXPECT_EQ(lease.caught_up_us, 5);
-  auto live =
-      std::get<LeaseGrant>(round_trip(msg(LeaseGrant{"p", 1, "s", "t", 0, std::nullopt, "", "", 0})).body);
+  auto live = std::get<LeaseGrant>(
+      round_trip(msg(LeaseGrant{"p", 1, "s", "t", 0, std::nullopt, "", "", 0, ""})).body);
   EXPECT_FALSE(live.end_us.has_value());
+  EXPECT_EQ(live.domain, "");
 
   EXPECT_EQ(std::get<WantWork>(round_trip(msg(WantWork{"w1"})).body).worker, "w1");
   EXPECT_EQ(std::get<NoWork>(round_trip(msg(NoWork{300})).body).retry_ms, 300);

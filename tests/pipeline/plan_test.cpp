@@ -1,3 +1,5 @@
+#include <map>
+
 #include <gtest/gtest.h>
 
 #include "coordinator/coordinator.h"
@@ -6,7 +8,7 @@ using namespace etp2s;
 
 TEST(Plan, SplitsTheWindowPerTrafficTypeWithAnOpenEndedLastPartition) {
   Micros now = 1795355100LL * kMicrosPerSecond;
-  auto parts = plan_partitions({"alerts-v1"}, {now, 7, 4, {"inbound", "outbound"}}, Config{});
+  auto parts = plan_partitions({"alerts-v1"}, {now, 7, 4, {"inbound", "outbound"}, {}}, Config{});
   ASSERT_EQ(parts.size(), 8u);
   for (const std::string t : {"inbound", "outbound"}) {
     std::vector<Partition> mine;
@@ -22,13 +24,14 @@ TEST(Plan, SplitsTheWindowPerTrafficTypeWithAnOpenEndedLastPartition) {
     EXPECT_FALSE(mine.back().end_us.has_value());
     EXPECT_TRUE(mine.back().live());
   }
-  auto one = plan_partitions({"alerts-v1"}, {now, 90, 1, {"inbound"}}, Config{});
+  auto one = plan_partitions({"alerts-v1"}, {now, 90, 1, {"inbound"}, {}}, Config{});
   EXPECT_EQ(one.size(), 2u);
 }
 
 TEST(Plan, ProgressReportsRatioLagAndEta) {
   Micros now = 1795355100LL * kMicrosPerSecond;
-  auto parts = plan_partitions({"alerts-v1"}, {now - 100 * kMicrosPerSecond, 2, 1, {"inbound"}}, Config{});
+  auto parts =
+      plan_partitions({"alerts-v1"}, {now - 100 * kMicrosPerSecond, 2, 1, {"inbound"}, {}}, Config{});
   parts[0].cursor = format_vendor(parts[0].start_us + (*parts[0].end_us - parts[0].start_us) / 2);
   parts[0].delivered = 500;
   auto d = describe_progress(parts, now - 100 * kMicrosPerSecond, now);
@@ -36,4 +39,37 @@ TEST(Plan, ProgressReportsRatioLagAndEta) {
   EXPECT_NEAR(d[0]["alerts_per_s"].get<double>(), 5.0, 0.01);
   EXPECT_NEAR(d[0]["eta_s"].get<double>(), 100.0, 0.5);
   EXPECT_TRUE(d[1].contains("lag_s"));
+}
+
+TEST(Plan, WithV2AndDomainsEveryTimeSliceIsPlannedOncePerDomain) {
+  Micros now = 1'800'000'000LL * kMicrosPerSecond;
+  Config c;
+  c.etp_api = "v2";
+  c.etp_domains = {"contoso.test", "fabrikam.test"};
+  auto parts = plan_partitions({"alerts-v1"}, {now, 7, 4, {"inbound", "outbound"}, c.etp_domains}, c);
+  std::map<std::string, int> per_domain;
+  for (const auto& p : parts) {
+    ++per_domain[p.domain];
+    EXPECT_NE(p.id.find("@" + p.domain), std::string::npos) << p.id;
+  }
+  ASSERT_EQ(per_domain.size(), 2u);
+  EXPECT_EQ(per_domain["contoso.test"], per_domain["fabrikam.test"]);
+  // Each domain's partitions cover the whole window per traffic type, exactly one open-ended.
+  for (const auto& d : c.etp_domains) {
+    for (const char* t : {"inbound", "outbound"}) {
+      Micros start = now, live = 0;
+      for (const auto& p : parts) {
+        if (p.domain != d || p.traffic_type != t) continue;
+        start = std::min(start, p.start_us);
+        if (!p.end_us) ++live;
+      }
+      EXPECT_EQ(live, 1) << d << " " << t;
+      EXPECT_LE(start, now - 7 * kMicrosPerDay + 1000);
+    }
+  }
+  // v1 documents no domain filter: one set of partitions, the domains filtered on the rows.
+  c.etp_api = "auto";
+  auto v1 = plan_partitions({"alerts-v1"}, {now, 7, 4, {"inbound", "outbound"}, c.etp_domains}, c);
+  for (const auto& p : v1) EXPECT_TRUE(p.domain.empty()) << p.id;
+  EXPECT_EQ(v1.size(), parts.size());  // the fetchers' share is split among the domains
 }

@@ -72,7 +72,7 @@ TEST(QuarantineSource, BackfillPartitionsReadDownwardsDeliverEveryQuarantinedMes
   c.etp_page_size = 7;  // many pages, many inclusive boundaries
   SourceContext ctx{c, client_for(etp.base_url(), o.api_key), kLogsIngestionLimits};
   auto source = make_quarantine_source(ctx);
-  auto parts = source->plan({now_micros(), 2, 2, {"inbound"}});
+  auto parts = source->plan({now_micros(), 2, 2, {"inbound"}, {}});
   ASSERT_EQ(parts.size(), 3u);
   std::multiset<std::string> got;
   for (const auto& p : parts) {

@@ -107,7 +107,7 @@ TEST(TraceAllSource, BackfillAndLivePartitionsDeliverEveryMessageVersionOnce) {
   auto source = make_trace_all_source(ctx);
   EXPECT_EQ(source->route(), "trace");
   EXPECT_TRUE(source->optional());
-  auto parts = source->plan({now_micros(), 2, 2, {"inbound", "outbound"}});
+  auto parts = source->plan({now_micros(), 2, 2, {"inbound", "outbound"}, {}});
   ASSERT_EQ(parts.size(), 4u);
   EXPECT_EQ(parts[0].id, "trace-inbound-00");
   std::multiset<std::string> got;
