@@ -350,6 +350,16 @@ void load_shared_etp(Loader& L, Config& c) {
       if (!is_domain(d)) L.fail("ETP_DOMAINS", "contains '" + shown(d) + "', which is not a domain name");
     }
   }
+  // ETP_TIE_EMAIL_STATUSES / ETP_TIE_ALERT_TYPES: comma-separated; set empty to switch slicing off.
+  if (auto v = L.raw("ETP_TIE_EMAIL_STATUSES")) c.etp_tie_email_statuses = split_list(*v);
+  if (auto v = L.raw("ETP_TIE_ALERT_TYPES")) c.etp_tie_alert_types = split_list(*v);
+  for (const auto* list : {&c.etp_tie_email_statuses, &c.etp_tie_alert_types}) {
+    for (const auto& x : *list) {
+      if (x.size() > 64)
+        L.fail(list == &c.etp_tie_alert_types ? "ETP_TIE_ALERT_TYPES" : "ETP_TIE_EMAIL_STATUSES",
+               "has an entry longer than 64 characters");
+    }
+  }
   L.text("ETP_API", c.etp_api);
   if (c.etp_api != "auto" && c.etp_api != "v1" && c.etp_api != "v2")
     L.fail("ETP_API", "must be auto, v1 or v2, got '" + shown(c.etp_api) + "'");

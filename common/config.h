@@ -42,6 +42,23 @@ struct Config {
   // ETP_API=auto (v1 while it answers, the v2 alert search once v1 answers as retired), v1 or v2
   // (docs/design.md, "The v2 alert search").
   std::string etp_api = "auto";
+  // The v1 attribute filters a tie (more than 200 alerts on one last_modified_on) is read through
+  // (docs/pager.md): every documented email_status (the list is open: a status not here shows as a count
+  // mismatch, recorded as a gap) and the alert types seen; empty ETP_TIE_EMAIL_STATUSES: no slicing.
+  std::vector<std::string> etp_tie_email_statuses = {"accepted",
+                                                     "ACE: Passthrough",
+                                                     "quarantined",
+                                                     "released",
+                                                     "deleted",
+                                                     "delivered",
+                                                     "bcc:dropped",
+                                                     "delivered (retroactive)",
+                                                     "dropped",
+                                                     "dropped (oob retroactive)",
+                                                     "permanent failure",
+                                                     "rejected",
+                                                     "scanned"};
+  std::vector<std::string> etp_tie_alert_types = {"at", "av", "ms", "yara", "block_list_match"};
   bool plan_adopt =
       false;  // PLAN_ADOPT=1: resume a state made for another configuration (common/fingerprint.h)
   std::string etp_ca_bundle;

@@ -138,6 +138,11 @@ struct Metrics::Impl {
           .Name("etp2s_alert_api")
           .Help("1 for the vendor alert API the alerts are read with (v1, or v2 once v1 answered as retired)")
           .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& v1_retired =
+      BuildGauge()
+          .Name("etp2s_etp_v1_retired")
+          .Help("1 once the vendor answered the v1 alert API as retired (404/410) and the alerts moved to v2")
+          .Register(*registry);
   prometheus::Family<prometheus::Gauge>& source_disabled =
       BuildGauge()
           .Name("etp2s_source_disabled")
@@ -280,6 +285,9 @@ prometheus::Gauge& Metrics::lookup_eta(const std::string& queue) {
 }
 prometheus::Gauge& Metrics::alert_api(const std::string& api) {
   return impl_->alert_api.Add({{"api", api}});
+}
+prometheus::Gauge& Metrics::v1_retired() {
+  return impl_->v1_retired.Add({});
 }
 prometheus::Gauge& Metrics::source_disabled(const std::string& source) {
   return impl_->source_disabled.Add({{"source", source}});

@@ -49,6 +49,8 @@ class Metrics {
   prometheus::Gauge& source_disabled(const std::string& source);
   // 1 for the alert API this process reads with (api="v1" or "v2"; ETP_API=auto moves to v2 when v1 retires).
   prometheus::Gauge& alert_api(const std::string& api);
+  // 1 once the vendor answered the v1 alert API as retired (ETP_API=auto switched to v2); 0 before.
+  prometheus::Gauge& v1_retired();
   // Where data is knowingly set aside: entries in the gap and dead-letter lists (list: gaps, dead_letters).
   prometheus::Gauge& state_list_entries(const std::string& list);
   // Entries removed from those lists, by list and reason (over_cap, expired).

@@ -31,10 +31,100 @@ SummaryQuery CursorPager::next_query() const {
   q.size = size_;
   q.traffic_type = opt_.traffic_type;
   q.attributes = opt_.attributes;
+  switch (tie_) {
+    case Tie::None:
+      break;
+    case Tie::CountFrom:  // meta.total from the instant on ...
+      q.size = 0;
+      break;
+    case Tie::CountAfter:  // ... and from just after it: the difference is the count at the instant
+      q.size = 0;
+      q.from_last_modified_on = format_vendor(cursor_us_ + 1000);
+      break;
+    case Tie::Slicing:
+      q.size = opt_.max_size;
+      for (auto it = slices_.front().begin(); it != slices_.front().end(); ++it)
+        q.attributes[it.key()] = it.value();
+      break;
+  }
   return q;
 }
 
+void CursorPager::start_tie() {
+  tie_ = Tie::CountFrom;
+  tie_total_from_.reset();
+  tie_total_after_.reset();
+  slices_.clear();
+  slices_read_ = unsplittable_ = 0;
+  for (const auto& s : opt_.tie_email_statuses)
+    slices_.push_back(OrderedJson{{"email_status", OrderedJson::array({s})}});
+}
+
+// One answer of the tie's reading: a count, or a slice whose records at the instant are handed on (a slice
+// still full at the instant is split by alert type, once).
+PageResult CursorPager::accept_tie(const SummaryPage& page) {
+  PageResult out;
+  if (tie_ == Tie::CountFrom || tie_ == Tie::CountAfter) {
+    (tie_ == Tie::CountFrom ? tie_total_from_ : tie_total_after_) = page.total;
+    tie_ = tie_ == Tie::CountFrom ? Tie::CountAfter : Tie::Slicing;
+    if (tie_ == Tie::Slicing && slices_.empty()) finish_tie(out);
+    return out;
+  }
+  OrderedJson slice = std::move(slices_.front());
+  slices_.pop_front();
+  ++slices_read_;
+  std::size_t at_tie = 0;
+  bool beyond = false;
+  for (const auto& a : page.alerts) {
+    if (floor_ms(a.last_modified_us) != cursor_us_) {
+      beyond = beyond || a.last_modified_us > cursor_us_;
+      continue;  // after the instant: the paging after the tie reads it
+    }
+    ++at_tie;
+    if (ids_at_cursor_.insert(a.id).second) {
+      out.alerts.push_back(a);
+    } else {
+      ++out.boundary_repeats;
+    }
+  }
+  bool full = page.alerts.size() + page.rejected.size() >= static_cast<std::size_t>(opt_.max_size);
+  if (full && !beyond && at_tie > 0) {
+    if (!slice.contains("alert_types") && !opt_.tie_alert_types.empty()) {
+      for (const auto& t : opt_.tie_alert_types) {
+        OrderedJson finer = slice;
+        finer["alert_types"] = OrderedJson::array({t});
+        slices_.push_back(std::move(finer));
+      }
+    } else {
+      ++unsplittable_;
+    }
+  }
+  if (slices_.empty()) finish_tie(out);
+  return out;
+}
+
+// Checks what the slices found against the vendor's count at the instant, then pages on after it.
+void CursorPager::finish_tie(PageResult& out) {
+  StuckCursor s;
+  s.at = cursor_;
+  s.seen = ids_at_cursor_.size();
+  if (tie_total_from_ && tie_total_after_) s.expected = *tie_total_from_ - *tie_total_after_;
+  s.slices = slices_read_;
+  s.unsplittable = unsplittable_;
+  move_cursor(cursor_us_ + 1000);
+  s.resumed_from = cursor_;
+  // Whole only when the vendor's count says so: a status outside the list, or a filter the vendor ignores,
+  // leaves alerts unread, and the count shows it.
+  bool whole = s.expected && static_cast<std::int64_t>(s.seen) >= *s.expected;
+  (whole ? out.tie_read : out.stuck) = std::move(s);
+  tie_ = Tie::None;
+}
+
 PageResult CursorPager::accept(const SummaryPage& page) {
+  if (tie_ != Tie::None) {
+    skips_ = 0;
+    return accept_tie(page);
+  }
   PageResult out;
   const auto asked = static_cast<std::size_t>(size_);  // the size this page was asked for
   skips_ = 0;
@@ -84,8 +174,12 @@ PageResult CursorPager::accept(const SummaryPage& page) {
     size_ = opt_.max_size;  // a bigger page may get past the tie: try that before declaring the cursor stuck
     stuck = false;
   }
+  if (stuck && !opt_.tie_email_statuses.empty()) {
+    start_tie();  // read the instant in slices; the cursor stays on it until they are done
+    return out;
+  }
   if (stuck) {
-    out.stuck = StuckCursor{cursor_, ids_at_cursor_.size(), {}};
+    out.stuck = StuckCursor{cursor_, ids_at_cursor_.size(), {}, std::nullopt, 0, 0};
     move_cursor(cursor_us_ + 1000);  // +1 ms: loud, recorded, and the only way forward with v1
     out.stuck->resumed_from = cursor_;
     return out;
@@ -104,6 +198,10 @@ PageResult CursorPager::accept(const SummaryPage& page) {
 UnreadableStep CursorPager::unreadable() {
   constexpr int kNarrowedPages = 8;
   UnreadableStep s;
+  if (tie_ != Tie::None) {  // a tie's slice keeps failing: the tie is given up with the range below
+    tie_ = Tie::None;
+    slices_.clear();
+  }
   int narrow = std::max(size_ / 16, static_cast<int>(ids_at_cursor_.size()) + 1);
   if (skips_ == 0 && narrow < size_) {  // once skipping, skip on (a readable page ends the run)
     size_ = narrow;

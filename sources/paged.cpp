@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <functional>
 
+#include "common/log.h"
+
 namespace etp2s {
 namespace {
 
@@ -31,9 +33,22 @@ class CursorReader final : public PageReader {
     }
     PageResult res = pager_.accept(page.value());
     if (res.stuck) {
-      out.gap = Gap{res.stuck->at, res.stuck->seen,
-                    "more records share one modification time than a page holds; resumed from " +
-                        res.stuck->resumed_from};
+      const StuckCursor& s = *res.stuck;
+      std::string what = "more records share one modification time than a page holds";
+      if (s.slices > 0) {
+        what += "; read in " + std::to_string(s.slices) +
+                " slices by email_status and alert_types: " + std::to_string(s.seen) + " of " +
+                (s.expected ? std::to_string(*s.expected) : std::string("an unknown number (no count)")) +
+                " read" +
+                (s.unsplittable ? ", " + std::to_string(s.unsplittable) + " slices still full" : "");
+      }
+      out.gap = Gap{s.at, s.seen, what + "; resumed from " + s.resumed_from};
+    }
+    if (res.tie_read) {
+      log::info("pager.tie_read", {{"at", res.tie_read->at},
+                                   {"alerts", res.tie_read->seen},
+                                   {"count", res.tie_read->expected.value_or(-1)},
+                                   {"slices", res.tie_read->slices}});
     }
     out.rows.reserve(res.alerts.size());
     for (const auto& a : res.alerts) rows_(a, out);
@@ -101,6 +116,8 @@ std::unique_ptr<PageReader> PagedSource::open(const ReadScope& scope) {
   po.size = page_size_;
   po.max_size = max_page_size_;
   po.end_us = scope.end_us;
+  po.tie_email_statuses = tie_email_statuses_;
+  po.tie_alert_types = tie_alert_types_;
   return std::make_unique<CursorReader>(fetch(), rows(), std::move(po), scope.cursor, scope.floor_cursor);
 }
 

@@ -31,6 +31,12 @@ class PagedSource : public Source {
   std::optional<ReadScope> sweep_scope(const std::string& traffic_type, const std::string& head_cursor,
                                        const std::string& sweep_cursor, int overlap_s) const override;
 
+  // The attribute filters a tie is read through (docs/pager.md; only the v1 alert summary has them).
+  void set_tie_filters(std::vector<std::string> email_statuses, std::vector<std::string> alert_types) {
+    tie_email_statuses_ = std::move(email_statuses);
+    tie_alert_types_ = std::move(alert_types);
+  }
+
  protected:
   virtual PageFetch fetch() const = 0;
   virtual RecordRows rows() const = 0;
@@ -38,6 +44,7 @@ class PagedSource : public Source {
  private:
   std::string id_prefix_;
   int page_size_, max_page_size_;
+  std::vector<std::string> tie_email_statuses_, tie_alert_types_;
 };
 
 }  // namespace etp2s

@@ -167,10 +167,12 @@ V1AlertsSource::V1AlertsSource(const SourceContext& ctx)
       limits_(ctx.limits),
       redis_(ctx.redis),
       prefix_(ctx.prefix) {
+  set_tie_filters(config_.etp_tie_email_statuses, config_.etp_tie_alert_types);
   if (client_) {
     bool v2 = config_.etp_api == "v2" || v1_known_retired();
     Metrics::get().alert_api("v1").Set(v2 ? 0 : 1);
     Metrics::get().alert_api("v2").Set(v2 ? 1 : 0);
+    Metrics::get().v1_retired().Set(v1_known_retired() ? 1 : 0);
   }
 }
 
@@ -201,6 +203,7 @@ bool V1AlertsSource::v1_retired() {
   mark_v1_retired_here();
   Metrics::get().alert_api("v1").Set(0);
   Metrics::get().alert_api("v2").Set(1);
+  Metrics::get().v1_retired().Set(1);
   return true;
 }
 
@@ -209,6 +212,7 @@ void V1AlertsSource::on_v1_retired(const std::string& detail) {
   mark_v1_retired_here();
   Metrics::get().alert_api("v1").Set(0);
   Metrics::get().alert_api("v2").Set(1);
+  Metrics::get().v1_retired().Set(1);
   if (first)
     log::error("etp.v1_retired",
                {{"error", detail},

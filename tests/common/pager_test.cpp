@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <set>
+
 using namespace etp2s;
 
 namespace {
@@ -161,4 +164,135 @@ TEST(Pager, AnUnreadablePageIsNarrowedThenItsRangeGivenUpInGrowingStepsUpToTheEn
   live.clock = [] { return *parse_time("2023-08-01T00:00:00.300"); };
   CursorPager h(live, "2023-08-01T00:00:00.000");
   EXPECT_EQ(h.unreadable().to, "2023-08-01T00:00:00.300");
+}
+
+namespace {
+std::string named(char c, int i) {
+  std::string s(1, c);
+  s += std::to_string(i);
+  return s;
+}
+// A vendor over a fixed set of alerts that honours the documented attribute filters and size 0 (count only).
+struct Rec {
+  std::string id, lmo, status;
+  std::vector<std::string> types;
+};
+SummaryPage serve(const std::vector<Rec>& all, const SummaryQuery& q) {
+  Micros from = q.from_last_modified_on ? *parse_time(*q.from_last_modified_on) : 0;
+  std::vector<const Rec*> hits;
+  for (const auto& r : all) {
+    if (*parse_time(r.lmo) < from) continue;
+    if (q.attributes.contains("email_status") && q.attributes["email_status"][0] != r.status) continue;
+    if (q.attributes.contains("alert_types") &&
+        std::find(r.types.begin(), r.types.end(), q.attributes["alert_types"][0]) == r.types.end())
+      continue;
+    hits.push_back(&r);
+  }
+  std::sort(hits.begin(), hits.end(), [](const Rec* a, const Rec* b) {
+    return std::make_pair(*parse_time(a->lmo), a->id) < std::make_pair(*parse_time(b->lmo), b->id);
+  });
+  nlohmann::json data = nlohmann::json::array();
+  for (std::size_t i = 0; i < hits.size() && static_cast<int>(i) < q.size; ++i)
+    data.push_back({{"id", hits[i]->id}, {"attributes", {{"meta", {{"last_modified_on", hits[i]->lmo}}}}}});
+  return parse_summary(nlohmann::json{{"data", data}, {"meta", {{"total", hits.size()}}}}.dump(), "inbound")
+      .value();
+}
+// Pages until the pager is past `t` (or 100 requests); every alert handed on, and the last result.
+std::pair<std::multiset<std::string>, std::vector<PageResult>> page_through(CursorPager& p,
+                                                                            const std::vector<Rec>& all,
+                                                                            int* requests) {
+  std::multiset<std::string> got;
+  std::vector<PageResult> results;
+  for (*requests = 0; *requests < 100;) {
+    ++*requests;
+    auto r = p.accept(serve(all, p.next_query()));
+    for (const auto& a : r.alerts) got.insert(a.id);
+    results.push_back(r);
+    if (r.caught_up) break;
+  }
+  return {got, results};
+}
+}  // namespace
+
+// More alerts on one instant than the largest page: read in slices by email_status, a slice still full split
+// by alert type, and checked against the vendor's count at the instant (two counting calls).
+TEST(Pager, ATieIsReadWholeThroughAttributeSlicesCheckedAgainstTheCount) {
+  const std::string t = "2023-01-01T00:00:05.000";
+  std::vector<Rec> all = {{"before", "2023-01-01T00:00:01.000", "delivered", {"at"}}};
+  for (int i = 0; i < 3; ++i) all.push_back({named('q', i), t, "quarantined", {"at"}});
+  for (int i = 0; i < 3; ++i) all.push_back({named('d', i), t, "delivered", {"av"}});
+  for (int i = 0; i < 4; ++i)
+    all.push_back({named('r', i), t, "released", {i % 2 ? "at" : "yara"}});
+  all.push_back({"after", "2023-01-01T00:00:06.000", "delivered", {"at"}});
+  PagerOptions o;
+  o.size = 4;
+  o.max_size = 4;
+  o.tie_email_statuses = {"quarantined", "delivered", "released", "dropped"};
+  o.tie_alert_types = {"at", "yara"};
+  CursorPager p(o, "2023-01-01T00:00:00.000");
+  int requests = 0;
+  auto [got, results] = page_through(p, all, &requests);
+  std::set<std::string> unique(got.begin(), got.end());
+  EXPECT_EQ(got.size(), unique.size()) << "an alert handed on twice";
+  EXPECT_EQ(unique.size(), all.size());
+  int read = 0;
+  for (const auto& r : results) {
+    EXPECT_FALSE(r.stuck.has_value());
+    if (r.tie_read) {
+      ++read;
+      EXPECT_EQ(r.tie_read->at, t);
+      EXPECT_EQ(r.tie_read->seen, 10u);
+      EXPECT_EQ(r.tie_read->expected, 10);
+      EXPECT_EQ(r.tie_read->slices, 6u);  // 4 statuses, released split into its 2 types
+      EXPECT_EQ(r.tie_read->resumed_from, "2023-01-01T00:00:05.001");
+    }
+  }
+  EXPECT_EQ(read, 1);
+  // the first page, two at the instant (one new alert, then the same page again), 2 counts, 6 slices, 1 after
+  EXPECT_EQ(requests, 12);
+}
+
+TEST(Pager, ATieNoSliceCanSplitIsAGapWithTheCountAndWhatWasRead) {
+  const std::string t = "2023-01-01T00:00:05.000";
+  std::vector<Rec> all;
+  for (int i = 0; i < 6; ++i) all.push_back({named('x', i), t, "quarantined", {"at"}});
+  for (int i = 0; i < 2; ++i) all.push_back({named('z', i), t, "a status nobody listed", {"at"}});
+  PagerOptions o;
+  o.size = 4;
+  o.max_size = 4;
+  o.tie_email_statuses = {"quarantined", "delivered"};
+  o.tie_alert_types = {"at"};
+  CursorPager p(o, "2023-01-01T00:00:00.000");
+  int requests = 0;
+  auto [got, results] = page_through(p, all, &requests);
+  std::optional<StuckCursor> gap;
+  for (const auto& r : results) {
+    EXPECT_FALSE(r.tie_read.has_value());
+    if (r.stuck) gap = r.stuck;
+  }
+  ASSERT_TRUE(gap);
+  EXPECT_EQ(gap->at, t);
+  EXPECT_EQ(gap->expected, 8);
+  EXPECT_EQ(gap->seen, 4u);
+  EXPECT_EQ(gap->unsplittable, 1u);  // quarantined/at is still full
+  EXPECT_EQ(got.size(), 4u);
+  EXPECT_EQ(p.cursor(), "2023-01-01T00:00:05.001");
+  EXPECT_LT(requests, 20);
+}
+
+TEST(Pager, WithoutSliceFiltersATieIsAGapAsBefore) {
+  const std::string t = "2023-01-01T00:00:05.000";
+  std::vector<Rec> all;
+  for (int i = 0; i < 6; ++i) all.push_back({named('x', i), t, "quarantined", {"at"}});
+  PagerOptions o;
+  o.size = 4;
+  o.max_size = 4;
+  CursorPager p(o, "2023-01-01T00:00:00.000");
+  int requests = 0;
+  auto [got, results] = page_through(p, all, &requests);
+  bool stuck = false;
+  for (const auto& r : results) stuck = stuck || r.stuck.has_value();
+  EXPECT_TRUE(stuck);
+  EXPECT_EQ(got.size(), 4u);
+  EXPECT_EQ(requests, 3);  // the page, the same page again, then after the instant
 }

@@ -1394,3 +1394,166 @@ TEST(SupportingData, NotFoundIsDroppedAndAMissingTraceEntitlementSwitchesOnlyThe
   ASSERT_TRUE(rc.has_value());
   EXPECT_EQ(*rc, 0);
 }
+
+// ---- the v2 alert search (ETP_API) and ETP_DOMAINS ----
+namespace {
+
+// The alert rows delivered: (id, LastModifiedOn or "v2") with repeats.
+std::multiset<std::pair<std::string, std::string>> alert_rows(const Stack& s) {
+  std::multiset<std::pair<std::string, std::string>> out;
+  for (const auto& r : s.rows_of()) {
+    out.emplace(r["AlertId"].get<std::string>(),
+                r["LastModifiedOn"].is_null() ? "v2" : r["LastModifiedOn"].get<std::string>());
+  }
+  return out;
+}
+
+std::set<std::string> v2_truth_ids(const Stack& s, const std::string& domain = "",
+                                   const std::string& traffic = "") {
+  std::set<std::string> out;
+  for (const auto& t : s.etp->v2_truth()) {
+    if (!domain.empty() && t["domain"] != domain) continue;
+    if (!traffic.empty() && t["traffic_type"] != traffic) continue;
+    out.insert(t["id"].get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+// The vendor switches v1 off in the middle of a backfill (404 on the v1 alert routes): ETP_API=auto says so
+// loudly and reads on through the v2 search from where each partition stood. Every alert arrives, none twice
+// through the same API, the route stays within 60 requests a minute, and the backfill exits 0.
+TEST(AlertApi, WithV1RetiredMidBackfillEveryAlertStillArrivesThroughV2) {
+  auto o = sim_options(3000, 60);
+  o.latency_ms = 50;
+  Stack s(o);
+  auto env = s.env({{"FETCHERS", "2"}, {"ETP_DETAILS", "off"}});
+  auto p = s.start({"backfill"}, env, "retire.log");
+  ASSERT_TRUE(wait_until([&] { return s.rows_of().size() >= 600; }, std::chrono::seconds(120)))
+      << s.log("retire.log").substr(0, 3000);
+  s.etp->set_faults({{"retire_v1", 404}});
+  auto rc = p.wait_for(std::chrono::seconds(400));
+  ASSERT_TRUE(rc.has_value()) << "backfill did not finish";
+  std::string log = s.log("retire.log");
+  EXPECT_EQ(*rc, 0) << log.substr(0, 4000);
+  EXPECT_NE(log.find("etp.v1_retired"), std::string::npos) << "the switch was not said";
+  auto rows = alert_rows(s);
+  std::set<std::pair<std::string, std::string>> unique(rows.begin(), rows.end());
+  EXPECT_EQ(rows.size(), unique.size()) << "a row twice";
+  std::set<std::string> ids, v1_ids, v2_ids;
+  for (const auto& [id, version] : unique) {
+    ids.insert(id);
+    (version == "v2" ? v2_ids : v1_ids).insert(id);
+  }
+  EXPECT_EQ(ids, v2_truth_ids(s)) << "alerts missing";
+  EXPECT_GT(v1_ids.size(), 500u);
+  EXPECT_GT(v2_ids.size(), 500u) << "v2 read nothing after the switch";
+  // Only an alert created in the very second where a partition switched can come through both APIs.
+  std::size_t both = 0;
+  for (const auto& id : v2_ids) both += v1_ids.count(id);
+  EXPECT_LE(both, 8u);
+  auto stats = s.etp->stats()["routes"]["/alerts"];
+  EXPECT_LE(stats["max_in_60s"].get<int>(), 60) << stats.dump();
+  auto st = status_of(s, env);
+  ASSERT_TRUE(st.is_object()) << s.log("status.out");
+  EXPECT_EQ(st["alert_api"]["reading"], "v2") << st.dump();
+  EXPECT_TRUE(st["alert_api"].contains("v1_retired")) << st.dump();
+  std::cout << "[ e2e ] v1 retired mid-backfill: " << v1_ids.size() << " alerts through v1, " << v2_ids.size()
+            << " through v2, " << both << " through both; vendor saw " << stats.dump() << "\n";
+}
+
+// ETP_API=v2 with ETP_DOMAINS: a partition per domain, only that domain's alerts arrive, and each alert's
+// details (v2) bring its etp_message_id, whose trace is then looked up: the message id joins every table.
+TEST(AlertApi, V2WithDomainsDeliversOnlyThoseDomainsAndJoinsTheMessageIdThroughDetails) {
+  auto o = sim_options(240, 60);
+  o.days = 1;
+  o.modified_percent = 0;
+  Stack s(o);
+  auto env = s.env({{"ETP_API", "v2"},
+                    {"ETP_DOMAINS", "contoso.test"},
+                    {"ETP_BACKFILL_DAYS", "1"},
+                    {"FETCHERS", "2"},
+                    {"ETP_DETAILS", "all"},
+                    {"ETP_TRACE", "alerted"}});
+  auto backfill = s.start({"backfill"}, env, "v2.log");
+  auto rc = backfill.wait_for(std::chrono::seconds(120));
+  ASSERT_TRUE(rc.has_value());
+  ASSERT_EQ(*rc, 0) << s.log("v2.log").substr(0, 3000);
+  const auto want = v2_truth_ids(s, "contoso.test");
+  ASSERT_GT(want.size(), 20u);
+  ASSERT_LT(want.size(), v2_truth_ids(s).size());
+  auto rows = alert_rows(s);
+  std::set<std::string> got;
+  for (const auto& [id, version] : rows) {
+    EXPECT_EQ(version, "v2");
+    got.insert(id);
+  }
+  EXPECT_EQ(rows.size(), got.size()) << "an alert twice";
+  EXPECT_EQ(got, want);
+  Redis r(parse_redis_url(s.redis.url()).value());
+  StateStore store(r);
+  auto parts = store.partitions();
+  ASSERT_TRUE(parts);
+  for (const auto& p : parts.value()) {
+    if (p.source == "alerts-v1") {
+      EXPECT_EQ(p.domain, "contoso.test") << p.id;
+    }
+  }
+
+  std::map<std::string, std::string> message_of;
+  for (const auto& t : s.etp->v2_truth()) message_of[t["id"]] = t["etp_message_id"];
+  std::set<std::string> messages;
+  for (const auto& id : want) messages.insert(message_of[id]);
+  auto run = s.start({"run"}, env, "v2-run.log");
+  bool joined = wait_until(
+      [&] {
+        auto d = column_values(s.rows_of(kDetailsStream), "AlertId");
+        auto t = column_values(s.rows_of(kTraceStream), "EtpMessageId");
+        return std::set<std::string>(d.begin(), d.end()) == want &&
+               std::set<std::string>(t.begin(), t.end()) == messages;
+      },
+      std::chrono::seconds(240));
+  run.kill(SIGTERM);
+  EXPECT_EQ(run.wait_for(std::chrono::seconds(30)), 0);
+  ASSERT_TRUE(joined) << "details " << s.rows_of(kDetailsStream).size() << "/" << want.size() << ", trace "
+                      << s.rows_of(kTraceStream).size() << "/" << messages.size();
+  auto details = s.rows_of(kDetailsStream);
+  EXPECT_EQ(details.size(), want.size()) << "a details row twice";
+  for (const auto& d : details) {
+    EXPECT_EQ(d["ApiVersion"], "v2");
+    EXPECT_EQ(d["EtpMessageId"], message_of[d["AlertId"]]) << d.dump();
+  }
+  EXPECT_EQ(s.rows_of(kTraceStream).size(), messages.size()) << "a trace row twice";
+  expect_route_within(s, "/alerts", 60);
+  expect_route_within(s, "/trace", 60);
+}
+
+// ETP_DOMAINS with v1, which documents no domain filter: every page is read, only the configured domains'
+// alerts are shipped (inbound: by recipient).
+TEST(AlertApi, V1WithDomainsShipsOnlyThoseDomains) {
+  auto o = sim_options(400, 600);
+  o.days = 1;
+  o.modified_percent = 0;
+  Stack s(o);
+  auto env = s.env({{"ETP_API", "v1"},
+                    {"ETP_DOMAINS", "contoso.test,fabrikam.test"},
+                    {"ETP_TRAFFIC_TYPES", "inbound"},
+                    {"ETP_BACKFILL_DAYS", "1"},
+                    {"ETP_DETAILS", "off"},
+                    {"ETP_RATE_LIMIT_PER_MIN", "600"},
+                    {"ETP_RATE_LIMIT_OVERRIDE", "1"}});
+  auto p = s.start({"backfill"}, env, "v1-domains.log");
+  auto rc = p.wait_for(std::chrono::seconds(120));
+  ASSERT_TRUE(rc.has_value());
+  ASSERT_EQ(*rc, 0) << s.log("v1-domains.log").substr(0, 3000);
+  auto want = v2_truth_ids(s, "contoso.test", "inbound");
+  auto more = v2_truth_ids(s, "fabrikam.test", "inbound");
+  want.insert(more.begin(), more.end());
+  ASSERT_LT(want.size(), v2_truth_ids(s, "", "inbound").size());
+  auto rows = alert_rows(s);
+  std::set<std::string> got;
+  for (const auto& [id, version] : rows) got.insert(id);
+  EXPECT_EQ(rows.size(), got.size());
+  EXPECT_EQ(got, want);
+}
