@@ -6,11 +6,15 @@
 
 #include <algorithm>
 #include <deque>
+#include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <regex>
 #include <set>
 #include <shared_mutex>
+#include <stdexcept>
 #include <thread>
 #include <unordered_map>
 
@@ -65,6 +69,32 @@ struct Key {
   bool operator<(const Key& o) const { return lmo != o.lmo ? lmo < o.lmo : id < o.id; }
 };
 
+// v2's sort key: (alert_date, id), alert_date being the creation time floored to the second.
+struct V2Key {
+  Micros second;
+  std::string id;
+  std::uint32_t idx;
+  bool operator<(const V2Key& o) const { return second != o.second ? second < o.second : id < o.id; }
+};
+
+Micros floor_second(Micros t) {
+  Micros r = t % kMicrosPerSecond;
+  return r < 0 ? t - r - kMicrosPerSecond : t - r;
+}
+
+// RFC 3339, whole seconds, UTC: 2026-11-23T10:15:00Z (v2's times).
+std::string format_rfc3339_s(Micros t) {
+  return format_iso_ms(floor_second(t)).substr(0, 19) + "Z";
+}
+
+// v2 takes RFC 3339 only: a date, 'T', a time (a fractional part allowed), and Z or an offset (+00:00). Then
+// parse_time reads it.
+std::optional<Micros> parse_rfc3339(const std::string& text) {
+  static const std::regex kRfc3339(R"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2}))");
+  if (!std::regex_match(text, kRfc3339)) return std::nullopt;
+  return parse_time(text);
+}
+
 struct RouteStats {
   std::uint64_t requests = 0, rate_limited = 0, ok = 0, errors = 0;
   std::deque<Micros> arrivals;  // within the last 60 s
@@ -102,6 +132,7 @@ struct EtpSim::Impl {
   std::unordered_map<std::string, std::uint32_t> by_id;
   std::unordered_map<std::string, std::uint32_t> by_msg;  // etp_message_id → its first alert (the trace)
   std::map<std::string, std::vector<Key>> index;          // per traffic type, sorted
+  std::map<std::string, std::vector<V2Key>> v2_index;     // per traffic type, sorted (created never changes)
   std::vector<MsgRec> clean;                              // messages without an alert, by (lmo, id)
   std::mt19937_64 rng;
 
@@ -114,6 +145,8 @@ struct EtpSim::Impl {
   int token_ttl_s = 3600;
   bool trace_forbidden = false;  // the key lacks the trace entitlement: 403 on /trace
   bool quarantine_forbidden = false;
+  int retire_v1 = 0;                  // 0, or the status (404, 410) the retired v1 alert routes answer
+  bool v2_details_unwrapped = false;  // v2 details without the {"data": ...} wrapper
   std::mt19937_64 fault_rng{7};
 
   explicit Impl(EtpSimOptions o) : opt(std::move(o)), rng(opt.seed) {
@@ -121,7 +154,15 @@ struct EtpSim::Impl {
     token_ttl_s = opt.token_ttl_s;
     faults.latency_ms = opt.latency_ms;
     faults.jitter_ms = opt.jitter_ms;
+    retire_v1 = checked_retire_status(opt.retire_v1);
+    v2_details_unwrapped = opt.v2_details_unwrapped;
     generate();
+  }
+
+  static int checked_retire_status(int status) {
+    if (status != 0 && status != 404 && status != 410)
+      throw std::invalid_argument("retire_v1 must be 0, 404 or 410, not " + std::to_string(status));
+    return status;
   }
 
   // ---- data ----
@@ -148,6 +189,9 @@ struct EtpSim::Impl {
     auto& v = index[a.traffic];
     Key k{a.lmo, a.id, idx};
     v.insert(std::upper_bound(v.begin(), v.end(), k), k);
+    auto& v2 = v2_index[a.traffic];
+    V2Key k2{floor_second(a.created), a.id, idx};
+    v2.insert(std::upper_bound(v2.begin(), v2.end(), k2), k2);
     by_id[a.id] = idx;
     by_msg.try_emplace(a.msg_id, idx);
     alerts.push_back(std::move(a));
@@ -184,7 +228,13 @@ struct EtpSim::Impl {
     }
     if (opt.tie_burst > 0) {
       Micros tie = (start + span / 2) / 1000 * 1000;
-      for (int i = 0; i < opt.tie_burst; ++i) batch.push_back(make(tie, "inbound"));
+      // Created within one second (the one before the tie's), so that v2's alert_date ties as well.
+      Micros created_second = floor_second(tie) - kMicrosPerSecond;
+      for (int i = 0; i < opt.tie_burst; ++i) {
+        AlertRec a = make(tie, "inbound");
+        a.created = created_second + (a.created - floor_second(a.created));
+        batch.push_back(std::move(a));
+      }
     }
     for (auto& a : batch) insert(std::move(a));
     generate_clean(start, span);
@@ -408,8 +458,25 @@ struct EtpSim::Impl {
   }
 
   // ---- routes ----
+  // A retired v1 alert route (fault retire_v1): admitted like any request (auth, limiter, faults: the
+  // gateway is still in front of it), then answered 404 or 410 with an error envelope, and counted.
+  bool retired_v1(httplib::Response& res) {
+    int status = 0;
+    {
+      std::lock_guard lock(stats_mu);
+      status = retire_v1;
+    }
+    if (status == 0) return false;
+    error_body(res, status, status == 410 ? "Gone" : "Not Found",
+               "this API version has been retired; use /api/v2/public/alerts",
+               "ETP-1" + std::to_string(status));
+    count(res);
+    return true;
+  }
+
   void summary(const httplib::Request& req, httplib::Response& res) {
     if (!admit("/alerts", req, res)) return;
+    if (retired_v1(res)) return;
     ojson body = req.body.empty() ? ojson::object() : ojson::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
       return error_body(res, 400, "Bad Request", "request body is not a JSON object", "ETP-1400"), count(res);
@@ -481,6 +548,7 @@ struct EtpSim::Impl {
 
   void details(const httplib::Request& req, httplib::Response& res) {
     if (!admit("/alerts", req, res)) return;
+    if (retired_v1(res)) return;
     std::string id = req.matches[1];
     ojson out = {{"data", ojson::array()}, {"meta", {{"total", 0}}}, {"type", "alerts"}};
     {
@@ -491,6 +559,210 @@ struct EtpSim::Impl {
         out["meta"]["total"] = 1;
       }
     }
+    res.status = 200;
+    res.set_content(out.dump(), "application/json");
+    count(res);
+  }
+
+  // ---- v2 (synthetic: no public sample of a v2 response exists; every answer says "synthetic": true) ----
+
+  std::string subject_of(const AlertRec& a) const {
+    return a.huge ? std::string(static_cast<std::size_t>(opt.huge_subject_bytes), 'S') : kSubjects[a.subject];
+  }
+  static std::string rcpt_of(const AlertRec& a) {
+    return std::string("user") + static_cast<char>('a' + a.subject) + "@" + kDomains[a.domain];
+  }
+  // The same md5 and sha256 as v1's render (alert.malware_md5, alert.sha256 and the malware's md5sum,
+  // sha256).
+  static std::string md5_of(const AlertRec& a) { return hex(sha256(a.id)).substr(0, 32); }
+  static std::string sha256_of(const AlertRec& a) { return hex(sha256(a.msg_id)); }
+
+  // One v2 search item: flat, no etp_message_id, no headers, no modification time.
+  static ojson v2_item(const AlertRec& a) {
+    return {{"id", a.id},
+            {"alert_date", format_rfc3339_s(a.created)},
+            {"accepted_time", format_rfc3339_s(a.created - 2 * kMicrosPerSecond)},
+            {"email_status", a.status},
+            {"sha256", sha256_of(a)},
+            {"md5", md5_of(a)},
+            {"domain", kDomains[a.domain]},
+            {"report_id", "rpt-" + hex(sha256("report:" + a.id)).substr(0, 24)},
+            {"malware", ojson::array({{{"name", "Phish.LIVE.DTI.URL"}, {"stype", "known-malware"}}})},
+            {"traffic_type", a.traffic}};
+  }
+
+  // One v2 details record: keys hyphenated.
+  ojson v2_record(const AlertRec& a) const {
+    return {
+        {"id", a.id},
+        {"alert-date", format_rfc3339_s(a.created)},
+        {"etp-message-id", a.msg_id},
+        {"email-status", a.status},
+        {"traffic-type", a.traffic},
+        {"domain", kDomains[a.domain]},
+        {"severity", a.subject % 2 ? "majr" : "crit"},
+        {"malware", ojson::array({{{"name", "Phish.LIVE.DTI.URL"},
+                                   {"stype", "known-malware"},
+                                   {"md5", md5_of(a)},
+                                   {"sha256", sha256_of(a)},
+                                   {"downloaded-at", format_rfc3339_s(a.created)}}})},
+        {"headers", {{"from", "Sender <news@example.com>"}, {"to", rcpt_of(a)}, {"subject", subject_of(a)}}}};
+  }
+
+  // An optional array of strings (absent or empty: no filter). False if present but not that.
+  static bool string_set(const ojson& body, const char* key, std::set<std::string>& out) {
+    auto it = body.find(key);
+    if (it == body.end() || it->is_null()) return true;
+    if (!it->is_array()) return false;
+    for (const auto& v : *it) {
+      if (!v.is_string()) return false;
+      out.insert(v.get<std::string>());
+    }
+    return true;
+  }
+
+  // POST /api/v2/public/alerts/search. Every visible alert once (its current state), sorted by (alert_date
+  // second, id), date_range closed on both ends (whole seconds: both ends are floored to the second, like
+  // alert_date), paged by sort.search_after = the previous page's meta.search_after, [<alert_date epoch ms>,
+  // "<id>"]: the items strictly after it in the order asked for (sort.order asc, the default, or desc).
+  // Without date_range: the last 90 days to now. Filters: traffic_type (inbound by default), domain[],
+  // email_status[] (absent or empty: no filter); the other documented filters (domain_group[], verdict[],
+  // md5[], ...) are ignored. size 1..200 (20 by default; above 200: 400 ETP-1413; 0 or less: no items, only
+  // meta.total). meta.total counts every hit of the filters and the range, search_after aside.
+  void v2_search(const httplib::Request& req, httplib::Response& res) {
+    if (!admit("/alerts", req, res)) return;
+    auto bad = [&](const std::string& why, const char* code = "ETP-1400") {
+      error_body(res, 400, "Bad Request", why, code);
+      count(res);
+    };
+    ojson body = req.body.empty() ? ojson::object() : ojson::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object()) return bad("request body is not a JSON object");
+    int size = 20;
+    if (auto it = body.find("size"); it != body.end()) {
+      if (!it->is_number_integer()) return bad("invalid size");
+      auto n = it->get<std::int64_t>();
+      if (n > 200) return bad("response size exceeded", "ETP-1413");
+      size = static_cast<int>(std::max<std::int64_t>(n, 0));
+    }
+    std::string traffic = "inbound";
+    if (auto it = body.find("traffic_type"); it != body.end()) {
+      if (!it->is_string()) return bad("invalid traffic_type");
+      traffic = it->get<std::string>();
+    }
+    if (traffic != "inbound" && traffic != "outbound") return bad("invalid traffic_type");
+    Micros now = now_micros();
+    Micros from = now - 90 * kMicrosPerDay, to = now;
+    if (auto it = body.find("date_range"); it != body.end()) {
+      if (!it->is_object()) return bad("invalid date_range");
+      for (auto [key, out] : {std::pair<const char*, Micros*>{"from", &from}, {"to", &to}}) {
+        auto f = it->find(key);
+        if (f == it->end()) continue;
+        auto t = f->is_string() ? parse_rfc3339(f->get<std::string>()) : std::nullopt;
+        if (!t) return bad(std::string("invalid date_range.") + key);
+        *out = *t;
+      }
+    }
+    from = floor_second(from);
+    to = floor_second(to);
+    std::set<std::string> domains, statuses;
+    if (!string_set(body, "domain", domains)) return bad("invalid domain");
+    if (!string_set(body, "email_status", statuses)) return bad("invalid email_status");
+    bool desc = false;
+    std::optional<V2Key> after;
+    if (auto it = body.find("sort"); it != body.end()) {
+      if (!it->is_object()) return bad("invalid sort");
+      std::string order = "asc";
+      if (auto o = it->find("order"); o != it->end()) {
+        if (!o->is_string()) return bad("invalid sort.order");
+        order = o->get<std::string>();
+      }
+      if (order != "asc" && order != "desc") return bad("invalid sort.order");
+      desc = order == "desc";
+      if (auto sa = it->find("search_after"); sa != it->end() && !sa->is_null()) {
+        if (!sa->is_array() || sa->size() != 2 || !(*sa)[0].is_number_integer() || !(*sa)[1].is_string())
+          return bad("invalid sort.search_after");
+        auto ms = (*sa)[0].get<std::int64_t>();
+        if (ms < 0 || ms > std::numeric_limits<Micros>::max() / 1000) return bad("invalid sort.search_after");
+        after = V2Key{ms * 1000, (*sa)[1].get<std::string>(), 0};
+      }
+    }
+
+    ojson data = ojson::array();
+    std::int64_t total = 0;
+    ojson next_after;  // the last item's sort value
+    {
+      std::shared_lock lock(data_mu);
+      auto found = v2_index.find(traffic);
+      if (found != v2_index.end() && from <= to) {
+        const auto& v = found->second;
+        auto lo = std::lower_bound(v.begin(), v.end(), V2Key{from, "", 0});
+        auto hi = std::upper_bound(lo, v.end(), to, [](Micros t, const V2Key& k) { return t < k.second; });
+        auto keep = [&](const V2Key& k) {
+          const AlertRec& a = alerts[k.idx];
+          return a.visible_at <= now && (domains.empty() || domains.count(kDomains[a.domain]) > 0) &&
+                 (statuses.empty() || statuses.count(a.status) > 0);
+        };
+        // One pass over the range: total counts every hit, the page takes the first `size` hits past
+        // search_after in the order asked for.
+        auto take = [&](const V2Key& k) {
+          if (!keep(k)) return;
+          ++total;
+          if (static_cast<int>(data.size()) >= size) return;
+          if (after && (desc ? !(k < *after) : !(*after < k))) return;
+          data.push_back(v2_item(alerts[k.idx]));
+          next_after = ojson::array({k.second / 1000, k.id});
+        };
+        if (desc) {
+          for (auto it = hi; it != lo;) take(*--it);
+        } else {
+          for (auto it = lo; it != hi; ++it) take(*it);
+        }
+      }
+    }
+    bool poisoned = false;
+    {
+      std::lock_guard lock(stats_mu);
+      for (const auto& a : data) poisoned = poisoned || faults.poison.count(a["id"].get<std::string>()) > 0;
+    }
+    if (poisoned) {
+      std::string cut = ojson{{"data", data}}.dump();
+      res.status = 200;
+      res.set_content(cut.substr(0, cut.size() / 2), "application/json");
+      return count(res);
+    }
+    ojson meta = {{"total", total}, {"size", data.size()}};
+    if (!data.empty()) meta["search_after"] = next_after;
+    meta["synthetic"] = true;
+    ojson out = {{"data", data}, {"meta", meta}};
+    res.status = 200;
+    res.set_content(out.dump(), "application/json");
+    count(res);
+  }
+
+  // GET /api/v2/public/alerts/{id}: {"data": record, "meta": {"synthetic": true}}, or (fault
+  // v2_details_unwrapped) the record itself; 404 with the error envelope for an unknown or not yet visible
+  // id.
+  void v2_details(const httplib::Request& req, httplib::Response& res) {
+    if (!admit("/alerts", req, res)) return;
+    std::string id = req.matches[1];
+    bool unwrapped = false;
+    {
+      std::lock_guard lock(stats_mu);
+      unwrapped = v2_details_unwrapped;
+    }
+    std::optional<ojson> record;
+    {
+      std::shared_lock lock(data_mu);
+      auto it = by_id.find(id);
+      if (it != by_id.end() && alerts[it->second].visible_at <= now_micros())
+        record = v2_record(alerts[it->second]);
+    }
+    if (!record) {
+      error_body(res, 404, "Not Found", "alert not found", "ETP-1404");
+      return count(res);
+    }
+    ojson out =
+        unwrapped ? std::move(*record) : ojson{{"data", std::move(*record)}, {"meta", {{"synthetic", true}}}};
     res.status = 200;
     res.set_content(out.dump(), "application/json");
     count(res);
@@ -763,6 +1035,10 @@ struct EtpSim::Impl {
     server.Post("/api/v1/alerts", [this](const httplib::Request& q, httplib::Response& r) { summary(q, r); });
     server.Get(R"(/api/v1/alerts/([^/]+))",
                [this](const httplib::Request& q, httplib::Response& r) { details(q, r); });
+    server.Post("/api/v2/public/alerts/search",
+                [this](const httplib::Request& q, httplib::Response& r) { v2_search(q, r); });
+    server.Get(R"(/api/v2/public/alerts/([^/]+))",
+               [this](const httplib::Request& q, httplib::Response& r) { v2_details(q, r); });
     server.Post("/api/v1/quarantine",
                 [this](const httplib::Request& q, httplib::Response& r) { quarantine(q, r); });
     server.Post("/api/v1/messages/trace",
@@ -781,6 +1057,7 @@ struct EtpSim::Impl {
       json_reply(r, stream == "trace"        ? message_truth()
                     : stream == "trace-all"  ? trace_all_truth()
                     : stream == "quarantine" ? quarantine_truth()
+                    : stream == "v2"         ? v2_truth()
                                              : truth());
     });
     auto with_body = [json_reply](auto fn) {
@@ -860,6 +1137,24 @@ struct EtpSim::Impl {
     return out;
   }
 
+  json v2_truth() const {
+    std::shared_lock lock(data_mu);
+    json out = json::array();
+    Micros now = now_micros();
+    for (const auto& [traffic, v] : v2_index) {
+      for (const auto& k : v) {
+        const AlertRec& a = alerts[k.idx];
+        if (a.visible_at > now) continue;
+        out.push_back({{"id", a.id},
+                       {"etp_message_id", a.msg_id},
+                       {"alert_date", format_rfc3339_s(a.created)},
+                       {"traffic_type", a.traffic},
+                       {"domain", kDomains[a.domain]}});
+      }
+    }
+    return out;
+  }
+
   json truth() const {
     std::shared_lock lock(data_mu);
     json out = json::array();
@@ -903,6 +1198,9 @@ nlohmann::json EtpSim::stats() const {
 nlohmann::json EtpSim::truth() const {
   return impl_->truth();
 }
+nlohmann::json EtpSim::v2_truth() const {
+  return impl_->v2_truth();
+}
 nlohmann::json EtpSim::message_truth() const {
   return impl_->message_truth();
 }
@@ -914,6 +1212,9 @@ nlohmann::json EtpSim::quarantine_truth() const {
 }
 
 void EtpSim::set_faults(const nlohmann::json& b) {
+  // Checked before anything changes: a refused value leaves every fault as it was.
+  std::optional<int> retire;
+  if (b.contains("retire_v1")) retire = Impl::checked_retire_status(b["retire_v1"].get<int>());
   std::lock_guard lock(impl_->stats_mu);
   auto& f = impl_->faults;
   f.latency_ms = b.value("latency_ms", f.latency_ms);
@@ -925,6 +1226,8 @@ void EtpSim::set_faults(const nlohmann::json& b) {
   impl_->token_ttl_s = b.value("token_ttl_s", impl_->token_ttl_s);
   impl_->trace_forbidden = b.value("trace_forbidden", impl_->trace_forbidden);
   impl_->quarantine_forbidden = b.value("quarantine_forbidden", impl_->quarantine_forbidden);
+  if (retire) impl_->retire_v1 = *retire;
+  impl_->v2_details_unwrapped = b.value("v2_details_unwrapped", impl_->v2_details_unwrapped);
   if (b.contains("script") && b["script"].is_array()) {
     for (const auto& s : b["script"]) f.script.push_back(s.get<std::string>());
   }
@@ -944,13 +1247,22 @@ nlohmann::json EtpSim::add_alerts(const nlohmann::json& b) {
   std::string traffic = b.value("traffic_type", std::string("inbound"));
   int late_s = b.value("late_s", 0);
   Micros now = now_micros() / 1000 * 1000;
+  std::optional<Micros> created_second;
+  if (b.contains("created")) {
+    auto t = b["created"].is_string() ? parse_time(b["created"].get<std::string>()) : std::nullopt;
+    if (!t) return {{"error", "invalid created"}};
+    created_second = floor_second(*t);
+  }
   nlohmann::json ids = nlohmann::json::array();
   for (int i = 0; i < n; ++i) {
     AlertRec a = impl_->make(now, traffic);
+    if (created_second)
+      a.created = *created_second + static_cast<Micros>(impl_->rng() % 1000) * 1000;  // one second, any ms
     a.visible_at = now + static_cast<Micros>(late_s) * kMicrosPerSecond;
     ids.push_back({{"id", a.id},
                    {"visible_at", format_iso_ms(a.visible_at)},
-                   {"last_modified_on", format_vendor(now)}});
+                   {"last_modified_on", format_vendor(now)},
+                   {"alert_date", format_rfc3339_s(a.created)}});
     impl_->insert(std::move(a));
   }
   return {{"alerts", ids}};

@@ -22,9 +22,17 @@ int usage() {
       << "usage: etp-sim [--port N] [--port-file PATH] [--alerts N] [--days D] [--seed S]\n"
          "               [--rate-limit N] [--token-ttl S] [--tie-burst N] [--latency-ms N] [--jitter-ms N]\n"
          "               [--late-percent N] [--modified-percent N] [--huge-subject-bytes N]\n"
-         "               [--clean-messages N]\n"
+         "               [--clean-messages N] [--retire-v1 0|404|410] [--v2-details-unwrapped 0|1]\n"
+         "routes: v1 POST /api/v1/alerts, GET /api/v1/alerts/{id}; v2 (synthetic) POST\n"
+         "        /api/v2/public/alerts/search, GET /api/v2/public/alerts/{id} (same alerts, same /alerts "
+         "budget);\n"
+         "        /api/v1/messages/trace, /api/v1/messages/{id}, /api/v1/quarantine\n"
+         "  --retire-v1 S: the v1 alert routes answer S (404 or 410; 0: served) with an error envelope\n"
+         "  --v2-details-unwrapped 1: v2 details answer the record without the {\"data\": ...} wrapper\n"
          "env: ETP_SIM_API_KEY, ETP_SIM_CLIENT_ID, ETP_SIM_CLIENT_SECRET\n"
-         "admin: GET /sim/stats, GET /sim/truth, POST /sim/faults, POST /sim/alerts, POST /sim/modify\n";
+         "admin: GET /sim/stats, GET /sim/truth[?stream=trace|trace-all|quarantine|v2], POST /sim/faults\n"
+         "       (also {\"retire_v1\": 404|410|0}, {\"v2_details_unwrapped\": true}), POST /sim/alerts,\n"
+         "       POST /sim/modify\n";
   return 2;
 }
 }  // namespace
@@ -66,12 +74,17 @@ int main(int argc, char** argv) {
         o.huge_subject_bytes = std::stoi(v);
       else if (a == "--clean-messages")
         o.clean_messages = std::stoi(v);
+      else if (a == "--retire-v1")
+        o.retire_v1 = std::stoi(v);
+      else if (a == "--v2-details-unwrapped")
+        o.v2_details_unwrapped = std::stoi(v) != 0;
       else
         return usage();
     } catch (const std::exception&) {
       return usage();
     }
   }
+  if (o.retire_v1 != 0 && o.retire_v1 != 404 && o.retire_v1 != 410) return usage();
   if (const char* v = std::getenv("ETP_SIM_API_KEY")) o.api_key = v;
   if (const char* v = std::getenv("ETP_SIM_CLIENT_ID")) o.client_id = v;
   if (const char* v = std::getenv("ETP_SIM_CLIENT_SECRET")) o.client_secret = v;
