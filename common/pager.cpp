@@ -34,12 +34,14 @@ SummaryQuery CursorPager::next_query() const {
   switch (tie_) {
     case Tie::None:
       break;
-    case Tie::CountFrom:  // meta.total from the instant on ...
-      q.size = 0;
-      break;
-    case Tie::CountAfter:  // ... and from just after it: the difference is the count at the instant
+    case Tie::CountAfter:  // meta.total from just after the instant on ...
       q.size = 0;
       q.from_last_modified_on = format_vendor(cursor_us_ + 1000);
+      break;
+    case Tie::CountFrom:  // ... then from the instant on: the difference is the count at the instant. In this
+      // order an alert that arrives between the two calls can only raise the count (a false gap, never a
+      // hidden one).
+      q.size = 0;
       break;
     case Tie::Slicing:
       q.size = opt_.max_size;
@@ -51,7 +53,7 @@ SummaryQuery CursorPager::next_query() const {
 }
 
 void CursorPager::start_tie() {
-  tie_ = Tie::CountFrom;
+  tie_ = Tie::CountAfter;
   tie_total_from_.reset();
   tie_total_after_.reset();
   slices_.clear();
@@ -66,7 +68,7 @@ PageResult CursorPager::accept_tie(const SummaryPage& page) {
   PageResult out;
   if (tie_ == Tie::CountFrom || tie_ == Tie::CountAfter) {
     (tie_ == Tie::CountFrom ? tie_total_from_ : tie_total_after_) = page.total;
-    tie_ = tie_ == Tie::CountFrom ? Tie::CountAfter : Tie::Slicing;
+    tie_ = tie_ == Tie::CountAfter ? Tie::CountFrom : Tie::Slicing;
     if (tie_ == Tie::Slicing && slices_.empty()) finish_tie(out);
     return out;
   }
@@ -108,7 +110,9 @@ void CursorPager::finish_tie(PageResult& out) {
   StuckCursor s;
   s.at = cursor_;
   s.seen = ids_at_cursor_.size();
-  if (tie_total_from_ && tie_total_after_) s.expected = *tie_total_from_ - *tie_total_after_;
+  // A count of none at an instant that holds a full page is no count (unknown: the tie cannot be checked).
+  if (tie_total_from_ && tie_total_after_ && *tie_total_from_ - *tie_total_after_ > 0)
+    s.expected = *tie_total_from_ - *tie_total_after_;
   s.slices = slices_read_;
   s.unsplittable = unsplittable_;
   move_cursor(cursor_us_ + 1000);
@@ -198,9 +202,14 @@ PageResult CursorPager::accept(const SummaryPage& page) {
 UnreadableStep CursorPager::unreadable() {
   constexpr int kNarrowedPages = 8;
   UnreadableStep s;
-  if (tie_ != Tie::None) {  // a tie's slice keeps failing: the tie is given up with the range below
+  if (tie_ != Tie::None) {  // a tie's slice keeps failing: the instant is given up, paging goes on after it
     tie_ = Tie::None;
     slices_.clear();
+    s.from = cursor_;
+    move_cursor(cursor_us_ + 1000);
+    s.to = cursor_;
+    ++skips_;
+    return s;
   }
   int narrow = std::max(size_ / 16, static_cast<int>(ids_at_cursor_.size()) + 1);
   if (skips_ == 0 && narrow < size_) {  // once skipping, skip on (a readable page ends the run)

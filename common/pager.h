@@ -66,6 +66,8 @@ class CursorPager {
   PageResult accept(const SummaryPage& page);
   UnreadableStep unreadable();
   const std::string& cursor() const { return cursor_; }
+  // A tie is being read in slices: the cursor stays on its instant until the slices are done.
+  bool reading_a_tie() const { return tie_ != Tie::None; }
   Micros cursor_us() const { return cursor_us_; }
   int size() const { return size_; }
 

@@ -312,6 +312,9 @@ class Worker {
       unreadable = 0;
       backoff.reset();
       ++pages;
+      // A tie read in slices takes ~17 requests and keeps the cursor on its instant until done: a short lease
+      // (a head poll, a sweep) reads it to the end instead of starting it again next time.
+      if (page->reading_a_tie && max_pages < (1 << 30)) ++max_pages;
       if (!report_problems(l, source, page.value())) return lost() ? LeaseEnd::Lost : LeaseEnd::GiveBack;
       if (!hand_on(l, source, page.value(), sweeping)) return lost() ? LeaseEnd::Lost : LeaseEnd::GiveBack;
       if (pages == 1 && !sweeping) first_page_caught_up_ = page->caught_up;

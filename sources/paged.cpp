@@ -55,6 +55,7 @@ class CursorReader final : public PageReader {
     out.cursor = pager_.cursor();
     if (floor_us_ && (out.cursor.empty() || pager_.cursor_us() < *floor_us_)) out.cursor = floor_cursor_;
     out.caught_up = res.caught_up;
+    out.reading_a_tie = pager_.reading_a_tie();
     out.future_records = res.future;
     out.reached_end = res.reached_end;
     return out;

@@ -70,6 +70,8 @@ struct SourcePage {
   std::vector<Lookup> looked_up;    // queue entries this page answered (leave the queue once delivered)
   bool not_found = false;           // looked_up entries the vendor answered "not found" (recorded, dropped)
   std::vector<SetAside> set_aside;  // dead-lettered with the source's stream
+  bool reading_a_tie =
+      false;  // one request of a tie's slices (docs/pager.md): not counted against a lease's pages
   bool finished() const { return caught_up || reached_end; }
 };
 

@@ -29,6 +29,11 @@ class V1AlertsSource final : public PagedSource {
   // fetchers).
   void on_v1_retired(const std::string& detail);
   std::unique_ptr<PageReader> open_v2(const ReadScope& scope);
+  // A partition whose cursor is further behind now than this is still catching up (the overlap, at least 10
+  // min).
+  Micros catch_up_margin_us() const {
+    return std::max<Micros>(600, config_.etp_overlap_s) * kMicrosPerSecond;
+  }
 
  protected:
   PageFetch fetch() const override;

@@ -59,12 +59,15 @@ class V2Reader final : public PageReader {
     out.caught_up = seen < static_cast<std::size_t>(q.size);
     Micros newest = cursor_.at;
     for (const auto& a : page->alerts) {
-      if (a.last_modified_us > head) ++out.future_records;
-      newest = std::max(newest, a.last_modified_us);
+      if (a.last_modified_us > head) {
+        ++out.future_records;  // handed on, but never a reason to move the cursor (as with v1)
+      } else {
+        newest = std::max(newest, a.last_modified_us);
+      }
       rows_(a, out);
     }
     if (seen > 0) {
-      if (!page->search_after.is_null()) {
+      if (!page->search_after.is_null() && out.future_records == 0) {
         cursor_ = V2Cursor{newest, page->search_after};
       } else if (!out.caught_up && floor_s(newest) == floor_s(cursor_.at)) {
         // A full page on one second and no search_after to page past it: the vendor broke its own paging.
@@ -190,8 +193,8 @@ std::unique_ptr<PageReader> open_v2_reader(std::shared_ptr<EtpClient> client, V2
 bool v1_known_retired() {
   return g_v1_retired.load();
 }
-void mark_v1_retired_here() {
-  g_v1_retired = true;
+bool mark_v1_retired_here() {
+  return !g_v1_retired.exchange(true);
 }
 void reset_v1_retired_for_tests() {
   g_v1_retired = false;

@@ -53,7 +53,8 @@ std::unique_ptr<PageReader> open_v2_reader(std::shared_ptr<EtpClient> client, V2
 // fetcher, it is recorded in Redis (StateStore::set_v1_retired) and every fetcher reads through v2 from its
 // next lease on. Sticky: to read v1 again, set ETP_API=v1 (and delete etp:v1_retired).
 bool v1_known_retired();
-void mark_v1_retired_here();  // this process (tests reset it with reset_v1_retired_for_tests)
+// This process; true if it did not know before (tests reset it with reset_v1_retired_for_tests).
+bool mark_v1_retired_here();
 void reset_v1_retired_for_tests();
 
 }  // namespace etp2s

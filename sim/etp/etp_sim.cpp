@@ -203,8 +203,23 @@ struct EtpSim::Impl {
     Micros start = now - span;
     std::vector<AlertRec> batch;
     batch.reserve(static_cast<std::size_t>(opt.alerts));
+    const int in_campaign = opt.alerts * std::clamp(opt.campaign_percent, 0, 100) / 100;
+    const Micros campaign_start = start + span / 4;
+    const Micros campaign_span = std::min<Micros>(
+        static_cast<Micros>(std::max(1, opt.campaign_hours)) * 3600 * kMicrosPerSecond, span / 2);
     for (int i = 0; i < opt.alerts; ++i) {
-      Micros lmo = start + static_cast<Micros>(static_cast<double>(span) * (i + 0.5) / opt.alerts);
+      // The campaign's alerts, spread evenly over it, among the rest spread evenly over the window (in time
+      // order).
+      Micros lmo;
+      if (in_campaign == 0) {
+        lmo = start + static_cast<Micros>(static_cast<double>(span) * (i + 0.5) / opt.alerts);
+      } else if (i < in_campaign) {
+        lmo = campaign_start +
+              static_cast<Micros>(static_cast<double>(campaign_span) * (i + 0.5) / in_campaign);
+      } else {
+        int k = i - in_campaign, rest = opt.alerts - in_campaign;
+        lmo = start + static_cast<Micros>(static_cast<double>(span) * (k + 0.5) / rest);
+      }
       lmo = lmo / 1000 * 1000;
       std::string traffic = rng() % 10 < 7 ? "inbound" : "outbound";
       AlertRec a = make(lmo, traffic);
@@ -233,9 +248,17 @@ struct EtpSim::Impl {
       for (int i = 0; i < opt.tie_burst; ++i) {
         AlertRec a = make(tie, "inbound");
         a.created = created_second + (a.created - floor_second(a.created));
+        if (opt.tie_uniform) {
+          a.status = "delivered";  // (not quarantined: the quarantine's own tie is another test's)
+          a.types = 1;
+          a.subject = 0;  // the alert types are picked from the subject
+        }
         batch.push_back(std::move(a));
       }
     }
+    if (in_campaign > 0)  // inserted in time order: each insert then lands at the end of the index
+      std::stable_sort(batch.begin(), batch.end(),
+                       [](const AlertRec& x, const AlertRec& y) { return x.lmo < y.lmo; });
     for (auto& a : batch) insert(std::move(a));
     generate_clean(start, span);
   }
@@ -308,7 +331,10 @@ struct EtpSim::Impl {
             {"source_ip", "198.51.100." + std::to_string(a.legacy % 250)},
             {"smtp",
              {{"rcpt_to", rcpt},
-              {"mail_from", "bounce@sender" + std::to_string(a.legacy % 17) + ".example"}}},
+              // outbound mail is sent by the tenant's own user (its domain); inbound comes from outside
+              {"mail_from", a.traffic == "outbound"
+                                ? rcpt
+                                : "bounce@sender" + std::to_string(a.legacy % 17) + ".example"}}},
             {"etp_message_id", a.msg_id},
             {"headers",
              {{"cc", ""}, {"to", rcpt}, {"from", "Sender <news@example.com>"}, {"subject", subject}}},

@@ -29,6 +29,12 @@ struct EtpSimOptions {
   // This many inbound alerts share one last_modified_on (v1's stuck-cursor trap) and one creation second
   // (v2's alert_date tie, paged through with search_after).
   int tie_burst = 0;
+  // The burst's alerts also share one email status and one alert type: no v1 attribute filter can split it.
+  bool tie_uniform = false;
+  // A skewed day: this % of the alerts fall into one campaign of `campaign_hours`, starting a quarter into
+  // the window (the usual shape of real mail traffic); the rest are spread evenly. 0: evenly spread.
+  int campaign_percent = 0;
+  int campaign_hours = 3;
   int late_percent = 2;  // % of alerts that become visible after their last_modified_on
   int modified_percent = 5;
   int huge_subject_bytes = 0;  // if > 0, one alert in 1000 carries a subject this long

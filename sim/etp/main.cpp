@@ -20,7 +20,9 @@ void on_signal(int) {
 int usage() {
   std::cerr
       << "usage: etp-sim [--port N] [--port-file PATH] [--alerts N] [--days D] [--seed S]\n"
-         "               [--rate-limit N] [--token-ttl S] [--tie-burst N] [--latency-ms N] [--jitter-ms N]\n"
+         "               [--rate-limit N] [--token-ttl S] [--tie-burst N] [--tie-uniform 0|1]\n"
+         "               [--campaign-percent P] [--campaign-hours H] [--latency-ms "
+         "N] [--jitter-ms N]\n"
          "               [--late-percent N] [--modified-percent N] [--huge-subject-bytes N]\n"
          "               [--clean-messages N] [--retire-v1 0|404|410] [--v2-details-unwrapped 0|1]\n"
          "routes: v1 POST /api/v1/alerts, GET /api/v1/alerts/{id}; v2 (synthetic) POST\n"
@@ -62,6 +64,12 @@ int main(int argc, char** argv) {
         o.token_ttl_s = std::stoi(v);
       else if (a == "--tie-burst")
         o.tie_burst = std::stoi(v);
+      else if (a == "--tie-uniform")
+        o.tie_uniform = v == "1";
+      else if (a == "--campaign-percent")
+        o.campaign_percent = std::stoi(v);
+      else if (a == "--campaign-hours")
+        o.campaign_hours = std::stoi(v);
       else if (a == "--latency-ms")
         o.latency_ms = std::stoi(v);
       else if (a == "--jitter-ms")
