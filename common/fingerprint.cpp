@@ -22,7 +22,8 @@ std::string short_hash(std::string_view what, std::string_view text) {
 }  // namespace
 
 nlohmann::json plan_fingerprint(const Config& c) {
-  nlohmann::json fp = {{"backfill_days", c.etp_backfill_days}, {"traffic_types", sorted(c.etp_traffic_types)}};
+  nlohmann::json fp = {{"backfill_days", c.etp_backfill_days},
+                       {"traffic_types", sorted(c.etp_traffic_types)}};
   // ETP_DOMAINS shapes the plan only with ETP_API=v2 (a partition per domain); with v1 it filters rows, and
   // plans made before domains were applied stay claimable.
   if (c.etp_api == "v2" && !c.etp_domains.empty()) fp["domains"] = sorted(c.etp_domains);

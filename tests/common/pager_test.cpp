@@ -221,8 +221,7 @@ TEST(Pager, ATieIsReadWholeThroughAttributeSlicesCheckedAgainstTheCount) {
   std::vector<Rec> all = {{"before", "2023-01-01T00:00:01.000", "delivered", {"at"}}};
   for (int i = 0; i < 3; ++i) all.push_back({named('q', i), t, "quarantined", {"at"}});
   for (int i = 0; i < 3; ++i) all.push_back({named('d', i), t, "delivered", {"av"}});
-  for (int i = 0; i < 4; ++i)
-    all.push_back({named('r', i), t, "released", {i % 2 ? "at" : "yara"}});
+  for (int i = 0; i < 4; ++i) all.push_back({named('r', i), t, "released", {i % 2 ? "at" : "yara"}});
   all.push_back({"after", "2023-01-01T00:00:06.000", "delivered", {"at"}});
   PagerOptions o;
   o.size = 4;
