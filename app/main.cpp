@@ -170,6 +170,13 @@ class StateListGauges {
   void loop() {
     auto& m = Metrics::get();
     while (!stop_ && !g_stop) {
+      auto t0 = std::chrono::steady_clock::now();
+      auto pong = state_->redis.command({"PING"});
+      bool up = pong && pong->type != RedisReply::Type::Error;
+      m.redis_up().Set(up ? 1 : 0);
+      if (up)
+        m.redis_ping_seconds().Set(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       (void)state_->store.expire_old_list_entries();  // entries past their TTL go even when nothing is added
       if (auto n = state_->store.gap_count())
         m.state_list_entries("gaps").Set(static_cast<double>(n.value()));

@@ -1,6 +1,12 @@
 #include "common/metrics.h"
 
+#include <dirent.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 
 #include <prometheus/exposer.h>
 
@@ -14,6 +20,7 @@ using prometheus::BuildHistogram;
 
 struct Metrics::Impl {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::shared_ptr<prometheus::Collectable> process;  // the process metrics (served next to the registry)
   std::unique_ptr<prometheus::Exposer> exposer;
   std::mutex mu;
   prometheus::Family<prometheus::Counter>& etp_requests =
@@ -143,6 +150,20 @@ struct Metrics::Impl {
           .Name("etp2s_etp_v1_retired")
           .Help("1 once the vendor answered the v1 alert API as retired (404/410) and the alerts moved to v2")
           .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& last_success =
+      BuildGauge()
+          .Name("etp2s_last_success_timestamp_seconds")
+          .Help("When something last succeeded (Unix time), by what: poll, commit, delivery")
+          .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& redis_up = BuildGauge()
+                                                        .Name("etp2s_redis_up")
+                                                        .Help("1 when the state store answered its last PING")
+                                                        .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& redis_ping =
+      BuildGauge()
+          .Name("etp2s_redis_ping_seconds")
+          .Help("Round trip of the state store's last PING (seconds)")
+          .Register(*registry);
   prometheus::Family<prometheus::Gauge>& source_disabled =
       BuildGauge()
           .Name("etp2s_source_disabled")
@@ -182,11 +203,91 @@ Metrics& Metrics::get() {
   return m;
 }
 
+namespace {
+
+// The standard process metrics (as the Go and Python clients export them), read from /proc at each scrape:
+// prometheus-cpp has no collector of its own for them.
+class ProcessCollector final : public prometheus::Collectable {
+ public:
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::vector<prometheus::MetricFamily> out;
+    auto one = [&](const char* name, const char* help, prometheus::MetricType type, double v) {
+      prometheus::MetricFamily f;
+      f.name = name;
+      f.help = help;
+      f.type = type;
+      prometheus::ClientMetric m;
+      if (type == prometheus::MetricType::Counter) {
+        m.counter.value = v;
+      } else {
+        m.gauge.value = v;
+      }
+      f.metric.push_back(m);
+      out.push_back(std::move(f));
+    };
+    std::ifstream stat("/proc/self/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    auto close = text.rfind(')');  // the command name may hold spaces and parentheses
+    if (close == std::string::npos) return out;
+    std::istringstream fields(text.substr(close + 2));
+    std::vector<std::string> f;
+    for (std::string x; fields >> x;) f.push_back(x);
+    // After the name: state is field 3, so field n is f[n - 3].
+    if (f.size() < 22) return out;
+    const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+    const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+    one("process_cpu_seconds_total", "User and system CPU time spent in seconds",
+        prometheus::MetricType::Counter, (std::stod(f[11]) + std::stod(f[12])) / tick);
+    one("process_virtual_memory_bytes", "Virtual memory size in bytes", prometheus::MetricType::Gauge,
+        std::stod(f[20]));
+    one("process_resident_memory_bytes", "Resident memory size in bytes", prometheus::MetricType::Gauge,
+        std::stod(f[21]) * page);
+    std::ifstream st("/proc/stat");
+    for (std::string line; std::getline(st, line);) {
+      if (line.rfind("btime ", 0) == 0) {
+        one("process_start_time_seconds", "Start time of the process since the Unix epoch in seconds",
+            prometheus::MetricType::Gauge, std::stod(line.substr(6)) + std::stod(f[19]) / tick);
+        break;
+      }
+    }
+    if (DIR* d = opendir("/proc/self/fd")) {
+      double n = 0;
+      while (readdir(d)) ++n;
+      closedir(d);
+      one("process_open_fds", "Number of open file descriptors", prometheus::MetricType::Gauge,
+          std::max(0.0, n - 3));  // without ".", ".." and the directory itself
+    }
+    one("process_max_fds", "Maximum number of open file descriptors", prometheus::MetricType::Gauge,
+        static_cast<double>(sysconf(_SC_OPEN_MAX)));
+    return out;
+  }
+};
+
+}  // namespace
+
 Metrics::Metrics() : impl_(std::make_shared<Impl>()) {
   impl_->build.Add({{"version", ETP2S_VERSION}}).Set(1);
+  impl_->process = std::make_shared<ProcessCollector>();
+  // Every counter's known label values from the start, at 0: a rate or increase() sees the first event (a
+  // series born at its first increment has no earlier sample to compare with).
   for (const char* list : {"gaps", "dead_letters"}) {
-    for (const char* reason : {"over_cap", "expired"}) state_list_dropped(list, reason);  // 0 from the start
+    for (const char* reason : {"over_cap", "expired"}) state_list_dropped(list, reason);
   }
+  for (const char* route : {"alerts", "trace", "quarantine"}) {
+    for (const char* status : {"200", "401", "403", "404", "429", "500", "502", "503", "0"})
+      etp_requests(route, status);
+  }
+  for (const char* e : {"granted", "released", "expired", "abandoned"}) leases(e);
+  for (const char* o : {"delivered", "retried", "dead_lettered"}) shipper_rows(o);
+  for (const char* r :
+       {"malformed", "unauthenticated", "unexpected", "version", "kind", "frames", "oversized"})
+    protocol_refused(r);
+  for (const char* k : {"future_record", "text_repaired"}) vendor_anomalies(k);
+  for (const char* w : {"dead_letter", "delivered_marks"}) state_write_failures(w);
+  duplicates_dropped();
+  stuck_cursors();
+  shipper_retries();
+  fatal().Set(0);
 }
 
 int Metrics::serve(const std::string& host, int port) {
@@ -196,6 +297,7 @@ int Metrics::serve(const std::string& host, int port) {
   try {
     impl_->exposer = std::make_unique<prometheus::Exposer>(host + ":" + std::to_string(port), 2);
     impl_->exposer->RegisterCollectable(impl_->registry);
+    impl_->exposer->RegisterCollectable(impl_->process);
     int bound = impl_->exposer->GetListeningPorts().front();
     log::info("metrics.listening", {{"address", host + ":" + std::to_string(bound)}});
     return bound;
@@ -285,6 +387,19 @@ prometheus::Gauge& Metrics::lookup_eta(const std::string& queue) {
 }
 prometheus::Gauge& Metrics::alert_api(const std::string& api) {
   return impl_->alert_api.Add({{"api", api}});
+}
+prometheus::Gauge& Metrics::last_success(const std::string& what) {
+  return impl_->last_success.Add({{"what", what}});
+}
+void Metrics::mark_success(const std::string& what) {
+  last_success(what).Set(
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+prometheus::Gauge& Metrics::redis_up() {
+  return impl_->redis_up.Add({});
+}
+prometheus::Gauge& Metrics::redis_ping_seconds() {
+  return impl_->redis_ping.Add({});
 }
 prometheus::Gauge& Metrics::v1_retired() {
   return impl_->v1_retired.Add({});

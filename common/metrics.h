@@ -55,6 +55,14 @@ class Metrics {
   prometheus::Gauge& state_list_entries(const std::string& list);
   // Entries removed from those lists, by list and reason (over_cap, expired).
   prometheus::Counter& state_list_dropped(const std::string& list, const std::string& reason);
+  // When something last succeeded, as Unix time: what = poll (a vendor page read), commit (a position
+  // committed in Redis), delivery (rows accepted by Azure). Absent until the first success in this process.
+  prometheus::Gauge& last_success(const std::string& what);
+  void mark_success(const std::string& what);
+  // Redis as the state store sees it: up (1/0) and the round trip of a PING, from the one process that
+  // publishes the list gauges.
+  prometheus::Gauge& redis_up();
+  prometheus::Gauge& redis_ping_seconds();
 
  private:
   Metrics();

@@ -360,7 +360,12 @@ class Worker {
     auto page = reader.read_page();
     auto& m = Metrics::get();
     m.page_seconds().Observe(std::chrono::duration<double>(Clock::now() - start).count());
-    m.etp_requests(source.route(), std::to_string(page ? 200 : page.error().http_status)).Increment();
+    // A 200 whose body could not be used is not a success: its own status label.
+    std::string status = page                              ? "200"
+                         : page.error().http_status == 200 ? "200_unusable"
+                                                           : std::to_string(page.error().http_status);
+    m.etp_requests(source.route(), status).Increment();
+    if (page) m.mark_success("poll");
     return page;
   }
 
@@ -613,6 +618,7 @@ class Worker {
         in_flight_.clear();
         return false;
       }
+      Metrics::get().mark_success("commit");
       if (!b.cursor.empty()) committed_cursor_ = b.cursor;
       if (!b.looked_up.empty()) {
         // Best effort: an entry left behind is delivered already, so the next drain drops it without a

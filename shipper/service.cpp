@@ -232,6 +232,7 @@ class Delivery {
   static void count_rows(const Shipment& r, const RowBatch& b) {
     auto& m = Metrics::get();
     m.shipper_rows("delivered").Increment(static_cast<double>(r.delivered.size()));
+    if (!r.delivered.empty()) m.mark_success("delivery");
     m.shipper_rows("dead_lettered").Increment(static_cast<double>(r.dead_lettered.size()));
     std::map<std::string, Micros> times;
     for (const auto& row : b.rows) times[row.key] = row.time_us;
