@@ -965,6 +965,18 @@ TEST(EndToEnd, MetricsAgreeWithWhatTheStandInsSaw) {
   EXPECT_EQ(metric_sum(after, "etp2s_token_refreshes_total", "kind=\"azure\""), 1);
   EXPECT_EQ(metric_sum(after, "etp2s_fatal"), 0);
   EXPECT_NE(after.find("etp2s_build_info{version=\""), std::string::npos);
+  // The process metrics, the last successes, Redis' health, and known label values at 0 from the start.
+  EXPECT_GT(metric_sum(after, "process_resident_memory_bytes"), 1e6);
+  EXPECT_GT(metric_sum(after, "process_open_fds"), 3);
+  EXPECT_GT(metric_sum(after, "process_cpu_seconds_total"), 0);
+  const double now_s = static_cast<double>(now_micros()) / kMicrosPerSecond;
+  EXPECT_NEAR(metric_sum(after, "process_start_time_seconds"), now_s, 900);
+  for (const char* what : {"what=\"poll\"", "what=\"commit\"", "what=\"delivery\""})
+    EXPECT_NEAR(metric_sum(after, "etp2s_last_success_timestamp_seconds", what), now_s, 600) << what;
+  EXPECT_EQ(metric_sum(after, "etp2s_redis_up"), 1);
+  EXPECT_GT(metric_sum(after, "etp2s_redis_ping_seconds"), 0);
+  EXPECT_NE(after.find("etp2s_etp_requests_total{route=\"alerts\",status=\"401\"} 0"), std::string::npos);
+  EXPECT_NE(after.find("etp2s_leases_total{event=\"expired\"} 0"), std::string::npos);
   // The gap list's length is a gauge, read from Redis: a gap recorded by anyone shows up within seconds.
   EXPECT_NE(after.find("etp2s_state_list_entries{list=\"gaps\"} 0"), std::string::npos);
   EXPECT_NE(after.find("etp2s_state_list_entries{list=\"dead_letters\"} 0"), std::string::npos);
