@@ -1,5 +1,7 @@
 #include "common/etp_model.h"
 
+#include <functional>
+
 #include "common/json_guard.h"
 
 namespace etp2s {
@@ -79,6 +81,35 @@ OrderedJson parse_vendor_json(std::string_view body, std::size_t& repaired, std:
 
 namespace {
 
+// The records of a page: objects with an id and a readable version time. `fill` sets last_modified_on (and
+// whatever else the record shape holds) and returns why the record is refused if that time does not read.
+void read_records(OrderedJson& items, SummaryPage& page, std::string_view traffic_type,
+                  const std::function<const char*(const OrderedJson&, Alert&)>& fill) {
+  page.alerts.reserve(items.size());
+  for (auto& rec : items) {
+    if (!rec.is_object()) {
+      page.rejected.push_back(reject(rec, "record is not an object"));
+      continue;
+    }
+    Alert a;
+    a.id = string_at(rec, {"id"});
+    if (a.id.empty()) {
+      page.rejected.push_back(reject(rec, "record has no id"));
+      continue;
+    }
+    a.traffic_type = std::string(traffic_type);
+    const char* why = fill(rec, a);
+    auto t = parse_time(a.last_modified_on);
+    if (!t) {
+      page.rejected.push_back(reject(rec, why));
+      continue;
+    }
+    a.last_modified_us = *t;
+    a.raw = std::move(rec);
+    page.alerts.push_back(std::move(a));
+  }
+}
+
 // A page of alert summaries or of trace records: the same envelope, the version time in another place.
 Result<SummaryPage, std::string> parse_page(std::string_view body, std::string_view traffic_type,
                                             bool trace) {
@@ -96,18 +127,7 @@ Result<SummaryPage, std::string> parse_page(std::string_view body, std::string_v
   page.meta_size = int_at(doc, {"meta", "size"});
   page.cursor_start = string_at(doc, {"meta", "fromLastModifiedOn", "start"});
   page.cursor_end = string_at(doc, {"meta", "fromLastModifiedOn", "end"});
-  page.alerts.reserve(data->size());
-  for (auto& rec : *data) {
-    if (!rec.is_object()) {
-      page.rejected.push_back(reject(rec, "record is not an object"));
-      continue;
-    }
-    Alert a;
-    a.id = string_at(rec, {"id"});
-    if (a.id.empty()) {
-      page.rejected.push_back(reject(rec, "record has no id"));
-      continue;
-    }
+  read_records(*data, page, traffic_type, [trace](const OrderedJson& rec, Alert& a) -> const char* {
     if (trace) {
       // The public samples nest the fields under `attributes`; the vendor's field list does not: accept both.
       const OrderedJson* fields = find_path(rec, {"attributes"});
@@ -117,17 +137,9 @@ Result<SummaryPage, std::string> parse_page(std::string_view body, std::string_v
       a.last_modified_on = string_at(rec, {"attributes", "meta", "last_modified_on"});
       a.etp_message_id = string_at(rec, {"attributes", "email", "etp_message_id"});
     }
-    auto t = parse_time(a.last_modified_on);
-    if (!t) {
-      page.rejected.push_back(reject(rec, trace ? "record has no readable lastModifiedDateTime"
-                                                : "record has no readable attributes.meta.last_modified_on"));
-      continue;
-    }
-    a.last_modified_us = *t;
-    a.traffic_type = std::string(traffic_type);
-    a.raw = std::move(rec);
-    page.alerts.push_back(std::move(a));
-  }
+    return trace ? "record has no readable lastModifiedDateTime"
+                 : "record has no readable attributes.meta.last_modified_on";
+  });
   return page;
 }
 
@@ -157,30 +169,12 @@ Result<SummaryPage, std::string> parse_v2_search(std::string_view body, std::str
   page.total = int_at(doc, {"meta", "total"});
   page.meta_size = int_at(doc, {"meta", "size"});
   if (const OrderedJson* after = find_path(doc, {"meta", "search_after"})) page.search_after = *after;
-  page.alerts.reserve(items->size());
-  for (auto& rec : *items) {
-    if (!rec.is_object()) {
-      page.rejected.push_back(reject(rec, "record is not an object"));
-      continue;
-    }
-    Alert a;
-    a.id = string_at(rec, {"id"});
-    if (a.id.empty()) {
-      page.rejected.push_back(reject(rec, "record has no id"));
-      continue;
-    }
+  read_records(*items, page, traffic_type, [](const OrderedJson& rec, Alert& a) -> const char* {
     a.last_modified_on = string_at(rec, {"alert_date"});
-    auto t = parse_time(a.last_modified_on);
-    if (!t) {
-      page.rejected.push_back(reject(rec, "record has no readable alert_date"));
-      continue;
-    }
-    a.last_modified_us = *t;
     std::string traffic = string_at(rec, {"traffic_type"});
-    a.traffic_type = traffic.empty() ? std::string(traffic_type) : traffic;
-    a.raw = std::move(rec);
-    page.alerts.push_back(std::move(a));
-  }
+    if (!traffic.empty()) a.traffic_type = traffic;
+    return "record has no readable alert_date";
+  });
   return page;
 }
 

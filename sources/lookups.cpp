@@ -200,37 +200,40 @@ std::string v2_message_id(const OrderedJson& r) {
   return id.empty() ? v2_text(r, "message-id", "message_id") : id;
 }
 
-std::optional<Row> v2_details_row(const Lookup& l, const OrderedJson& r, const RowLimits& limits) {
-  DetailsId d = parse_details_id(l.id);
-  std::string id = text_at(r, {"id"});
-  if (id.empty()) id = d.alert_id;
-  const OrderedJson* malware = find_path(r, {"malware"});
-  OrderedJson md5 = pluck(malware, "md5"), sha = pluck(malware, "sha256");
-  if (md5.empty()) md5 = pluck(malware, "md5sum");
+// One details row, from either API's record (columns in sources/schema/FireEyeETPAlertDetails_CL.json).
+struct DetailsFields {
+  std::string id, message_id, api, severity, action, name, ack, email_status;
+  const OrderedJson* malware = nullptr;
+  OrderedJson md5, sha256;
+  const OrderedJson* explanation = nullptr;
+  const OrderedJson* raw = nullptr;  // the record (without what has a column of its own)
+};
+
+Row details_columns(const Lookup& l, const DetailsFields& f, const RowLimits& limits) {
   Micros now = now_micros();
   return fit_row(
       [&](std::size_t field_limit) {
         RowWriter w(field_limit);
         w.time_us("TimeGenerated", l.time_us);
-        w.string("AlertId", id);
-        w.string("EtpMessageId", v2_message_id(r));
+        w.string("AlertId", f.id);
+        w.string("EtpMessageId", f.message_id);
         w.time_us("LastModifiedOn", l.time_us);
         w.time_us("LookedUpAt", now);
-        w.string("ApiVersion", "v2");
-        w.string("Severity", v2_text(r, "severity", "severity"));
-        w.string("Action", v2_text(r, "action", "action"));
-        w.string("Name", v2_text(r, "name", "name"));
-        w.string("Ack", v2_text(r, "ack", "ack"));
-        w.string("EmailStatus", v2_text(r, "email-status", "email_status"));
-        w.dynamic("Malware", malware);
-        w.dynamic("Md5", &md5);
-        w.dynamic("Sha256", &sha);
-        w.dynamic("Explanation", find_path(r, {"explanation"}));
-        w.dynamic("RawDetails", &r);
+        w.string("ApiVersion", f.api);
+        w.string("Severity", f.severity);
+        w.string("Action", f.action);
+        w.string("Name", f.name);
+        w.string("Ack", f.ack);
+        w.string("EmailStatus", f.email_status);
+        w.dynamic("Malware", f.malware);
+        w.dynamic("Md5", &f.md5);
+        w.dynamic("Sha256", &f.sha256);
+        w.dynamic("Explanation", f.explanation);
+        w.dynamic("RawDetails", f.raw);
         w.truncated_fields();
         w.string("ConnectorVersion", ETP2S_VERSION);
         std::vector<std::string> truncated = w.truncated();
-        return Row{"details|" + id + "|" + std::to_string(l.time_us), l.time_us, w.finish(),
+        return Row{"details|" + f.id + "|" + std::to_string(l.time_us), l.time_us, w.finish(),
                    std::move(truncated)};
       },
       limits);
@@ -240,44 +243,42 @@ std::optional<Row> v2_details_row(const Lookup& l, const OrderedJson& r, const R
 
 std::optional<Row> details_row(const Lookup& l, const OrderedJson& r, const RowLimits& limits) {
   if (!r.is_object()) return std::nullopt;
-  if (!r.contains("attributes")) return v2_details_row(l, r, limits);  // v2's flat record
-  std::string id = text_at(r, {"id"});
-  if (id.empty()) id = parse_details_id(l.id).alert_id;
-  const OrderedJson* explanation = find_path(r, {"attributes", "alert", "explanation"});
-  const OrderedJson* malware =
-      explanation ? find_path(*explanation, {"malware_detected", "malware"}) : nullptr;
-  OrderedJson md5 = pluck(malware, "md5sum"), sha = pluck(malware, "sha256");
+  DetailsFields f;
+  f.id = text_at(r, {"id"});
+  if (f.id.empty()) f.id = parse_details_id(l.id).alert_id;
+  if (!r.contains("attributes")) {  // v2's flat record
+    f.message_id = v2_message_id(r);
+    f.api = "v2";
+    f.severity = v2_text(r, "severity", "severity");
+    f.action = v2_text(r, "action", "action");
+    f.name = v2_text(r, "name", "name");
+    f.ack = v2_text(r, "ack", "ack");
+    f.email_status = v2_text(r, "email-status", "email_status");
+    f.malware = find_path(r, {"malware"});
+    f.md5 = pluck(f.malware, "md5");
+    if (f.md5.empty()) f.md5 = pluck(f.malware, "md5sum");
+    f.sha256 = pluck(f.malware, "sha256");
+    f.explanation = find_path(r, {"explanation"});
+    f.raw = &r;
+    return details_columns(l, f, limits);
+  }
+  f.message_id = text_at(r, {"attributes", "email", "etp_message_id"});
+  f.api = "v1";
+  f.severity = text_at(r, {"attributes", "alert", "severity"});
+  f.action = text_at(r, {"attributes", "alert", "action"});
+  f.name = text_at(r, {"attributes", "alert", "name"});
+  f.ack = text_at(r, {"attributes", "alert", "ack"});
+  f.email_status = text_at(r, {"attributes", "email", "status"});
+  f.explanation = find_path(r, {"attributes", "alert", "explanation"});
+  f.malware = f.explanation ? find_path(*f.explanation, {"malware_detected", "malware"}) : nullptr;
+  f.md5 = pluck(f.malware, "md5sum");
+  f.sha256 = pluck(f.malware, "sha256");
   OrderedJson rest = r;  // the record without its explanation (which has its own column)
   if (auto a = rest.find("attributes"); a != rest.end() && a->is_object()) {
     if (auto alert = a->find("alert"); alert != a->end() && alert->is_object()) alert->erase("explanation");
   }
-  Micros now = now_micros();
-  return fit_row(
-      [&](std::size_t field_limit) {
-        RowWriter w(field_limit);
-        w.time_us("TimeGenerated", l.time_us);
-        w.string("AlertId", id);
-        w.string("EtpMessageId", text_at(r, {"attributes", "email", "etp_message_id"}));
-        w.time_us("LastModifiedOn", l.time_us);
-        w.time_us("LookedUpAt", now);
-        w.string("ApiVersion", "v1");
-        w.string("Severity", text_at(r, {"attributes", "alert", "severity"}));
-        w.string("Action", text_at(r, {"attributes", "alert", "action"}));
-        w.string("Name", text_at(r, {"attributes", "alert", "name"}));
-        w.string("Ack", text_at(r, {"attributes", "alert", "ack"}));
-        w.string("EmailStatus", text_at(r, {"attributes", "email", "status"}));
-        w.dynamic("Malware", malware);
-        w.dynamic("Md5", &md5);
-        w.dynamic("Sha256", &sha);
-        w.dynamic("Explanation", explanation);
-        w.dynamic("RawDetails", &rest);
-        w.truncated_fields();
-        w.string("ConnectorVersion", ETP2S_VERSION);
-        std::vector<std::string> truncated = w.truncated();
-        return Row{"details|" + id + "|" + std::to_string(l.time_us), l.time_us, w.finish(),
-                   std::move(truncated)};
-      },
-      limits);
+  f.raw = &rest;
+  return details_columns(l, f, limits);
 }
 
 std::optional<Row> trace_row(const Lookup& l, const OrderedJson& r, const RowLimits& limits) {

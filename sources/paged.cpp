@@ -25,12 +25,7 @@ class CursorReader final : public PageReader {
     SourcePage out;
     out.records = page->alerts.size();
     out.repaired = page->repaired;
-    for (const auto& r : page->rejected) {
-      // Logged, and kept whole in the dead letter list with the source's stream.
-      out.rejected.push_back(r.reason + ": " + r.excerpt);
-      out.set_aside.push_back(
-          {"rejected|" + std::to_string(std::hash<std::string>{}(r.raw)), r.reason, r.raw});
-    }
+    set_aside_rejected(page->rejected, out);
     PageResult res = pager_.accept(page.value());
     if (res.stuck) {
       const StuckCursor& s = *res.stuck;

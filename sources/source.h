@@ -75,6 +75,14 @@ struct SourcePage {
   bool finished() const { return caught_up || reached_end; }
 };
 
+// The records a page could not read: logged, and kept whole in the dead letter list with the source's stream.
+inline void set_aside_rejected(const std::vector<RejectedRecord>& rejected, SourcePage& out) {
+  for (const auto& r : rejected) {
+    out.rejected.push_back(r.reason + ": " + r.excerpt);
+    out.set_aside.push_back({"rejected|" + std::to_string(std::hash<std::string>{}(r.raw)), r.reason, r.raw});
+  }
+}
+
 enum class Unreadable { Retry, Narrowed, Skipped };
 
 // Reads one scope page by page. read_page() makes exactly one vendor request (the caller holds a budget

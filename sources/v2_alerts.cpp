@@ -50,11 +50,7 @@ class V2Reader final : public PageReader {
     if (!page) return err(page.error());
     out.records = page->alerts.size();
     out.repaired = page->repaired;
-    for (const auto& r : page->rejected) {
-      out.rejected.push_back(r.reason + ": " + r.excerpt);
-      out.set_aside.push_back(
-          {"rejected|" + std::to_string(std::hash<std::string>{}(r.raw)), r.reason, r.raw});
-    }
+    set_aside_rejected(page->rejected, out);
     const std::size_t seen = page->alerts.size() + page->rejected.size();
     out.caught_up = seen < static_cast<std::size_t>(q.size);
     Micros newest = cursor_.at;
