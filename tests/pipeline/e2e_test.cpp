@@ -1065,6 +1065,7 @@ void expect_route_within(const Stack& s, const std::string& route, std::size_t l
 
 nlohmann::json status_of(const Stack& s, std::map<std::string, std::string> env) {
   env["LOG_LEVEL"] = "error";
+  std::remove((s.dir + "/status.out").c_str());  // Process appends: each call reads its own document only
   auto p = s.start({"status"}, env, "status.out");
   p.wait_for(std::chrono::seconds(20));
   auto text = s.log("status.out");
