@@ -364,6 +364,7 @@ void load_shared_etp(Loader& L, Config& c) {
   if (c.etp_api != "auto" && c.etp_api != "v1" && c.etp_api != "v2")
     L.fail("ETP_API", "must be auto, v1 or v2, got '" + shown(c.etp_api) + "'");
   L.integer("ETP_OVERLAP_S", c.etp_overlap_s, 0, 86400);
+  L.integer("ETP_BACKFILL_POLL_S", c.etp_backfill_poll_s, 0, 3600);
   std::string adopt;
   L.text("PLAN_ADOPT", adopt);
   if (!adopt.empty() && adopt != "0" && adopt != "1") L.fail("PLAN_ADOPT", "must be 0 or 1");

@@ -65,6 +65,9 @@ struct Config {
   int etp_connect_timeout_s = 10;
   int etp_timeout_s = 60;
   int etp_overlap_s = 300;
+  // While a backfill reads a route, the caught-up head of that route is polled at most this often (seconds;
+  // 0: every second as in steady state). Head polls spend the budget the backfill pages at.
+  int etp_backfill_poll_s = 60;
   // A page the vendor answers this many times in a row with a body that cannot be read is narrowed, then its
   // range given up and recorded as a gap (docs/pager.md, "The unreadable page").
   int etp_unreadable_page_attempts = 5;

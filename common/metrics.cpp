@@ -101,7 +101,9 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Counter>& leases =
       BuildCounter()
           .Name("etp2s_leases_total")
-          .Help("Lease events (granted, expired, released, done, abandoned)")
+          .Help(
+              "Lease events (granted, expired, released, done, abandoned; yield_asked, split: adaptive "
+              "partitions)")
           .Register(*registry);
   prometheus::Family<prometheus::Gauge>& fatal = BuildGauge()
                                                      .Name("etp2s_fatal")
@@ -277,7 +279,8 @@ Metrics::Metrics() : impl_(std::make_shared<Impl>()) {
     for (const char* status : {"200", "401", "403", "404", "429", "500", "502", "503", "0"})
       etp_requests(route, status);
   }
-  for (const char* e : {"granted", "released", "expired", "abandoned"}) leases(e);
+  for (const char* e : {"granted", "released", "done", "expired", "abandoned", "yield_asked", "split"})
+    leases(e);
   for (const char* o : {"delivered", "retried", "dead_lettered"}) shipper_rows(o);
   for (const char* r :
        {"malformed", "unauthenticated", "unexpected", "version", "kind", "frames", "oversized"})

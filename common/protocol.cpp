@@ -15,7 +15,7 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr std::array<std::pair<Kind, std::string_view>, 12> kKinds{{
+constexpr std::array<std::pair<Kind, std::string_view>, 13> kKinds{{
     {Kind::WantWork, "want_work"},
     {Kind::Lease, "lease"},
     {Kind::NoWork, "no_work"},
@@ -28,6 +28,7 @@ constexpr std::array<std::pair<Kind, std::string_view>, 12> kKinds{{
     {Kind::RowBatch, "row_batch"},
     {Kind::Accepted, "accepted"},
     {Kind::DeliveryReport, "delivery_report"},
+    {Kind::Yield, "yield"},
 }};
 
 constexpr std::array<std::string_view, 3> kOutcomes{"delivered", "retry_later", "refused"};
@@ -227,6 +228,7 @@ std::variant<Message, Refusal> decode_body(Kind kind, const json& h,
       m.body = NoWork{static_cast<int>(std::clamp(r.integer("retry_ms"), 0LL, 60'000LL))};
       break;
     case Kind::LeaseLost:
+    case Kind::Yield:
     case Kind::Heartbeat:
     case Kind::Done:
     case Kind::Release:

@@ -44,6 +44,7 @@ enum class Kind {
   RowBatch,
   Accepted,
   DeliveryReport,
+  Yield,  // coordinator → lease holder (on its heartbeat): give the partition back at the next page boundary
 };
 std::string_view kind_name(Kind k);
 std::optional<Kind> kind_from_name(std::string_view name);
@@ -79,7 +80,7 @@ struct NoWork {
   int retry_ms = 250;
 };
 
-// heartbeat, done, release, abandon, lease_lost: which lease the message is about.
+// heartbeat, done, release, abandon, lease_lost, yield: which lease the message is about.
 struct LeaseRef {
   std::string worker;
   std::string partition;

@@ -33,6 +33,27 @@ elseif ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'sweep_cursor', ARGV[4]) e
 return 1
 )lua";
 
+// KEYS[1] = the partition split, KEYS[2] = the plan, KEYS[3..] = the new partitions. ARGV: its epoch and
+// committed cursor as the caller saw them, its new end, then id, start, end of each new partition.
+const char* kSplit = R"lua(
+local p = KEYS[1]
+if tostring(redis.call('HGET', p, 'epoch')) ~= ARGV[1] or redis.call('HGET', p, 'state') ~= 'pending'
+   or (redis.call('HGET', p, 'cursor') or '') ~= ARGV[2] then return 0 end
+local from = redis.call('HMGET', p, 'source', 'traffic_type', 'domain')
+local list = redis.call('HGET', KEYS[2], 'partitions') or ''
+for i = 3, #KEYS do
+  local a = 4 + (i - 3) * 3
+  redis.call('HSET', KEYS[i], 'source', from[1] or '', 'traffic_type', from[2] or '', 'domain', from[3] or '',
+             'start_us', ARGV[a + 1], 'end_us', ARGV[a + 2], 'cursor', '', 'state', 'pending', 'epoch', '0',
+             'owner', '', 'lease_expiry_us', '0', 'delivered', '0', 'caught_up_us', '0', 'next_due_us', '0',
+             'sweep_cursor', '')
+  list = list .. ',' .. ARGV[a]
+end
+redis.call('HSET', p, 'end_us', ARGV[3])
+redis.call('HSET', KEYS[2], 'partitions', list)
+return 1
+)lua";
+
 // A set-aside list (gaps, dead letters) bounded by count and age. KEYS[1] = the list, KEYS[2] = the hash of
 // drop counts. ARGV: entry ('' = no push, only expire), max entries, ttl_s, cutoff_us (entries recorded
 // before it are expired), the list's name. Entries are JSON objects with recorded_us, oldest at the head; an
@@ -233,6 +254,20 @@ Result<std::vector<Partition>, std::string> StateStore::partitions() {
     out.push_back(std::move(p));
   }
   return out;
+}
+
+Result<bool, std::string> StateStore::split_partition(const Partition& p,
+                                                      const std::vector<Partition>& pieces) {
+  if (pieces.empty()) return false;
+  std::vector<std::string> keys{prefix_ + "part:" + p.id, prefix_ + "plan"};
+  std::vector<std::string> args{std::to_string(p.epoch), p.cursor, std::to_string(pieces.front().start_us)};
+  for (const auto& q : pieces) {
+    keys.push_back(prefix_ + "part:" + q.id);
+    args.insert(args.end(), {q.id, std::to_string(q.start_us), std::to_string(q.end_us.value_or(0))});
+  }
+  auto r = redis_.eval(kSplit, keys, args);
+  if (!r) return err(r.error());
+  return r->integer == 1;
 }
 
 Result<Unit, std::string> StateStore::save_lease(const Partition& p) {

@@ -118,6 +118,11 @@ class StateStore {
   // Adds partitions to an existing plan (a lookup source switched on after the plan was made).
   Result<Unit, std::string> add_partitions(const std::vector<Partition>& parts);
   Result<Unit, std::string> save_lease(const Partition& p);  // state, epoch, owner, expiry, next_due
+  // Adaptive partitions: ends `p` at `pieces.front().start_us` and adds `pieces` (its unread remainder, in
+  // order, each with an id, start and end) to the plan — in one step, and only while `p` is still pending at
+  // the epoch and committed cursor the caller saw (nobody reads it meanwhile). False: it changed; nothing
+  // done.
+  Result<bool, std::string> split_partition(const Partition& p, const std::vector<Partition>& pieces);
 
   // Fetcher side
   // For each version: already delivered?

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/protocol.h"
+#include "common/timefmt.h"
 #include "sources/lookups.h"
 
 namespace etp2s {
@@ -58,6 +59,19 @@ nlohmann::json describe_progress(const std::vector<Partition>& parts, Micros pla
       j["caught_up"] = p.caught_up_us > 0;
     }
     out.push_back(j);
+  }
+  return out;
+}
+
+std::vector<Micros> split_points(Micros from, Micros end, int pieces, Micros min_span_us) {
+  std::vector<Micros> out;
+  if (end <= from || pieces < 2) return out;
+  pieces = static_cast<int>(std::min<Micros>(pieces, (end - from) / std::max<Micros>(1, min_span_us)));
+  for (int i = 1; i < pieces; ++i) {
+    Micros at = from + (end - from) / pieces * i;
+    at -= ((at % kMicrosPerSecond) + kMicrosPerSecond) % kMicrosPerSecond;
+    Micros after = out.empty() ? from : out.back();
+    if (at - after >= min_span_us && end - at >= min_span_us) out.push_back(at);
   }
   return out;
 }
@@ -192,6 +206,14 @@ void publish_gauges(const std::vector<Partition>& parts, Micros plan_created, Mi
 constexpr auto kReceiveSlice = std::chrono::milliseconds(200);
 constexpr auto kRedisRetry = std::chrono::milliseconds(500);
 constexpr int kNoWorkRetryMs = 250;
+// Adaptive partitions: a remainder is split only if each piece spans at least a minute and the estimate of
+// what is left is at least two pages; at most 8 pieces at once. A fetcher counts as idle for 3 s after it
+// asked for work and got no backfill work; a holder asked to yield gets 10 s.
+constexpr Micros kMinSplitSpanUs = 60 * kMicrosPerSecond;
+constexpr double kMinSplitRows = 400;
+constexpr double kMaxPieces = 8;
+constexpr Micros kIdleForgetUs = 3 * kMicrosPerSecond;
+constexpr Micros kYieldWaitUs = 10 * kMicrosPerSecond;
 constexpr Micros kLookupRetryUs = 100'000;  // a drain lease released with work waiting: due again soon
 // The coordinator lock: held while serving, renewed every second; a standby takes over within this long of a
 // holder that died without releasing it.
@@ -474,15 +496,37 @@ class Scheduler {
       if (it != sources_.end() && !it->second.lookup && it->second.route == route->second.route && q.live())
         ++live;
     }
+    if (backfilling(route->second.route, parts))
+      return std::max(least, static_cast<Micros>(c_.etp_backfill_poll_s) * kMicrosPerSecond);
     if (!shared) return least;
     double share_per_min = std::max(1.0, c_.etp_rate_limit_per_min * (waiting ? 0.5 : 2.0 / 3.0));
     auto interval = static_cast<Micros>(static_cast<double>(live) * 60.0 * kMicrosPerSecond / share_per_min);
     return std::max(least, interval);
   }
 
+  // A bounded partition on this route is still to be read (of a source that is on): every head poll would
+  // take a request from the backfill, so the head is polled every ETP_BACKFILL_POLL_S meanwhile.
+  bool backfilling(const std::string& route, const std::vector<Partition>& parts) {
+    auto off = store_.disabled_sources();
+    return std::any_of(parts.begin(), parts.end(), [&](const Partition& q) {
+      auto it = sources_.find(q.source);
+      return it != sources_.end() && it->second.route == route && !it->second.lookup && !q.live() &&
+             q.state != PartitionState::Done && !(off && off->count(q.source));
+    });
+  }
+
   void grant(const std::string& identity, const std::string& worker, std::vector<Partition>& parts,
              Micros now) {
     Partition* p = pick(parts, now);
+    // A fetcher with no backfill work to do (nothing, a head poll, a lookup drain) is idle: the busiest
+    // partition is asked to share its unread remainder.
+    bool backfill_work = p && !is_lookup(*p) && !(p->live() && p->caught_up_us > 0);
+    if (backfill_work) {
+      idle_.erase(worker);
+    } else {
+      idle_[worker] = now;
+      ask_to_yield(parts, now);
+    }
     if (!p) {
       send(router_, msg(NoWork{kNoWorkRetryMs}), identity);
       return;
@@ -512,8 +556,12 @@ class Scheduler {
       if (kind == Kind::Heartbeat) send(router_, msg(Kind::LeaseLost, ref), identity);
       return;
     }
+    auto yield = yielding_.find(p->id);
+    bool yielding = yield != yielding_.end() && yield->second.epoch == p->epoch;
+    int pieces = yielding ? yield->second.pieces : 0;
     if (kind == Kind::Heartbeat) {
       p->lease_expiry_us = now + ttl_;
+      if (yielding) send(router_, msg(Kind::Yield, ref), identity);
     } else if (kind == Kind::Abandon) {
       Metrics::get().leases("abandoned").Increment();
       // Given back unfinished (stopping, or a page not delivered): redone from its committed cursor, at once.
@@ -534,7 +582,89 @@ class Scheduler {
       p->next_due_us = granted == granted_at_.end() ? now + period : std::max(now, granted->second + period);
     }
     if (kind != Kind::Heartbeat) p->owner.clear();
-    (void)store_.save_lease(*p);
+    if (kind != Kind::Heartbeat && yielding) yielding_.erase(yield);
+    if (!store_.save_lease(*p)) return;
+    if (kind == Kind::Abandon && pieces > 1) split(*p, pieces);
+  }
+
+  // --- adaptive partitions --------------------------------------------------------------------------------
+  // Asks the holder of the bounded partition with the most left to read to give it back (Kind::Yield, on its
+  // next heartbeat), so that its unread remainder is split among the idle fetchers. One split at a time; a
+  // holder that does not yield within kYieldWaitUs (an older fetcher) is not asked again for that lease.
+  void ask_to_yield(const std::vector<Partition>& parts, Micros now) {
+    for (auto it = idle_.begin(); it != idle_.end();)
+      it = now - it->second > kIdleForgetUs ? idle_.erase(it) : std::next(it);
+    for (auto it = yielding_.begin(); it != yielding_.end();) {
+      if (now - it->second.since <= kYieldWaitUs) return;  // one at a time
+      not_yielding_.insert(it->first + "#" + std::to_string(it->second.epoch));
+      it = yielding_.erase(it);
+    }
+    // Rows per second of vendor time, over what the bounded partitions have read so far: estimates the
+    // remainder of a partition that has committed nothing yet.
+    double rows = 0, covered = 0;
+    for (const auto& q : parts) {
+      if (q.live() || is_lookup(q)) continue;
+      Micros at = q.state == PartitionState::Done ? *q.end_us : cursor_time(q.cursor).value_or(q.start_us);
+      rows += static_cast<double>(q.delivered);
+      covered += static_cast<double>(std::max<Micros>(0, at - q.start_us));
+    }
+    const Partition* best = nullptr;
+    double best_rows = 0;
+    for (const auto& q : parts) {
+      if (q.state != PartitionState::Leased || q.live() || is_lookup(q) || !sources_.count(q.source) ||
+          not_yielding_.count(q.id + "#" + std::to_string(q.epoch)))
+        continue;
+      Micros at = std::max(q.start_us, cursor_time(q.cursor).value_or(q.start_us));
+      auto left = static_cast<double>(*q.end_us - at), read = static_cast<double>(at - q.start_us);
+      double est = q.delivered > 0 && read > 0 ? static_cast<double>(q.delivered) * left / read
+                   : covered > 0               ? rows * left / covered
+                                               : kMinSplitRows * 8.0;
+      if (est >= kMinSplitRows && est > best_rows) best = &q, best_rows = est;
+    }
+    if (!best) return;
+    int pieces = static_cast<int>(
+        std::min<double>({1.0 + static_cast<double>(idle_.size()), kMaxPieces, best_rows / kMinSplitRows}));
+    if (pieces < 2) return;
+    yielding_[best->id] = {best->epoch, now, pieces};
+    Metrics::get().leases("yield_asked").Increment();
+    log::info("coordinator.yield_asked", {{"partition", best->id},
+                                          {"owner", best->owner},
+                                          {"pieces", pieces},
+                                          {"estimated_rows_left", static_cast<long long>(best_rows)}});
+  }
+
+  // The yielded partition is pending again with everything read committed: its remainder after the committed
+  // cursor becomes `pieces` partitions (the first stays with it), in one step in Redis.
+  void split(const Partition& p, int pieces) {
+    if (p.live() || p.state != PartitionState::Pending) return;
+    Micros from = std::max(p.start_us, cursor_time(p.cursor).value_or(p.start_us));
+    auto cuts = split_points(from, *p.end_us, pieces, kMinSplitSpanUs);
+    if (cuts.empty()) return;
+    std::vector<Partition> added;
+    const std::string base = p.id.substr(0, p.id.find('+'));
+    for (std::size_t i = 0; i < cuts.size(); ++i) {
+      Partition q;
+      q.id = base + "+" + std::to_string(cuts[i] / kMicrosPerSecond);
+      q.source = p.source;
+      q.traffic_type = p.traffic_type;
+      q.domain = p.domain;
+      q.start_us = cuts[i];
+      q.end_us = i + 1 < cuts.size() ? cuts[i + 1] : *p.end_us;
+      added.push_back(std::move(q));
+    }
+    auto done = store_.split_partition(p, added);
+    if (!done || !done.value()) {
+      log::warn("coordinator.split_skipped",
+                {{"partition", p.id}, {"why", done ? "it changed meanwhile" : done.error()}});
+      return;
+    }
+    Metrics::get().leases("split").Increment();
+    std::vector<std::string> ids;
+    for (const auto& q : added) ids.push_back(q.id);
+    log::info("coordinator.split", {{"partition", p.id},
+                                    {"cursor", p.cursor},
+                                    {"now_ends", format_iso_ms(cuts.front())},
+                                    {"new_partitions", ids}});
   }
 
   bool track_completion(const std::vector<Partition>& parts) {
@@ -600,6 +730,16 @@ class Scheduler {
   Budget budget_;
   Micros ttl_;
   std::map<std::string, Micros> granted_at_;  // partition → when its current or last lease was granted
+  // Adaptive partitions: workers without backfill work (→ when they last asked), partitions asked to yield,
+  // leases ("id#epoch") that did not.
+  struct YieldWanted {
+    long long epoch = 0;
+    Micros since = 0;
+    int pieces = 0;
+  };
+  std::map<std::string, Micros> idle_;
+  std::map<std::string, YieldWanted> yielding_;
+  std::set<std::string> not_yielding_;
   std::string holder_ = coordinator_holder_id();
   Micros lock_renewed_ = 0;
   std::shared_ptr<ZapHandler> zap_;  // before router_: the ZAP handler outlives the socket it vets for

@@ -61,6 +61,11 @@ class Coordinator {
   std::atomic<long long> expired_{0};
 };
 
+// Adaptive partitions: where to cut the unread remainder [from, end) of a bounded partition into `pieces` of
+// equal time, on whole seconds (the v2 search's date_range counts in seconds), none shorter than
+// `min_span_us`. Empty: not worth a split.
+std::vector<Micros> split_points(Micros from, Micros end, int pieces, Micros min_span_us);
+
 // The lookup queues of the enabled lookup sources: waiting, drain rate, ETA, dropped, not found, switched
 // off.
 nlohmann::json describe_lookups(Redis& redis, const std::string& prefix, const Config& config);

@@ -161,6 +161,7 @@ class Worker {
     std::lock_guard lock(mu_);
     current_ = l;
     lease_lost_ = false;
+    yield_asked_ = false;
   }
   void clear_current() {
     std::lock_guard lock(mu_);
@@ -173,6 +174,11 @@ class Worker {
   bool lost() {
     std::lock_guard lock(mu_);
     return lease_lost_;
+  }
+  // The coordinator asked for the partition back so that idle fetchers can share its unread remainder.
+  bool yield_asked() {
+    std::lock_guard lock(mu_);
+    return yield_asked_;
   }
 
   void heartbeat_loop() {
@@ -187,10 +193,12 @@ class Worker {
       }
       if (l) send(hb, msg(Kind::Heartbeat, LeaseRef{o_.worker_id, l->partition, l->epoch}));
       auto m = receive(hb, milliseconds(1000), false);
-      if (!m || m->message.kind != Kind::LeaseLost) continue;
+      if (!m || (m->message.kind != Kind::LeaseLost && m->message.kind != Kind::Yield)) continue;
       const auto& ref = std::get<LeaseRef>(m->message.body);
       std::lock_guard lock(mu_);
-      if (current_ && current_->partition == ref.partition) lease_lost_ = true;
+      if (!current_ || current_->partition != ref.partition) continue;
+      if (m->message.kind == Kind::LeaseLost) lease_lost_ = true;
+      if (m->message.kind == Kind::Yield && current_->epoch == ref.epoch) yield_asked_ = true;
     }
   }
 
@@ -268,9 +276,17 @@ class Worker {
   LeaseEnd read_pages(const LeaseGrant& l, Source& source, PageReader& reader, int max_pages, bool sweeping,
                       bool may_skip) {
     Backoff backoff(0.5, 30);
-    int unreadable = 0;  // answers in a row whose body could not be read
+    int unreadable = 0;   // answers in a row whose body could not be read
+    bool in_tie = false;  // a tie read in slices is finished before the partition is given back
     for (int pages = 0; pages < max_pages;) {
       if (auto end = wait_for_room(l)) return *end;
+      if (!l.live() && !source.lookup() && !in_tie && yield_asked()) {
+        // Given back at a page boundary: work() delivers and commits what is in flight first, so the
+        // coordinator splits the unread remainder from a committed cursor that covers everything read.
+        log::info("fetcher.yielded",
+                  {{"worker", o_.worker_id}, {"partition", l.partition}, {"pages", pages}});
+        return LeaseEnd::GiveBack;
+      }
       if (!reader.has_work()) return LeaseEnd::Done;
       if (!acquire_permit(l, source)) {
         if (stop_) return LeaseEnd::GiveBack;
@@ -312,6 +328,7 @@ class Worker {
       unreadable = 0;
       backoff.reset();
       ++pages;
+      in_tie = page->reading_a_tie;
       // A tie read in slices takes ~17 requests and keeps the cursor on its instant until done: a short lease
       // (a head poll, a sweep) reads it to the end instead of starting it again next time.
       if (page->reading_a_tie && max_pages < (1 << 30)) ++max_pages;
@@ -709,6 +726,7 @@ class Worker {
   std::mutex mu_;
   std::optional<LeaseGrant> current_;
   bool lease_lost_ = false;
+  bool yield_asked_ = false;
   bool fatal_stop_ = false;
   std::deque<InFlight> in_flight_;
   std::string committed_cursor_;

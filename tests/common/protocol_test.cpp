@@ -54,7 +54,7 @@ TEST(Protocol, EveryMessageRoundTrips) {
 
   EXPECT_EQ(std::get<WantWork>(round_trip(msg(WantWork{"w1"})).body).worker, "w1");
   EXPECT_EQ(std::get<NoWork>(round_trip(msg(NoWork{300})).body).retry_ms, 300);
-  for (Kind k : {Kind::Heartbeat, Kind::Done, Kind::Release, Kind::Abandon, Kind::LeaseLost}) {
+  for (Kind k : {Kind::Heartbeat, Kind::Done, Kind::Release, Kind::Abandon, Kind::LeaseLost, Kind::Yield}) {
     Message m = round_trip(msg(k, LeaseRef{"w", "p", 9}));
     EXPECT_EQ(m.kind, k);
     EXPECT_EQ(std::get<LeaseRef>(m.body).epoch, 9);

@@ -73,3 +73,24 @@ TEST(Plan, WithV2AndDomainsEveryTimeSliceIsPlannedOncePerDomain) {
   for (const auto& p : v1) EXPECT_TRUE(p.domain.empty()) << p.id;
   EXPECT_EQ(v1.size(), parts.size());  // the fetchers' share is split among the domains
 }
+
+TEST(Plan, ARemainderIsSplitOnWholeSecondsIntoPiecesOfAtLeastTheMinimumSpan) {
+  const Micros s = kMicrosPerSecond, from = 1000 * s + 250'000, end = 1000 * s + 3600 * s;
+  auto cuts = split_points(from, end, 4, 60 * s);
+  ASSERT_EQ(cuts.size(), 3u);
+  Micros before = from;
+  for (Micros c : cuts) {
+    EXPECT_EQ(c % s, 0) << c;  // whole seconds: the v2 date_range cannot say less
+    EXPECT_GT(c, before);
+    EXPECT_GE(c - before, 60 * s);
+    before = c;
+  }
+  EXPECT_GE(end - cuts.back(), 60 * s);
+  // Roughly equal time: each piece within a second of a quarter.
+  EXPECT_NEAR(static_cast<double>(cuts[1] - cuts[0]), static_cast<double>((end - from) / 4), 1e6);
+  // Fewer pieces where the remainder is short; none where it is shorter than two minimum spans.
+  EXPECT_EQ(split_points(from, from + 150 * s, 8, 60 * s).size(), 1u);
+  EXPECT_TRUE(split_points(from, from + 100 * s, 8, 60 * s).empty());
+  EXPECT_TRUE(split_points(from, end, 1, 60 * s).empty());
+  EXPECT_TRUE(split_points(end, from, 4, 60 * s).empty());
+}

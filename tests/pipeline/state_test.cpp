@@ -63,6 +63,60 @@ TEST(State, CommitsAreGuardedByTheLeaseEpochAndMarksAreWrittenOnlyOnCommit) {
   EXPECT_EQ(store.delivered({{"m|c|3", recent}}).value(), (std::vector<bool>{true}));
 }
 
+TEST(State, ASplitEndsThePartitionAndAddsItsRemainderOnlyWhileNobodyReadsIt) {
+  etp2s::testing::RedisServer server;
+  Redis redis(parse_redis_url(server.url()).value());
+  StateStore store(redis);
+  Partition p = part("inbound-00@a.test");
+  p.source = "alerts-v2";
+  p.domain = "a.test";
+  p.end_us = 5000 * kMicrosPerSecond;
+  ASSERT_TRUE(store.create_plan({p}, 1));
+  auto pieces = [&] {
+    std::vector<Partition> out;
+    for (Micros at : {3000, 4000}) {
+      Partition q;
+      q.id = "inbound-00@a.test+" + std::to_string(at);
+      q.start_us = at * kMicrosPerSecond;
+      q.end_us = (at + 1000) * kMicrosPerSecond;
+      out.push_back(q);
+    }
+    return out;
+  }();
+  // Leased (somebody reads it): refused, nothing changes.
+  auto seen = store.partitions().value()[0];
+  seen.state = PartitionState::Leased;
+  seen.epoch = 1;
+  ASSERT_TRUE(store.save_lease(seen));
+  EXPECT_FALSE(store.split_partition(seen, pieces).value());
+  // Given back (pending, epoch 2) but its cursor moved since the caller looked: refused.
+  seen.state = PartitionState::Pending;
+  seen.epoch = 2;
+  ASSERT_TRUE(store.save_lease(seen));
+  ASSERT_TRUE(store.commit(seen.id, 2, format_vendor(2000 * kMicrosPerSecond), {}, false, "").value());
+  EXPECT_FALSE(store.split_partition(seen, pieces).value());
+  ASSERT_EQ(store.partitions().value().size(), 1u);
+  EXPECT_EQ(store.partitions().value()[0].end_us, 5000 * kMicrosPerSecond);
+  // As seen: split in one step; the pieces inherit source, traffic type and domain, and start unread.
+  seen = store.partitions().value()[0];
+  ASSERT_TRUE(store.split_partition(seen, pieces).value());
+  auto after = store.partitions().value();
+  ASSERT_EQ(after.size(), 3u);
+  EXPECT_EQ(after[0].end_us, 3000 * kMicrosPerSecond);
+  EXPECT_EQ(after[0].cursor, format_vendor(2000 * kMicrosPerSecond));
+  for (std::size_t i = 1; i < 3; ++i) {
+    EXPECT_EQ(after[i].id, pieces[i - 1].id);
+    EXPECT_EQ(after[i].source, "alerts-v2");
+    EXPECT_EQ(after[i].traffic_type, "inbound");
+    EXPECT_EQ(after[i].domain, "a.test");
+    EXPECT_EQ(after[i].start_us, pieces[i - 1].start_us);
+    EXPECT_EQ(after[i].end_us, pieces[i - 1].end_us);
+    EXPECT_EQ(after[i].cursor, "");
+    EXPECT_EQ(after[i].state, PartitionState::Pending);
+    EXPECT_EQ(after[i].epoch, 0);
+  }
+}
+
 TEST(State, SurvivesARedisRestartThroughTheAppendOnlyFile) {
   const Micros t = now_micros();
   std::string dir = etp2s::testing::temp_dir("etp2s-aof");
