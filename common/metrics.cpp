@@ -68,7 +68,22 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Gauge>& lag =
       BuildGauge()
           .Name("etp2s_cursor_lag_seconds")
-          .Help("Now minus the committed cursor of the live partition, by traffic type")
+          .Help(
+              "How far behind now the complete knowledge of a stream is: now minus the instant before which "
+              "everything the vendor showed has been delivered (a caught-up head: its last successful poll)")
+          .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& backfill_progress =
+      BuildGauge()
+          .Name("etp2s_backfill_progress_ratio")
+          .Help("Share of a paged stream's window read and delivered (0..1), over all its partitions")
+          .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& backfill_eta =
+      BuildGauge()
+          .Name("etp2s_backfill_eta_seconds")
+          .Help(
+              "Seconds until a paged stream's backfill is done at the rate of the last minute (0: done; -1: "
+              "no "
+              "progress in the last minute)")
           .Register(*registry);
   prometheus::Family<prometheus::Histogram>& delivery_latency =
       BuildHistogram()
@@ -337,8 +352,14 @@ prometheus::Gauge& Metrics::partition_progress(const std::string& p) {
 prometheus::Gauge& Metrics::partition_eta(const std::string& p) {
   return impl_->eta.Add({{"partition", p}});
 }
-prometheus::Gauge& Metrics::cursor_lag(const std::string& t) {
-  return impl_->lag.Add({{"traffic_type", t}});
+prometheus::Gauge& Metrics::cursor_lag(const std::string& stream, const std::string& t) {
+  return impl_->lag.Add({{"stream", stream}, {"traffic_type", t}});
+}
+prometheus::Gauge& Metrics::backfill_progress(const std::string& stream) {
+  return impl_->backfill_progress.Add({{"stream", stream}});
+}
+prometheus::Gauge& Metrics::backfill_eta(const std::string& stream) {
+  return impl_->backfill_eta.Add({{"stream", stream}});
 }
 prometheus::Histogram& Metrics::delivery_latency() {
   return impl_->delivery_latency.Add({}, delivery_buckets());

@@ -27,7 +27,9 @@ class Metrics {
   prometheus::Gauge& budget_limit(const std::string& route);
   prometheus::Gauge& partition_progress(const std::string& partition);
   prometheus::Gauge& partition_eta(const std::string& partition);
-  prometheus::Gauge& cursor_lag(const std::string& traffic_type);
+  prometheus::Gauge& cursor_lag(const std::string& stream, const std::string& traffic_type);
+  prometheus::Gauge& backfill_progress(const std::string& stream);
+  prometheus::Gauge& backfill_eta(const std::string& stream);
   prometheus::Histogram& delivery_latency();
   prometheus::Counter& shipper_batches(const std::string& outcome);
   prometheus::Counter& shipper_rows(const std::string& outcome);

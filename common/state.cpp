@@ -34,7 +34,7 @@ return 1
 )lua";
 
 // KEYS[1] = the partition split, KEYS[2] = the plan, KEYS[3..] = the new partitions. ARGV: its epoch and
-// committed cursor as the caller saw them, its new end, then id, start, end of each new partition.
+// committed cursor as the caller saw them, its new end, then id, start, end, start cursor of each new one.
 const char* kSplit = R"lua(
 local p = KEYS[1]
 if tostring(redis.call('HGET', p, 'epoch')) ~= ARGV[1] or redis.call('HGET', p, 'state') ~= 'pending'
@@ -42,9 +42,9 @@ if tostring(redis.call('HGET', p, 'epoch')) ~= ARGV[1] or redis.call('HGET', p, 
 local from = redis.call('HMGET', p, 'source', 'traffic_type', 'domain')
 local list = redis.call('HGET', KEYS[2], 'partitions') or ''
 for i = 3, #KEYS do
-  local a = 4 + (i - 3) * 3
+  local a = 4 + (i - 3) * 4
   redis.call('HSET', KEYS[i], 'source', from[1] or '', 'traffic_type', from[2] or '', 'domain', from[3] or '',
-             'start_us', ARGV[a + 1], 'end_us', ARGV[a + 2], 'cursor', '', 'state', 'pending', 'epoch', '0',
+             'start_us', ARGV[a + 1], 'end_us', ARGV[a + 2], 'cursor', ARGV[a + 3], 'state', 'pending', 'epoch', '0',
              'owner', '', 'lease_expiry_us', '0', 'delivered', '0', 'caught_up_us', '0', 'next_due_us', '0',
              'sweep_cursor', '')
   list = list .. ',' .. ARGV[a]
@@ -263,7 +263,8 @@ Result<bool, std::string> StateStore::split_partition(const Partition& p,
   std::vector<std::string> args{std::to_string(p.epoch), p.cursor, std::to_string(pieces.front().start_us)};
   for (const auto& q : pieces) {
     keys.push_back(prefix_ + "part:" + q.id);
-    args.insert(args.end(), {q.id, std::to_string(q.start_us), std::to_string(q.end_us.value_or(0))});
+    args.insert(args.end(),
+                {q.id, std::to_string(q.start_us), std::to_string(q.end_us.value_or(0)), q.cursor});
   }
   auto r = redis_.eval(kSplit, keys, args);
   if (!r) return err(r.error());

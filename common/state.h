@@ -119,9 +119,9 @@ class StateStore {
   Result<Unit, std::string> add_partitions(const std::vector<Partition>& parts);
   Result<Unit, std::string> save_lease(const Partition& p);  // state, epoch, owner, expiry, next_due
   // Adaptive partitions: ends `p` at `pieces.front().start_us` and adds `pieces` (its unread remainder, in
-  // order, each with an id, start and end) to the plan — in one step, and only while `p` is still pending at
-  // the epoch and committed cursor the caller saw (nobody reads it meanwhile). False: it changed; nothing
-  // done.
+  // order, each with an id, start, end and start cursor) to the plan — in one step, and only while `p` is
+  // still pending at the epoch and committed cursor the caller saw (nobody reads it meanwhile). False: it
+  // changed; nothing done.
   Result<bool, std::string> split_partition(const Partition& p, const std::vector<Partition>& pieces);
 
   // Fetcher side

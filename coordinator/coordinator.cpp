@@ -31,6 +31,34 @@ std::vector<Partition> plan_partitions(const std::vector<std::string>& sources, 
   return out;
 }
 
+namespace {
+// What a partition has delivered up to: a done one its end; a caught-up head its last successful poll.
+Micros known_until(const Partition& p) {
+  if (p.state == PartitionState::Done && p.end_us) return *p.end_us;
+  Micros at = std::max(p.start_us, cursor_time(p.cursor).value_or(p.start_us));
+  return p.live() && p.caught_up_us > 0 ? std::max(at, p.caught_up_us) : at;
+}
+}  // namespace
+
+std::map<std::pair<std::string, std::string>, Micros> complete_until(const std::vector<Partition>& parts) {
+  std::map<std::tuple<std::string, std::string, std::string>, std::vector<const Partition*>> chains;
+  for (const auto& p : parts) {
+    if (lookup_queue_of(p.source).empty()) chains[{p.source, p.traffic_type, p.domain}].push_back(&p);
+  }
+  std::map<std::pair<std::string, std::string>, Micros> out;
+  for (auto& [key, chain] : chains) {
+    std::sort(chain.begin(), chain.end(), [](auto* a, auto* b) { return a->start_us < b->start_us; });
+    Micros at = chain.front()->start_us;
+    for (const Partition* p : chain) {
+      at = known_until(*p);
+      if (p->state != PartitionState::Done) break;
+    }
+    auto [it, fresh] = out.try_emplace({std::get<0>(key), std::get<1>(key)}, at);
+    if (!fresh) it->second = std::min(it->second, at);
+  }
+  return out;
+}
+
 nlohmann::json describe_progress(const std::vector<Partition>& parts, Micros plan_created_us, Micros now_us) {
   nlohmann::json out = nlohmann::json::array();
   double elapsed_s = std::max(1.0, static_cast<double>(now_us - plan_created_us) / kMicrosPerSecond);
@@ -55,7 +83,7 @@ nlohmann::json describe_progress(const std::vector<Partition>& parts, Micros pla
                         {"owner", p.owner}};
     if (ratio > 0 && ratio < 1) j["eta_s"] = elapsed_s * (1 - ratio) / ratio;
     if (p.live()) {
-      j["lag_s"] = static_cast<double>(now_us - cursor) / kMicrosPerSecond;
+      j["lag_s"] = static_cast<double>(now_us - known_until(p)) / kMicrosPerSecond;
       j["caught_up"] = p.caught_up_us > 0;
     }
     out.push_back(j);
@@ -99,28 +127,17 @@ nlohmann::json describe_lookups(Redis& redis, const std::string& prefix, const C
   return out;
 }
 
-// The live view of `backfill` and `run` for a person (LOG_FORMAT=text, on a terminal redrawn in place): per
-// stream the share of its window done, rows delivered, the rate and ETA measured over the last minute (not
-// since the plan was made), the route's requests in the last minute against the budget; in steady state the
-// lag; the lookup queues; warnings and errors so far.
-std::vector<std::string> ProgressView::lines(const std::vector<Partition>& parts,
-                                             const nlohmann::json& lookups,
-                                             const std::map<std::string, std::string>& routes, Budget& budget,
-                                             int limit, Micros now) {
-  struct Stream {
-    double span = 0, done = 0, lag_s = -1;
-    long long delivered = 0;
-    bool bounded = false, caught_up = true;
-    std::string route;
-  };
-  std::map<std::string, Stream> streams;
+// The numbers behind the live view of `backfill` and `run` for a person (LOG_FORMAT=text, on a terminal
+// redrawn in place) and the overall progress metrics: per stream the share of its window done, rows
+// delivered, the rate and ETA over the last minute; in steady state the lag.
+void ProgressView::update(const std::vector<Partition>& parts, Micros now) {
+  streams_.clear();
   for (const auto& p : parts) {
     if (!lookup_queue_of(p.source).empty()) continue;
-    Stream& s = streams[p.source];
+    Stream& s = streams_[p.source];
     s.delivered += p.delivered;
     if (p.live()) {
-      auto at = cursor_time(p.cursor).value_or(p.start_us);
-      s.lag_s = std::max(s.lag_s, static_cast<double>(now - at) / kMicrosPerSecond);
+      s.lag_s = std::max(s.lag_s, static_cast<double>(now - known_until(p)) / kMicrosPerSecond);
       s.caught_up = s.caught_up && p.caught_up_us > 0;
       continue;
     }
@@ -134,12 +151,24 @@ std::vector<std::string> ProgressView::lines(const std::vector<Partition>& parts
     s.bounded = true;
   }
   history_.push_back({now, {}});
-  for (const auto& [name, s] : streams)
-    history_.back().second[name] = {s.span > 0 ? s.done / s.span : 1.0, s.delivered};
+  for (auto& [name, s] : streams_) {
+    s.share = s.span > 0 ? s.done / s.span : 1.0;
+    history_.back().second[name] = {s.share, s.delivered};
+  }
   while (history_.size() > 1 && history_.front().first < now - 60 * kMicrosPerSecond) history_.pop_front();
   const auto& [then_us, then] = history_.front();
   double window_s = std::max(1.0, static_cast<double>(now - then_us) / kMicrosPerSecond);
+  for (auto& [name, s] : streams_) {
+    auto before = then.count(name) ? then.at(name) : std::pair<double, long long>{s.share, s.delivered};
+    s.rows_per_s = static_cast<double>(s.delivered - before.second) / window_s;
+    double share_rate = (s.share - before.first) / window_s;
+    s.eta_s = s.share >= 1.0 ? 0.0 : share_rate > 0 ? (1.0 - s.share) / share_rate : -1.0;
+  }
+}
 
+std::vector<std::string> ProgressView::lines(const nlohmann::json& lookups,
+                                             const std::map<std::string, std::string>& routes, Budget& budget,
+                                             int limit) const {
   auto duration = [](double s) {
     char buf[32];
     if (s < 90)
@@ -151,17 +180,13 @@ std::vector<std::string> ProgressView::lines(const std::vector<Partition>& parts
     return std::string(buf);
   };
   std::vector<std::string> out;
-  for (const auto& [name, s] : streams) {
-    double share = s.span > 0 ? s.done / s.span : 1.0;
-    auto before = then.count(name) ? then.at(name) : std::pair<double, long long>{share, s.delivered};
-    double rate = static_cast<double>(s.delivered - before.second) / window_s;
-    double share_rate = (share - before.first) / window_s;
+  for (const auto& [name, s] : streams_) {
     char line[256];
     std::snprintf(line, sizeof line, "%-14s %5.1f%% done  %9lld rows  %7.1f rows/s", name.c_str(),
-                  100.0 * share, s.delivered, rate);
+                  100.0 * s.share, s.delivered, s.rows_per_s);
     std::string text = line;
-    if (share < 1.0) text += share_rate > 0 ? "  ETA " + duration((1.0 - share) / share_rate) : "  ETA -";
-    if (s.lag_s >= 0 && (!s.bounded || share >= 1.0))
+    if (s.share < 1.0) text += s.eta_s >= 0 ? "  ETA " + duration(s.eta_s) : "  ETA -";
+    if (s.lag_s >= 0 && (!s.bounded || s.share >= 1.0))
       text += s.caught_up ? "  live, lag " + duration(std::max(0.0, s.lag_s)) : "  catching up";
     if (auto r = routes.find(name); r != routes.end())
       text += "  " + r->second + " " + std::to_string(budget.used(r->second)) + "/" + std::to_string(limit) +
@@ -191,9 +216,6 @@ void publish_gauges(const std::vector<Partition>& parts, Micros plan_created, Mi
     const std::string id = line["partition"];
     m.partition_progress(id).Set(line["done_ratio"].get<double>());
     m.partition_eta(id).Set(line.value("eta_s", 0.0));
-    if (line.contains("lag_s") && line.value("caught_up", false)) {
-      m.cursor_lag(line["traffic_type"].get<std::string>()).Set(line["lag_s"].get<double>());
-    }
   }
   for (const auto& route : routes) {
     long long used = budget.used(route);
@@ -214,7 +236,10 @@ constexpr double kMinSplitRows = 400;
 constexpr double kMaxPieces = 8;
 constexpr Micros kIdleForgetUs = 3 * kMicrosPerSecond;
 constexpr Micros kYieldWaitUs = 10 * kMicrosPerSecond;
-constexpr Micros kLookupRetryUs = 100'000;  // a drain lease released with work waiting: due again soon
+constexpr Micros kLookupRetryUs = 100'000;
+constexpr Micros kSummaryEveryUs =
+    300 * kMicrosPerSecond;  // steady state: one progress line per 5 minutes  // a drain lease released with
+                             // work waiting: due again soon
 // The coordinator lock: held while serving, renewed every second; a standby takes over within this long of a
 // holder that died without releasing it.
 constexpr Micros kLockTtlUs = 10 * kMicrosPerSecond;
@@ -249,7 +274,8 @@ class Scheduler {
       if (!src) continue;
       if (std::find(routes_.begin(), routes_.end(), src->route()) == routes_.end())
         routes_.push_back(src->route());
-      sources_[name] = {src->route(), src->lookup(), src->poll_interval()};
+      sources_[name] = {src->route(), src->lookup(), src->poll_interval(),
+                        std::shared_ptr<Source>(std::move(src))};
     }
   }
 
@@ -273,6 +299,7 @@ class Scheduler {
       auto m = receive(router_, kReceiveSlice, true);
       auto parts = store_.partitions();
       if (!parts) {
+        publish_lag(now_micros());  // from what was known: the lag rises while Redis is away
         log::warn("coordinator.redis_unavailable", {{"error", parts.error()}});
         std::this_thread::sleep_for(kRedisRetry);
         continue;
@@ -611,7 +638,9 @@ class Scheduler {
     const Partition* best = nullptr;
     double best_rows = 0;
     for (const auto& q : parts) {
-      if (q.state != PartitionState::Leased || q.live() || is_lookup(q) || !sources_.count(q.source) ||
+      auto src = sources_.find(q.source);
+      if (q.state != PartitionState::Leased || q.live() || src == sources_.end() || src->second.lookup ||
+          !src->second.source->start_cursor(q.start_us) ||
           not_yielding_.count(q.id + "#" + std::to_string(q.epoch)))
         continue;
       Micros at = std::max(q.start_us, cursor_time(q.cursor).value_or(q.start_us));
@@ -639,7 +668,8 @@ class Scheduler {
     if (p.live() || p.state != PartitionState::Pending) return;
     Micros from = std::max(p.start_us, cursor_time(p.cursor).value_or(p.start_us));
     auto cuts = split_points(from, *p.end_us, pieces, kMinSplitSpanUs);
-    if (cuts.empty()) return;
+    auto src = sources_.find(p.source);
+    if (cuts.empty() || src == sources_.end()) return;
     std::vector<Partition> added;
     const std::string base = p.id.substr(0, p.id.find('+'));
     for (std::size_t i = 0; i < cuts.size(); ++i) {
@@ -650,6 +680,9 @@ class Scheduler {
       q.domain = p.domain;
       q.start_us = cuts[i];
       q.end_us = i + 1 < cuts.size() ? cuts[i + 1] : *p.end_us;
+      auto cursor = src->second.source->start_cursor(q.start_us);
+      if (!cursor) return;
+      q.cursor = *cursor;
       added.push_back(std::move(q));
     }
     auto done = store_.split_partition(p, added);
@@ -695,6 +728,11 @@ class Scheduler {
       next_gauges_ = now + kMicrosPerSecond;
       publish_gauges(parts, plan_created_, now, budget_, routes_, c_.etp_rate_limit_per_min,
                      store_.fatal().has_value());
+      known_.clear();
+      for (const auto& [key, at] : complete_until(parts)) {
+        if (sources_.count(key.first)) known_[key] = at;
+      }
+      publish_lag(now);
       lookups_ = describe_lookups(redis_, store_.prefix(), c_);
       auto& m = Metrics::get();
       for (const auto& q : lookups_) {
@@ -706,26 +744,58 @@ class Scheduler {
         m.source_disabled(q["source"].get<std::string>()).Set(q.contains("switched_off") ? 1 : 0);
       }
     }
-    if (log::format() == log::Format::Text && now >= next_view_) {
+    if (now >= next_view_) {
       next_view_ = now + kMicrosPerSecond;
-      std::map<std::string, std::string> routes;
-      for (const auto& [name, info] : sources_) routes[name] = info.route;
-      log::set_status(view_.lines(parts, lookups_, routes, budget_, c_.etp_rate_limit_per_min, now));
+      view_.update(parts, now);
+      for (const auto& [name, st] : view_.streams()) {
+        if (!sources_.count(name)) continue;
+        Metrics::get().backfill_progress(name).Set(st.share);
+        Metrics::get().backfill_eta(name).Set(st.eta_s);
+      }
+      if (log::format() == log::Format::Text) {
+        std::map<std::string, std::string> routes;
+        for (const auto& [name, info] : sources_) routes[name] = info.route;
+        log::set_status(view_.lines(lookups_, routes, budget_, c_.etp_rate_limit_per_min));
+      }
     }
     if (now < next_progress_) return;
     next_progress_ = now + o_.progress_every_s * kMicrosPerSecond;
     if (log::format() == log::Format::Text) return;  // the live view says it
-    for (const auto& line : describe_progress(parts, plan_created_, now)) {
-      if (line["state"] != "done" || !was_complete_) log::info("progress", line);
-    }
+    if (was_complete_) return summarize(now);
+    for (const auto& line : describe_progress(parts, plan_created_, now)) log::info("progress", line);
     for (const auto& q : lookups_) {
       if (q["waiting"].get<long long>() > 0 || q.contains("switched_off")) log::info("progress.lookups", q);
     }
   }
 
+  // Steady state is quiet: what changes is logged where it happens (a lease expired, a retry, a switch); the
+  // progress is one summary line every kSummaryEveryUs — rows delivered since the last one, the lag of every
+  // stream, the lookups waiting.
+  void summarize(Micros now) {
+    if (now < next_summary_) return;
+    next_summary_ = now + kSummaryEveryUs;
+    nlohmann::json lag = nlohmann::json::object(), waiting = nlohmann::json::object();
+    long long delivered = 0;
+    for (const auto& [name, st] : view_.streams()) delivered += st.delivered;
+    for (const auto& [key, at] : known_)
+      lag[key.first + "/" + key.second] = static_cast<double>(now - at) / kMicrosPerSecond;
+    for (const auto& q : lookups_) waiting[q["queue"].get<std::string>()] = q["waiting"];
+    log::info("progress.summary", {{"delivered_since_last", summarized_ < 0 ? 0 : delivered - summarized_},
+                                   {"delivered", delivered},
+                                   {"lag_s", lag},
+                                   {"lookups_waiting", waiting}});
+    summarized_ = delivered;
+  }
+
+  void publish_lag(Micros now) {
+    for (const auto& [key, at] : known_)
+      Metrics::get().cursor_lag(key.first, key.second).Set(static_cast<double>(now - at) / kMicrosPerSecond);
+  }
+
   const Config& c_;
   const CoordinatorOptions& o_;
   const std::atomic<bool>& stop_;
+  std::map<std::pair<std::string, std::string>, Micros> known_;  // complete_until of the configured sources
   StateStore store_;
   Budget budget_;
   Micros ttl_;
@@ -749,12 +819,14 @@ class Scheduler {
     std::string route;
     bool lookup = false;
     Micros poll_interval = 0;  // the source's own least interval between polls (0: none)
+    std::shared_ptr<const Source> source;
   };
   std::map<std::string, SourceInfo> sources_;  // the enabled sources
   Redis& redis_;
   nlohmann::json lookups_ = nlohmann::json::array();
   std::map<std::string, long long> waiting_lookups_;
-  Micros plan_created_ = 0, next_progress_ = 0, next_gauges_ = 0, next_view_ = 0;
+  Micros plan_created_ = 0, next_progress_ = 0, next_gauges_ = 0, next_view_ = 0, next_summary_ = 0;
+  long long summarized_ = -1;
   ProgressView view_;
   int refused_rc_ = 0;
   bool was_complete_ = false;

@@ -34,15 +34,27 @@ struct Progress {
   bool backfill_complete() const { return bounded_done == bounded_total && live_caught_up == live_total; }
 };
 
-// The live progress view (LOG_FORMAT=text): see coordinator.cpp. Keeps a minute of history for its rates.
+// Per paged stream: the share of its window done, rows delivered, and the rate and ETA measured over the last
+// minute (not since the plan was made). Fed once a second; the live view (LOG_FORMAT=text) and the metrics
+// etp2s_backfill_progress_ratio / etp2s_backfill_eta_seconds read it.
 class ProgressView {
  public:
+  struct Stream {
+    double span = 0, done = 0, lag_s = -1;
+    long long delivered = 0;
+    bool bounded = false, caught_up = true;
+    double share = 1, rows_per_s = 0;
+    double eta_s = -1;  // -1: not known yet (no progress over the last minute); 0: done
+  };
+  void update(const std::vector<Partition>& parts, Micros now);
+  const std::map<std::string, Stream>& streams() const { return streams_; }
   // `routes`: source → the vendor route whose budget it spends.
-  std::vector<std::string> lines(const std::vector<Partition>& parts, const nlohmann::json& lookups,
-                                 const std::map<std::string, std::string>& routes, Budget& budget, int limit,
-                                 Micros now);
+  std::vector<std::string> lines(const nlohmann::json& lookups,
+                                 const std::map<std::string, std::string>& routes, Budget& budget,
+                                 int limit) const;
 
  private:
+  std::map<std::string, Stream> streams_;
   std::deque<std::pair<Micros, std::map<std::string, std::pair<double, long long>>>> history_;
 };
 
@@ -69,6 +81,13 @@ std::vector<Micros> split_points(Micros from, Micros end, int pieces, Micros min
 // The lookup queues of the enabled lookup sources: waiting, drain rate, ETA, dropped, not found, switched
 // off.
 nlohmann::json describe_lookups(Redis& redis, const std::string& prefix, const Config& config);
+
+// Where each paged stream's complete knowledge ends: everything the vendor showed before this instant has
+// been delivered. Per (source, traffic type), over the partitions in time order: the end of the done ones up
+// to the first unfinished one, then that one's committed place (a caught-up head: its last successful poll);
+// the earliest over domains. `now − this` is the lag (etp2s_cursor_lag_seconds) — defined during a backfill
+// too.
+std::map<std::pair<std::string, std::string>, Micros> complete_until(const std::vector<Partition>& parts);
 
 // The numbers `status` prints and the progress log shows (paged partitions; lookups: describe_lookups).
 nlohmann::json describe_progress(const std::vector<Partition>& parts, Micros plan_created_us, Micros now_us);

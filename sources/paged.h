@@ -24,6 +24,7 @@ class PagedSource : public Source {
   // last of each traffic type open-ended (steady state).
   std::vector<Partition> plan(const PlanWindow& window) const override;
   std::unique_ptr<PageReader> open(const ReadScope& scope) override;
+  std::optional<std::string> start_cursor(Micros start_us) const override { return format_vendor(start_us); }
   // From head - overlap on, never reporting a cursor below the head.
   std::optional<ReadScope> head_scope(const std::string& traffic_type, const std::string& head_cursor,
                                       int overlap_s) const override;

@@ -110,6 +110,9 @@ class Source {
   // The partitions covering the window; the last one of each scope is open-ended (steady state).
   virtual std::vector<Partition> plan(const PlanWindow& window) const = 0;
   virtual std::unique_ptr<PageReader> open(const ReadScope& scope) = 0;
+  // Adaptive partitions: the cursor that a partition of this source starting at `start_us` begins with (as
+  // plan() sets it). None: the coordinator does not split this source's partitions.
+  virtual std::optional<std::string> start_cursor(Micros /*start_us*/) const { return std::nullopt; }
   // Steady state: the scope that re-reads the last `overlap_s` before `head_cursor` for late arrivals,
   // resuming at `sweep_cursor` if it lies inside that range. None: the source needs no sweep.
   virtual std::optional<ReadScope> sweep_scope(const std::string& traffic_type,

@@ -94,3 +94,42 @@ TEST(Plan, ARemainderIsSplitOnWholeSecondsIntoPiecesOfAtLeastTheMinimumSpan) {
   EXPECT_TRUE(split_points(from, end, 1, 60 * s).empty());
   EXPECT_TRUE(split_points(end, from, 4, 60 * s).empty());
 }
+
+TEST(Plan, TheCompleteKnowledgeOfAStreamEndsAtItsFirstUnfinishedPartition) {
+  const Micros s = kMicrosPerSecond;
+  auto part = [&](std::string id, std::string traffic, Micros start, std::optional<Micros> end,
+                  PartitionState state, std::optional<Micros> cursor, std::string domain = "") {
+    Partition p;
+    p.id = std::move(id);
+    p.traffic_type = std::move(traffic);
+    p.domain = std::move(domain);
+    p.start_us = start;
+    p.end_us = end;
+    p.state = state;
+    if (cursor) p.cursor = format_vendor(*cursor);
+    return p;
+  };
+  std::vector<Partition> parts{
+      // inbound: a split piece (listed last in the plan) is done, the slice before it is half read
+      part("in-00", "inbound", 0, 100 * s, PartitionState::Done, 99 * s),
+      part("in-01", "inbound", 100 * s, 150 * s, PartitionState::Leased, 120 * s),
+      part("in-02", "inbound", 200 * s, std::nullopt, PartitionState::Live, 250 * s),
+      part("in-01+150", "inbound", 150 * s, 200 * s, PartitionState::Done, std::nullopt),
+      // outbound: every slice done, the head caught up: its last successful poll, not its last alert
+      part("out-00", "outbound", 0, 200 * s, PartitionState::Done, std::nullopt),
+      part("out-01", "outbound", 200 * s, std::nullopt, PartitionState::Live, 230 * s),
+  };
+  parts.back().caught_up_us = 290 * s;
+  // v2 with domains: the earliest domain
+  parts.push_back(part("in-00@a", "inbound", 0, std::nullopt, PartitionState::Pending, std::nullopt, "a"));
+  parts.push_back(part("in-00@b", "inbound", 0, std::nullopt, PartitionState::Leased, 40 * s, "b"));
+  parts[6].source = parts[7].source = "alerts-v2";
+  parts[7].caught_up_us = 0;  // still catching up: its cursor counts
+  auto known = complete_until(parts);
+  EXPECT_EQ(known.at({"alerts-v1", "inbound"}), 120 * s);
+  EXPECT_EQ(known.at({"alerts-v1", "outbound"}), 290 * s);
+  EXPECT_EQ(known.at({"alerts-v2", "inbound"}), 0);
+  parts[1].state = PartitionState::Done;
+  parts[2].caught_up_us = 300 * s;
+  EXPECT_EQ(complete_until(parts).at({"alerts-v1", "inbound"}), 300 * s);
+}

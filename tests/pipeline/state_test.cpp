@@ -79,6 +79,7 @@ TEST(State, ASplitEndsThePartitionAndAddsItsRemainderOnlyWhileNobodyReadsIt) {
       q.id = "inbound-00@a.test+" + std::to_string(at);
       q.start_us = at * kMicrosPerSecond;
       q.end_us = (at + 1000) * kMicrosPerSecond;
+      q.cursor = format_vendor(*q.end_us - 1000 * kMicrosPerSecond);
       out.push_back(q);
     }
     return out;
@@ -97,7 +98,8 @@ TEST(State, ASplitEndsThePartitionAndAddsItsRemainderOnlyWhileNobodyReadsIt) {
   EXPECT_FALSE(store.split_partition(seen, pieces).value());
   ASSERT_EQ(store.partitions().value().size(), 1u);
   EXPECT_EQ(store.partitions().value()[0].end_us, 5000 * kMicrosPerSecond);
-  // As seen: split in one step; the pieces inherit source, traffic type and domain, and start unread.
+  // As seen: split in one step; the pieces inherit source, traffic type and domain, and start unread (at
+  // the start cursor their source gives).
   seen = store.partitions().value()[0];
   ASSERT_TRUE(store.split_partition(seen, pieces).value());
   auto after = store.partitions().value();
@@ -111,7 +113,7 @@ TEST(State, ASplitEndsThePartitionAndAddsItsRemainderOnlyWhileNobodyReadsIt) {
     EXPECT_EQ(after[i].domain, "a.test");
     EXPECT_EQ(after[i].start_us, pieces[i - 1].start_us);
     EXPECT_EQ(after[i].end_us, pieces[i - 1].end_us);
-    EXPECT_EQ(after[i].cursor, "");
+    EXPECT_EQ(after[i].cursor, pieces[i - 1].cursor);
     EXPECT_EQ(after[i].state, PartitionState::Pending);
     EXPECT_EQ(after[i].epoch, 0);
   }
