@@ -5,6 +5,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -495,6 +496,91 @@ int cmd_status(const Config& c, bool json) {
   return 0;
 }
 
+// `retry-gaps`: every recorded gap that can be read again becomes a partition of its own — a tie's instant
+// (that millisecond, read through the tie filters again) or an unreadable range (from/to) — and leaves the
+// gap list. A running `run` picks the partitions up at once, else the next `backfill` or `run` reads them;
+// what still cannot be read is recorded again. The dedupe marks drop what was delivered before. A possible
+// hole at a v1 → v2 switch (modified-after/T) cannot be re-read and stays listed. Exit 0: everything
+// retryable was queued; 1: Redis did not answer.
+int cmd_retry_gaps(const Config& c) {
+  auto state = open_state(c);
+  if (!state) return 2;
+  StateStore& store = state->store;
+  auto entries = store.gap_entries();
+  auto parts = store.partitions();
+  if (!entries || !parts) {
+    std::cerr << "retry-gaps: " << log::redact(entries ? parts.error() : entries.error()) << "\n";
+    return 1;
+  }
+  std::map<std::string, const Partition*> by_id;
+  for (const auto& p : parts.value()) by_id[p.id] = &p;
+  std::vector<Partition> queue;
+  std::vector<std::string> handled;
+  std::size_t kept = 0;
+  for (const auto& [text, g] : entries.value()) {
+    auto keep = [&, &g = g](const std::string& why) {
+      ++kept;
+      std::cout << "kept: partition " << g.partition << " " << g.at << ": " << why << "\n";
+    };
+    // An instant is that millisecond; a range is from/to.
+    auto slash = g.at.find('/');
+    auto first = parse_time(slash == std::string::npos ? g.at : g.at.substr(0, slash));
+    auto second = slash == std::string::npos ? first : parse_time(g.at.substr(slash + 1));
+    const bool readable = first.has_value() && second.has_value();
+    const Micros from = readable ? *first : 0;
+    const Micros to = readable ? (slash == std::string::npos ? from + 1000 : *second) : 0;
+    auto original = by_id.find(g.partition);
+    if (g.at.rfind("modified-after/", 0) == 0) {
+      keep("alerts modified after the switch to v2 cannot be found again through v2");
+      continue;
+    }
+    if (!readable || to <= from) {
+      keep("not an instant or a range");
+      continue;
+    }
+    if (original == by_id.end()) {
+      keep("its partition is not in the plan (a new plan was made since)");
+      continue;
+    }
+    const Partition& o = *original->second;
+    auto source = make_source(o.source, SourceContext{c, nullptr, row_limits_for_mode(c.sentinel_mode)});
+    auto cursor = source ? source->start_cursor(from) : std::nullopt;
+    if (!cursor) {
+      keep("its source cannot read a range of its own");
+      continue;
+    }
+    Partition q;
+    q.id = o.id.substr(0, o.id.find('+')) + "~retry-" + std::to_string(from / 1000) + "-" +
+           std::to_string(to / 1000);
+    q.source = o.source;
+    q.traffic_type = o.traffic_type;
+    q.domain = o.domain;
+    q.start_us = from;
+    q.end_us = to;
+    q.cursor = *cursor;
+    handled.push_back(text);
+    // Queued before (a retry-gaps that stopped before the entry was removed): not twice.
+    if (by_id.count(q.id) || std::any_of(queue.begin(), queue.end(), [&](auto& x) { return x.id == q.id; }))
+      continue;
+    std::cout << "queued: " << q.id << " (" << format_iso_ms(from) << " to " << format_iso_ms(to) << ")\n";
+    queue.push_back(std::move(q));
+  }
+  // The partitions first, then the entries: a stop in between leaves a gap listed that is also queued.
+  if (auto ok = store.add_partitions(queue); !ok) {
+    std::cerr << "retry-gaps: " << log::redact(ok.error()) << "\n";
+    return 1;
+  }
+  for (const auto& text : handled) {
+    if (auto ok = store.remove_gap(text); !ok) {
+      std::cerr << "retry-gaps: " << log::redact(ok.error()) << "\n";
+      return 1;
+    }
+  }
+  std::cout << queue.size() << " gap(s) queued for a new read, " << kept << " kept"
+            << (queue.empty() ? "" : "; `run` reads them now, or run `backfill`") << "\n";
+  return 0;
+}
+
 // `keygen [PREFIX]`: a CURVE key pair for the roles (docs/security.md). With PREFIX: PREFIX.secret (mode
 // 0600) and PREFIX.public, the public key also printed; without: both printed, as curve_keygen does.
 int cmd_keygen(int argc, char** argv) {
@@ -529,6 +615,8 @@ int usage() {
          "  shipper      one shipper (binds SHIPPER_ENDPOINT)\n"
          "  status       progress, gaps and dead letters read from Redis (exit 3 while a fatal error is "
          "recorded)\n"
+         "  retry-gaps   queue every recorded gap that can be read again as a partition of its own (read by "
+         "`run`, or the next `backfill`)\n"
          "  fetch        read the window through every enabled source and print the rows (no Redis)\n"
          "  keygen [PREFIX]  a CURVE key pair for the roles (PREFIX.secret, PREFIX.public; else printed)\n"
          "configuration: environment variables (see README), optionally ETP2S_CONFIG_FILE=<KEY=VALUE file>\n";
@@ -545,7 +633,7 @@ int main(int argc, char** argv) {
   ConfigNeeds needs;
   if (cmd == "fetch")
     needs = {true, false, false};
-  else if (cmd == "coordinator" || cmd == "status")
+  else if (cmd == "coordinator" || cmd == "status" || cmd == "retry-gaps")
     needs = {false, false, true};
   else if (cmd == "fetcher")
     needs = {true, false, true};
@@ -569,9 +657,11 @@ int main(int argc, char** argv) {
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
   std::signal(SIGPIPE, SIG_IGN);  // a peer that went away is an error to handle, not a reason to die
-  if (cmd != "fetch" && cmd != "status" && Metrics::get().serve(c.metrics_address, c.metrics_port) < 0)
+  if (cmd != "fetch" && cmd != "status" && cmd != "retry-gaps" &&
+      Metrics::get().serve(c.metrics_address, c.metrics_port) < 0)
     return 2;
   if (cmd == "fetch") return cmd_fetch(c);
+  if (cmd == "retry-gaps") return cmd_retry_gaps(c);
   if (cmd == "status") {
     // A person at a terminal gets a table; scripts, healthchecks and `--json` the JSON document.
     bool json = (argc > 2 && std::string(argv[2]) == "--json") || isatty(STDOUT_FILENO) != 1;

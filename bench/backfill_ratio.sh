@@ -4,6 +4,7 @@
 # (per traffic type: ceil(versions / 200)) at one request a second. Prints one table row per run.
 # ratio = ideal / measured; wasted pages = requests made beyond the fewest possible (and beyond the requests that
 # failed: none here).
+# LOG_LEVEL (default warn) is the backfill's; KEEP_LOG=PREFIX keeps its log as PREFIX.<api>.<shape>.<fetchers>.<latency>.log
 # Usage: bench/backfill_ratio.sh ALERTS "fetchers list" "latency ms list" [shape: uniform|skewed] [api: v1|v2|auto]
 #   skewed: 80 % of the alerts in one 3-hour campaign (etp-sim --campaign-percent 80 --campaign-hours 3)
 set -euo pipefail
@@ -39,7 +40,7 @@ for latency in $latency_list; do
     ETP_BASE_URL=$etp ETP_API_KEY_FILE=$work/k REDIS_URL=redis://127.0.0.1:$rport/0 FETCHERS=$fetchers \
     SENTINEL_DCE_URL=$az SENTINEL_DCR_ID=dcr-00112233445566778899aabbccddeeff AZURE_AUTHORITY_HOST=$az \
     AZURE_TENANT_ID=11111111-2222-3333-4444-555555555555 AZURE_CLIENT_ID=aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee \
-    ETP_API=$api ETP_DETAILS=off ETP_TRACE=off AZURE_CLIENT_SECRET_FILE=$work/s LOG_LEVEL=warn \
+    ETP_API=$api ETP_DETAILS=off ETP_TRACE=off ETP_QUARANTINE=off AZURE_CLIENT_SECRET_FILE=$work/s LOG_LEVEL=${LOG_LEVEL:-warn} \
       build/app/etp2sentinel backfill >/dev/null 2>"$work/run.log" || { echo "backfill failed:"; tail -5 "$work/run.log"; }
     end=$(date +%s.%N)
     requests=$(curl -s "$etp/sim/stats" | json 'd["routes"]["/alerts"]["requests"]')
@@ -48,6 +49,7 @@ for latency in $latency_list; do
     python3 -c "
 m=$end-$start; i=$ideal
 print(f'| $api | $shape | $alerts | $fetchers | ${latency} ms | {i} | {m:.0f} | {i/m:.3f} | $requests | {$requests-i} | $maxw |')"
+    [ -n "${KEEP_LOG:-}" ] && cp "$work/run.log" "$KEEP_LOG.$api.$shape.$fetchers.$latency.log"
     rm -rf "$work"
   done
 done

@@ -4,6 +4,8 @@
 # alert became visible at the vendor to the moment its row reached sentinel-sim: the alert row (p50/p99) and its
 # details row (p50/p99), the trace row of its message, and the busiest 60 s of each route.
 # Usage: bench/steady_lookups.sh [MINUTES=5] [RATE_PER_MIN=20] [LATENCY_MS=300]
+# LATE_PERCENT (default 0) of the new alerts become visible 1..LATE_MAX_S (default 90) s after their
+# last_modified_on (the vendor's indexing delay); ETP_API (auto|v1|v2) passes through.
 # The roles run as the compose steady state runs them: a coordinator, a shipper and FETCHERS (default 1) fetcher
 # processes over loopback TCP, each fetcher working FETCHER_SLOTS (default 2) leases at once.
 set -euo pipefail
@@ -32,9 +34,10 @@ build/app/etp2sentinel coordinator >/dev/null 2>"$work/coordinator.log" &
 build/app/etp2sentinel shipper >/dev/null 2>"$work/shipper.log" &
 for i in $(seq "$FETCHERS"); do build/app/etp2sentinel fetcher >/dev/null 2>"$work/fetcher-$i.log" & done
 # Let the backfill finish and its 30 lookups drain, so the measurement sees steady state only.
-python3 - "$etp" "$az" "$minutes" "$rate" <<'PY'
+python3 - "$etp" "$az" "$minutes" "$rate" "${LATE_PERCENT:-0}" "${LATE_MAX_S:-90}" <<'PY'
 import json, sys, time, urllib.request, random
 etp, az, minutes, rate = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+late_percent, late_max = int(sys.argv[5]), int(sys.argv[6])
 get = lambda u: json.load(urllib.request.urlopen(u))
 post = lambda u, b: json.load(urllib.request.urlopen(urllib.request.Request(u, json.dumps(b).encode(), {"Content-Type": "application/json"})))
 def parse(t):
@@ -52,7 +55,8 @@ visible = {}
 rng = random.Random(7)
 end = time.time() + minutes * 60
 while time.time() < end:
-    for a in post(etp + "/sim/alerts", {"count": 1, "traffic_type": rng.choice(["inbound", "outbound"])})["alerts"]:
+    late = rng.randint(1, late_max) if rng.random() * 100 < late_percent else 0
+    for a in post(etp + "/sim/alerts", {"count": 1, "traffic_type": rng.choice(["inbound", "outbound"]), "late_s": late})["alerts"]:
         visible[a["id"]] = parse(a["visible_at"])
     time.sleep(60.0 / rate)
 wait_until = time.time() + 180
@@ -71,7 +75,7 @@ def pct(v, q): v = sorted(v); return v[min(len(v) - 1, int(q * (len(v) - 1) + 0.
 a = [alert_at[i] - t for i, t in visible.items() if i in alert_at]
 d = [details_at[i] - t for i, t in visible.items() if i in details_at]
 stats = get(etp + "/sim/stats")["routes"]
-print(f"| {len(visible)} new alerts at {rate}/min | alert row p50 {pct(a,.5):.2f} s, p99 {pct(a,.99):.2f} s "
+print(f"| {len(visible)} new alerts at {rate}/min, {late_percent} % late (up to {late_max} s) | alert row p50 {pct(a,.5):.2f} s, p99 {pct(a,.99):.2f} s "
       f"({len(a)} arrived) | details row p50 {pct(d,.5):.2f} s, p99 {pct(d,.99):.2f} s ({len(d)} arrived) | "
       f"max requests in 60 s: alerts {stats['/alerts']['max_in_60s']}, trace {stats.get('/trace', {}).get('max_in_60s', 0)} |")
 PY

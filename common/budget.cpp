@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/metrics.h"
 
 namespace etp2s {
 namespace {
@@ -79,13 +80,22 @@ long long Budget::try_acquire(const std::string& route, Priority priority) {
 }
 
 bool Budget::acquire(const std::string& route, Priority priority, const std::function<bool()>& stop) {
+  const auto started = std::chrono::steady_clock::now();
+  auto waited = [&] {
+    Metrics::get().budget_wait(route).Increment(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  };
   while (!stop()) {
     long long wait = try_acquire(route, priority);
-    if (wait == 0) return true;
+    if (wait == 0) {
+      waited();
+      return true;
+    }
     // Redis unreachable: no permit can be proven, so none is taken; try again shortly.
     long long ms = wait < 0 ? 500 : std::min<long long>(wait, 1000);
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   }
+  waited();
   return false;
 }
 

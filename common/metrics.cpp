@@ -85,6 +85,18 @@ struct Metrics::Impl {
               "no "
               "progress in the last minute)")
           .Register(*registry);
+  prometheus::Family<prometheus::Counter>& budget_wait =
+      BuildCounter()
+          .Name("etp2s_budget_wait_seconds_total")
+          .Help(
+              "Seconds paging requests waited for a permit of the route's budget (the vendor limit at work; "
+              "a rate near the number of fetchers: the budget, not the fetchers, sets the pace)")
+          .Register(*registry);
+  prometheus::Family<prometheus::Gauge>& partitions =
+      BuildGauge()
+          .Name("etp2s_partitions")
+          .Help("Partitions of the plan by state (pending, leased, done, live)")
+          .Register(*registry);
   prometheus::Family<prometheus::Histogram>& delivery_latency =
       BuildHistogram()
           .Name("etp2s_delivery_latency_seconds")
@@ -290,7 +302,9 @@ Metrics::Metrics() : impl_(std::make_shared<Impl>()) {
   for (const char* list : {"gaps", "dead_letters"}) {
     for (const char* reason : {"over_cap", "expired"}) state_list_dropped(list, reason);
   }
+  for (const char* state : {"pending", "leased", "done", "live"}) partitions(state);
   for (const char* route : {"alerts", "trace", "quarantine"}) {
+    budget_wait(route);
     for (const char* status : {"200", "401", "403", "404", "429", "500", "502", "503", "0"})
       etp_requests(route, status);
   }
@@ -360,6 +374,12 @@ prometheus::Gauge& Metrics::backfill_progress(const std::string& stream) {
 }
 prometheus::Gauge& Metrics::backfill_eta(const std::string& stream) {
   return impl_->backfill_eta.Add({{"stream", stream}});
+}
+prometheus::Counter& Metrics::budget_wait(const std::string& route) {
+  return impl_->budget_wait.Add({{"route", route}});
+}
+prometheus::Gauge& Metrics::partitions(const std::string& state) {
+  return impl_->partitions.Add({{"state", state}});
 }
 prometheus::Histogram& Metrics::delivery_latency() {
   return impl_->delivery_latency.Add({}, delivery_buckets());

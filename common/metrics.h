@@ -29,6 +29,8 @@ class Metrics {
   prometheus::Gauge& partition_eta(const std::string& partition);
   prometheus::Gauge& cursor_lag(const std::string& stream, const std::string& traffic_type);
   prometheus::Gauge& backfill_progress(const std::string& stream);
+  prometheus::Counter& budget_wait(const std::string& route);
+  prometheus::Gauge& partitions(const std::string& state);
   prometheus::Gauge& backfill_eta(const std::string& stream);
   prometheus::Histogram& delivery_latency();
   prometheus::Counter& shipper_batches(const std::string& outcome);

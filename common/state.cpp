@@ -47,10 +47,20 @@ for i = 3, #KEYS do
              'start_us', ARGV[a + 1], 'end_us', ARGV[a + 2], 'cursor', ARGV[a + 3], 'state', 'pending', 'epoch', '0',
              'owner', '', 'lease_expiry_us', '0', 'delivered', '0', 'caught_up_us', '0', 'next_due_us', '0',
              'sweep_cursor', '')
-  list = list .. ',' .. ARGV[a]
+  if list == '' then list = ARGV[a] else list = list .. ',' .. ARGV[a] end
 end
 redis.call('HSET', p, 'end_us', ARGV[3])
 redis.call('HSET', KEYS[2], 'partitions', list)
+return 1
+)lua";
+
+// KEYS[1] = the plan; ARGV = partition ids appended to its list.
+const char* kAppendIds = R"lua(
+local list = redis.call('HGET', KEYS[1], 'partitions') or ''
+for i = 1, #ARGV do
+  if list == '' then list = ARGV[i] else list = list .. ',' .. ARGV[i] end
+end
+redis.call('HSET', KEYS[1], 'partitions', list)
 return 1
 )lua";
 
@@ -196,20 +206,21 @@ Result<Unit, std::string> StateStore::create_plan(const std::vector<Partition>& 
 
 Result<Unit, std::string> StateStore::add_partitions(const std::vector<Partition>& parts) {
   if (parts.empty()) return Unit{};
-  auto ids = redis_.command({"HGET", prefix_ + "plan", "partitions"});
-  if (!ids) return err(ids.error());
   std::vector<std::vector<std::string>> cmds;
-  std::string list = ids->str;
+  std::vector<std::string> ids;
   for (const auto& p : parts) {
     cmds.push_back(new_partition_hset(prefix_, p));
-    list += (list.empty() ? "" : ",") + p.id;
+    ids.push_back(p.id);
   }
-  cmds.push_back({"HSET", prefix_ + "plan", "partitions", list});  // last: listed only once written
   auto r = redis_.pipeline(cmds);
   if (!r) return err(r.error());
   for (const auto& reply : r.value()) {
     if (reply.type == RedisReply::Type::Error) return err("redis: " + reply.str);
   }
+  // Listed last (only once written), appended in one step: a split by the coordinator meanwhile keeps its
+  // pieces.
+  auto listed = redis_.eval(kAppendIds, {prefix_ + "plan"}, ids);
+  if (!listed) return err(listed.error());
   return Unit{};
 }
 
@@ -398,9 +409,23 @@ Result<Unit, std::string> StateStore::record_gap(const std::string& partition, c
 }
 
 Result<std::vector<GapRecord>, std::string> StateStore::gaps() {
+  auto entries = gap_entries();
+  if (!entries) return err(entries.error());
+  std::vector<GapRecord> out;
+  for (auto& [text, g] : entries.value()) out.push_back(std::move(g));
+  return out;
+}
+
+Result<Unit, std::string> StateStore::remove_gap(const std::string& entry) {
+  auto r = redis_.command({"LREM", prefix_ + "gaps", "1", entry});
+  if (!r) return err(r.error());
+  return Unit{};
+}
+
+Result<std::vector<std::pair<std::string, GapRecord>>, std::string> StateStore::gap_entries() {
   auto r = redis_.command({"LRANGE", prefix_ + "gaps", "0", "-1"});
   if (!r) return err(r.error());
-  std::vector<GapRecord> out;
+  std::vector<std::pair<std::string, GapRecord>> out;
   for (const auto& e : r->elements) {
     auto j = nlohmann::json::parse(e.str, nullptr, false);
     if (!j.is_object() || !j.contains("at") || !j["at"].is_string()) continue;
@@ -414,7 +439,7 @@ Result<std::vector<GapRecord>, std::string> StateStore::gaps() {
     } else if (j.contains("recorded") && j["recorded"].is_string()) {  // entries written before 0.2
       g.recorded_us = parse_time(j["recorded"].get<std::string>()).value_or(0);
     }
-    out.push_back(std::move(g));
+    out.emplace_back(e.str, std::move(g));
   }
   return out;
 }

@@ -141,6 +141,10 @@ class StateStore {
   Result<Unit, std::string> record_gap(const std::string& partition, const std::string& at, std::size_t seen);
   // The recorded gaps, oldest first; entries that do not parse are skipped.
   Result<std::vector<GapRecord>, std::string> gaps();
+  // The gap list as stored (each entry's text with what it says), and the removal of one entry by its text
+  // (`retry-gaps`: its range is queued as a partition of its own).
+  Result<std::vector<std::pair<std::string, GapRecord>>, std::string> gap_entries();
+  Result<Unit, std::string> remove_gap(const std::string& entry);
   // Entries in the gap list and in the dead-letter list.
   Result<long long, std::string> gap_count();
   Result<long long, std::string> dead_letter_count();

@@ -139,9 +139,10 @@ void ProgressView::update(const std::vector<Partition>& parts, Micros now) {
     if (p.live()) {
       s.lag_s = std::max(s.lag_s, static_cast<double>(now - known_until(p)) / kMicrosPerSecond);
       s.caught_up = s.caught_up && p.caught_up_us > 0;
-      continue;
+      if (p.caught_up_us > 0) continue;
     }
-    auto span = static_cast<double>(*p.end_us - p.start_us);
+    // A head still catching up is part of the backfill: its window up to now.
+    auto span = static_cast<double>(p.end_us.value_or(std::max(now, p.start_us + 1)) - p.start_us);
     auto at = cursor_time(p.cursor).value_or(p.start_us);
     double ratio = p.state == PartitionState::Done
                        ? 1.0
@@ -223,6 +224,9 @@ void publish_gauges(const std::vector<Partition>& parts, Micros plan_created, Mi
     m.budget_limit(route).Set(limit);
   }
   m.fatal().Set(fatal ? 1 : 0);
+  std::map<std::string, double> by_state{{"pending", 0}, {"leased", 0}, {"done", 0}, {"live", 0}};
+  for (const auto& p : parts) by_state[std::string(state_name(p.state))] += 1;
+  for (const auto& [state, n] : by_state) m.partitions(state).Set(n);
 }
 
 constexpr auto kReceiveSlice = std::chrono::milliseconds(200);
@@ -230,16 +234,14 @@ constexpr auto kRedisRetry = std::chrono::milliseconds(500);
 constexpr int kNoWorkRetryMs = 250;
 // Adaptive partitions: a remainder is split only if each piece spans at least a minute and the estimate of
 // what is left is at least two pages; at most 8 pieces at once. A fetcher counts as idle for 3 s after it
-// asked for work and got no backfill work; a holder asked to yield gets 10 s.
+// asked for work and got no backfill work; a holder asked to yield gets 60 s.
 constexpr Micros kMinSplitSpanUs = 60 * kMicrosPerSecond;
 constexpr double kMinSplitRows = 400;
 constexpr double kMaxPieces = 8;
 constexpr Micros kIdleForgetUs = 3 * kMicrosPerSecond;
-constexpr Micros kYieldWaitUs = 10 * kMicrosPerSecond;
-constexpr Micros kLookupRetryUs = 100'000;
-constexpr Micros kSummaryEveryUs =
-    300 * kMicrosPerSecond;  // steady state: one progress line per 5 minutes  // a drain lease released with
-                             // work waiting: due again soon
+constexpr Micros kYieldWaitUs = 60 * kMicrosPerSecond;  // longer than a tie read or a retry backoff
+constexpr Micros kLookupRetryUs = 100'000;  // a drain lease released with work waiting: due again soon
+constexpr Micros kSummaryEveryUs = 300 * kMicrosPerSecond;  // steady state: one progress line per 5 minutes
 // The coordinator lock: held while serving, renewed every second; a standby takes over within this long of a
 // holder that died without releasing it.
 constexpr Micros kLockTtlUs = 10 * kMicrosPerSecond;
@@ -523,7 +525,7 @@ class Scheduler {
       if (it != sources_.end() && !it->second.lookup && it->second.route == route->second.route && q.live())
         ++live;
     }
-    if (backfilling(route->second.route, parts))
+    if (c_.etp_backfill_poll_s > 0 && backfilling(route->second.route, parts))
       return std::max(least, static_cast<Micros>(c_.etp_backfill_poll_s) * kMicrosPerSecond);
     if (!shared) return least;
     double share_per_min = std::max(1.0, c_.etp_rate_limit_per_min * (waiting ? 0.5 : 2.0 / 3.0));
@@ -644,6 +646,7 @@ class Scheduler {
           not_yielding_.count(q.id + "#" + std::to_string(q.epoch)))
         continue;
       Micros at = std::max(q.start_us, cursor_time(q.cursor).value_or(q.start_us));
+      if (split_points(at, *q.end_us, 2, kMinSplitSpanUs).empty()) continue;  // too short to cut
       auto left = static_cast<double>(*q.end_us - at), read = static_cast<double>(at - q.start_us);
       double est = q.delivered > 0 && read > 0 ? static_cast<double>(q.delivered) * left / read
                    : covered > 0               ? rows * left / covered
@@ -729,8 +732,9 @@ class Scheduler {
       publish_gauges(parts, plan_created_, now, budget_, routes_, c_.etp_rate_limit_per_min,
                      store_.fatal().has_value());
       known_.clear();
+      auto off = store_.disabled_sources();
       for (const auto& [key, at] : complete_until(parts)) {
-        if (sources_.count(key.first)) known_[key] = at;
+        if (sources_.count(key.first) && !(off && off->count(key.first))) known_[key] = at;
       }
       publish_lag(now);
       lookups_ = describe_lookups(redis_, store_.prefix(), c_);

@@ -196,9 +196,10 @@ class Worker {
       if (!m || (m->message.kind != Kind::LeaseLost && m->message.kind != Kind::Yield)) continue;
       const auto& ref = std::get<LeaseRef>(m->message.body);
       std::lock_guard lock(mu_);
-      if (!current_ || current_->partition != ref.partition) continue;
+      // About this lease (the same partition leased again after a yield has a new epoch).
+      if (!current_ || current_->partition != ref.partition || current_->epoch != ref.epoch) continue;
       if (m->message.kind == Kind::LeaseLost) lease_lost_ = true;
-      if (m->message.kind == Kind::Yield && current_->epoch == ref.epoch) yield_asked_ = true;
+      if (m->message.kind == Kind::Yield) yield_asked_ = true;
     }
   }
 

@@ -132,4 +132,8 @@ TEST(Plan, TheCompleteKnowledgeOfAStreamEndsAtItsFirstUnfinishedPartition) {
   parts[1].state = PartitionState::Done;
   parts[2].caught_up_us = 300 * s;
   EXPECT_EQ(complete_until(parts).at({"alerts-v1", "inbound"}), 300 * s);
+  // The piece listed last is the unfinished one: the chain is read in time order, not in plan order.
+  parts[3].state = PartitionState::Leased;
+  parts[3].cursor = format_vendor(160 * s);
+  EXPECT_EQ(complete_until(parts).at({"alerts-v1", "inbound"}), 160 * s);
 }

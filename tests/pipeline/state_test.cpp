@@ -90,6 +90,12 @@ TEST(State, ASplitEndsThePartitionAndAddsItsRemainderOnlyWhileNobodyReadsIt) {
   seen.epoch = 1;
   ASSERT_TRUE(store.save_lease(seen));
   EXPECT_FALSE(store.split_partition(seen, pieces).value());
+  // Pending again, but leased and given back once more since the caller looked (epoch 2, same cursor).
+  seen.state = PartitionState::Pending;
+  auto older = seen;
+  seen.epoch = 2;
+  ASSERT_TRUE(store.save_lease(seen));
+  EXPECT_FALSE(store.split_partition(older, pieces).value());
   // Given back (pending, epoch 2) but its cursor moved since the caller looked: refused.
   seen.state = PartitionState::Pending;
   seen.epoch = 2;
