@@ -1698,3 +1698,112 @@ TEST_P(AdaptivePartitions, ASkewedDayIsSplitWhileItIsReadAndEveryAlertArrivesOnc
 }
 
 INSTANTIATE_TEST_SUITE_P(E2E, AdaptivePartitions, ::testing::Values("v1", "v2"));
+
+// ---- the dashboard and the rules against a real Prometheus ----
+namespace {
+std::string url_encoded(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+}  // namespace
+
+// Debian's Prometheus scrapes a running connector (`run`, every role in one process, named as the compose
+// coordinator job) every second and loads the alert rules; every expression of every dashboard panel is then
+// evaluated through its HTTP API during the backfill's last minute: each returns data (a number, not NaN),
+// the gauges the numbers they stand for, and no rule fires on this healthy run.
+TEST(Prometheus, EveryDashboardPanelReturnsDataFromARunningConnector) {
+  const std::string prometheus_bin = "/usr/bin/prometheus";  // Debian's (scripts/install-deps.sh)
+  ASSERT_EQ(::access(prometheus_bin.c_str(), X_OK), 0) << "prometheus is not installed";
+  Stack s(sim_options(3000, 120));
+  const int metrics = free_port(), web = free_port();
+  std::ofstream(s.dir + "/prometheus.yml")
+      << "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+      << "rule_files: ['" << ETP2S_SOURCE_DIR << "/deploy/prometheus/rules/etp2sentinel.rules.yml']\n"
+      << "scrape_configs:\n  - job_name: etp2sentinel-coordinator\n    static_configs:\n"
+      << "      - targets: ['127.0.0.1:" << metrics << "']\n";
+  Process prometheus(
+      {prometheus_bin, "--config.file=" + s.dir + "/prometheus.yml", "--storage.tsdb.path=" + s.dir + "/tsdb",
+       "--web.listen-address=127.0.0.1:" + std::to_string(web)},
+      {}, s.dir + "/prometheus.log");
+  auto p = s.start({"run"},
+                   s.env({{"ETP_RATE_LIMIT_PER_MIN", "120"},
+                          {"ETP_RATE_LIMIT_OVERRIDE", "1"},
+                          {"FETCHERS", "2"},
+                          {"METRICS_PORT", std::to_string(metrics)},
+                          {"METRICS_ADDRESS", "127.0.0.1"}}),
+                   "run.log");
+  HttpClient http;
+  auto query = [&](const std::string& expr) {
+    auto r =
+        http.send({"GET",
+                   "http://127.0.0.1:" + std::to_string(web) + "/api/v1/query?query=" + url_encoded(expr),
+                   {},
+                   "",
+                   std::nullopt});
+    return r && r->status == 200 ? nlohmann::json::parse(r->body, nullptr, false) : nlohmann::json();
+  };
+  ASSERT_TRUE(wait_until([&] { return s.backfill_complete(); }, std::chrono::seconds(180)))
+      << s.log("run.log").substr(0, 3000);
+  // A few scrapes after completion, well within the minute that the rates look back.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = query("etp2s_backfill_progress_ratio");
+        return r.is_object() && !r["data"]["result"].empty() &&
+               r["data"]["result"][0]["value"][1].get<std::string>() == "1";
+      },
+      std::chrono::seconds(30)))
+      << s.log("prometheus.log").substr(0, 2000);
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+
+  std::ifstream in(std::string(ETP2S_SOURCE_DIR) + "/deploy/grafana/dashboards/etp2sentinel.json");
+  auto dash = nlohmann::json::parse(in);
+  std::map<std::string, double> first_value;
+  std::size_t exprs = 0;
+  for (const auto& panel : dash["panels"]) {
+    for (const auto& t : panel["targets"]) {
+      const std::string expr = t["expr"];
+      ++exprs;
+      auto r = query(expr);
+      ASSERT_TRUE(r.is_object()) << expr;
+      EXPECT_EQ(r["status"], "success") << expr << ": " << r.dump();
+      const auto& result = r["data"]["result"];
+      EXPECT_FALSE(result.empty()) << panel["title"] << ": no data for " << expr;
+      bool a_number = false;
+      for (const auto& series : result) {
+        const std::string v = series["value"][1];
+        a_number = a_number || (v != "NaN" && v != "+Inf" && v != "-Inf");
+      }
+      EXPECT_TRUE(a_number) << panel["title"] << ": only NaN for " << expr << ": " << result.dump();
+      if (!result.empty()) first_value[expr] = std::stod(result[0]["value"][1].get<std::string>());
+    }
+  }
+  EXPECT_GE(exprs, 25u);
+  // The numbers the panels stand for.
+  EXPECT_EQ(first_value["max(etp2s_budget_limit)"], 120);
+  EXPECT_EQ(first_value["sum by (job) (up{job=~\"etp2sentinel-.*|standins\"})"], 1);
+  EXPECT_GT(first_value["sum(rate(etp2s_shipper_rows_total{outcome=\"delivered\"}[1m]))"], 0)
+      << "the backfill's delivery rate is shown within its last minute";
+  EXPECT_EQ(first_value["max(etp2s_fatal)"], 0);
+  EXPECT_LT(first_value["max by (stream, traffic_type) (etp2s_cursor_lag_seconds)"], 120)
+      << "caught up: the lag is seconds, not the age of the newest alert";
+  // The rules loaded, and none fires on this healthy run.
+  auto rules =
+      http.send({"GET", "http://127.0.0.1:" + std::to_string(web) + "/api/v1/rules", {}, "", std::nullopt});
+  ASSERT_TRUE(rules && rules->status == 200);
+  auto groups = nlohmann::json::parse(rules->body)["data"]["groups"];
+  ASSERT_FALSE(groups.empty());
+  EXPECT_GE(groups[0]["rules"].size(), 13u);
+  for (const auto& rule : groups[0]["rules"]) {
+    EXPECT_EQ(rule["health"], "ok") << rule.dump();
+    EXPECT_NE(rule["state"], "firing") << rule["name"];
+  }
+}
