@@ -109,6 +109,7 @@ std::string trim_ws(std::string s) {
 Result<AccessToken, CredentialError> TokenCredential::fetch_counted() {
   Metrics::get().token_refreshes("azure").Increment();
   auto t = fetch();
+  if (!t) Metrics::get().errors("azure_token").Increment();
   if (t)
     log::debug("azure.token_refreshed",
                {{"credential", name()}, {"expires_at", format_iso_ms(t->expires_at)}});

@@ -136,7 +136,11 @@ Result<FreshToken, EtpError> OAuthClientCredentials::fetch_token() {
 }
 
 Result<std::pair<std::string, std::string>, EtpError> OAuthClientCredentials::header() {
-  auto token = cache_.get([this] { return fetch_token(); });
+  auto token = cache_.get([this] {
+    auto fresh = fetch_token();
+    if (!fresh) Metrics::get().errors("vendor_token").Increment();
+    return fresh;
+  });
   if (!token) return err(std::move(token.error()));
   return std::make_pair(std::string("Authorization"), bearer_authorization(token.value()));
 }

@@ -92,6 +92,15 @@ struct Metrics::Impl {
               "Seconds paging requests waited for a permit of the route's budget (the vendor limit at work; "
               "a rate near the number of fetchers: the budget, not the fetchers, sets the pace)")
           .Register(*registry);
+  prometheus::Family<prometheus::Counter>& errors =
+      BuildCounter()
+          .Name("etp2s_errors_total")
+          .Help(
+              "Failures by kind: vendor (an ETP request not answered with usable data), vendor_token (the "
+              "ETP "
+              "token request), azure (an upload Azure did not accept), azure_token (the Entra ID token "
+              "request), rejected_record (a record or row set aside in the dead letters)")
+          .Register(*registry);
   prometheus::Family<prometheus::Gauge>& partitions =
       BuildGauge()
           .Name("etp2s_partitions")
@@ -303,6 +312,7 @@ Metrics::Metrics() : impl_(std::make_shared<Impl>()) {
     for (const char* reason : {"over_cap", "expired"}) state_list_dropped(list, reason);
   }
   for (const char* state : {"pending", "leased", "done", "live"}) partitions(state);
+  for (const char* kind : {"vendor", "vendor_token", "azure", "azure_token", "rejected_record"}) errors(kind);
   for (const char* route : {"alerts", "trace", "quarantine"}) {
     budget_wait(route);
     for (const char* status : {"200", "401", "403", "404", "429", "500", "502", "503", "0"})
@@ -377,6 +387,9 @@ prometheus::Gauge& Metrics::backfill_eta(const std::string& stream) {
 }
 prometheus::Counter& Metrics::budget_wait(const std::string& route) {
   return impl_->budget_wait.Add({{"route", route}});
+}
+prometheus::Counter& Metrics::errors(const std::string& kind) {
+  return impl_->errors.Add({{"kind", kind}});
 }
 prometheus::Gauge& Metrics::partitions(const std::string& state) {
   return impl_->partitions.Add({{"state", state}});

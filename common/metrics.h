@@ -30,6 +30,8 @@ class Metrics {
   prometheus::Gauge& cursor_lag(const std::string& stream, const std::string& traffic_type);
   prometheus::Gauge& backfill_progress(const std::string& stream);
   prometheus::Counter& budget_wait(const std::string& route);
+  // vendor, vendor_token, azure, azure_token, rejected_record
+  prometheus::Counter& errors(const std::string& kind);
   prometheus::Gauge& partitions(const std::string& state);
   prometheus::Gauge& backfill_eta(const std::string& stream);
   prometheus::Histogram& delivery_latency();

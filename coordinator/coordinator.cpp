@@ -91,13 +91,25 @@ nlohmann::json describe_progress(const std::vector<Partition>& parts, Micros pla
   return out;
 }
 
-std::vector<Micros> split_points(Micros from, Micros end, int pieces, Micros min_span_us) {
+std::vector<Micros> split_points(Micros from, Micros end, int pieces, Micros min_span_us,
+                                 std::optional<Micros> first_cut) {
   std::vector<Micros> out;
   if (end <= from || pieces < 2) return out;
+  auto whole_second = [](Micros at) {
+    return at - ((at % kMicrosPerSecond) + kMicrosPerSecond) % kMicrosPerSecond;
+  };
+  // The holder's share when it is shorter than an equal one: the rest is cut among the other pieces.
+  if (first_cut && pieces > 1) {
+    Micros at = whole_second(*first_cut);
+    if (at - from >= min_span_us && end - at >= min_span_us && at < from + (end - from) / pieces) {
+      out.push_back(at);
+      for (Micros c : split_points(at, end, pieces - 1, min_span_us, std::nullopt)) out.push_back(c);
+      return out;
+    }
+  }
   pieces = static_cast<int>(std::min<Micros>(pieces, (end - from) / std::max<Micros>(1, min_span_us)));
   for (int i = 1; i < pieces; ++i) {
-    Micros at = from + (end - from) / pieces * i;
-    at -= ((at % kMicrosPerSecond) + kMicrosPerSecond) % kMicrosPerSecond;
+    Micros at = whole_second(from + (end - from) / pieces * i);
     Micros after = out.empty() ? from : out.back();
     if (at - after >= min_span_us && end - at >= min_span_us) out.push_back(at);
   }
@@ -238,6 +250,7 @@ constexpr int kNoWorkRetryMs = 250;
 constexpr Micros kMinSplitSpanUs = 60 * kMicrosPerSecond;
 constexpr double kMinSplitRows = 400;
 constexpr double kMaxPieces = 8;
+constexpr double kHolderRows = 2000;  // ten pages: what a split leaves its holder, at the density it has read
 constexpr Micros kIdleForgetUs = 3 * kMicrosPerSecond;
 constexpr Micros kYieldWaitUs = 60 * kMicrosPerSecond;  // longer than a tie read or a retry backoff
 constexpr Micros kLookupRetryUs = 100'000;  // a drain lease released with work waiting: due again soon
@@ -670,7 +683,15 @@ class Scheduler {
   void split(const Partition& p, int pieces) {
     if (p.live() || p.state != PartitionState::Pending) return;
     Micros from = std::max(p.start_us, cursor_time(p.cursor).value_or(p.start_us));
-    auto cuts = split_points(from, *p.end_us, pieces, kMinSplitSpanUs);
+    // Alerts come in clusters (a campaign): what follows the cursor is probably as dense as what the holder
+    // has read. It keeps about kHolderRows at that density; the rest goes to the idle fetchers, so a dense
+    // stretch is shared at once instead of halving the remaining time until a cut lands inside it.
+    std::optional<Micros> first;
+    if (p.delivered > 0 && from > p.start_us) {
+      double per_us = static_cast<double>(p.delivered) / static_cast<double>(from - p.start_us);
+      first = from + static_cast<Micros>(kHolderRows / per_us);
+    }
+    auto cuts = split_points(from, *p.end_us, pieces, kMinSplitSpanUs, first);
     auto src = sources_.find(p.source);
     if (cuts.empty() || src == sources_.end()) return;
     std::vector<Partition> added;

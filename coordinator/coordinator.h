@@ -75,8 +75,10 @@ class Coordinator {
 
 // Adaptive partitions: where to cut the unread remainder [from, end) of a bounded partition into `pieces` of
 // equal time, on whole seconds (the v2 search's date_range counts in seconds), none shorter than
-// `min_span_us`. Empty: not worth a split.
-std::vector<Micros> split_points(Micros from, Micros end, int pieces, Micros min_span_us);
+// `min_span_us`. With `first_cut` (shorter than an equal share), the first piece ends there and the rest of
+// the remainder is cut in equal time among the other pieces. Empty: not worth a split.
+std::vector<Micros> split_points(Micros from, Micros end, int pieces, Micros min_span_us,
+                                 std::optional<Micros> first_cut = std::nullopt);
 
 // The lookup queues of the enabled lookup sources: waiting, drain rate, ETA, dropped, not found, switched
 // off.

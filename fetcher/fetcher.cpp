@@ -384,6 +384,7 @@ class Worker {
                                                            : std::to_string(page.error().http_status);
     m.etp_requests(source.route(), status).Increment();
     if (page) m.mark_success("poll");
+    if (!page) m.errors("vendor").Increment();
     return page;
   }
 
@@ -434,6 +435,7 @@ class Worker {
         log::info("fetcher.lookup_not_found",
                   {{"queue", x.queue}, {"id", x.id}, {"message", "recorded, dropped"}});
     }
+    m.errors("rejected_record").Increment(static_cast<double>(page.set_aside.size()));
     for (const auto& x : page.set_aside) {
       if (auto ok = store_.dead_letter(source.stream(), x.key, x.why, x.raw); !ok)
         log::error("fetcher.dead_letter_failed",

@@ -223,6 +223,7 @@ class Delivery {
     m.shipper_batches(outcome).Increment();
     m.shipper_bytes(outcome).Increment(static_cast<double>(p.bytes_sent));
     m.upload_seconds().Observe(seconds);
+    if (p.outcome != Outcome::Delivered || p.too_large) m.errors("azure").Increment();
     if (p.outcome == Outcome::RetryLater) {
       m.shipper_retries().Increment();
       m.shipper_rows("retried").Increment(static_cast<double>(rows));
@@ -234,6 +235,7 @@ class Delivery {
     m.shipper_rows("delivered").Increment(static_cast<double>(r.delivered.size()));
     if (!r.delivered.empty()) m.mark_success("delivery");
     m.shipper_rows("dead_lettered").Increment(static_cast<double>(r.dead_lettered.size()));
+    m.errors("rejected_record").Increment(static_cast<double>(r.dead_lettered.size()));
     std::map<std::string, Micros> times;
     for (const auto& row : b.rows) times[row.key] = row.time_us;
     for (const auto& k : r.delivered)

@@ -137,3 +137,15 @@ TEST(Plan, TheCompleteKnowledgeOfAStreamEndsAtItsFirstUnfinishedPartition) {
   parts[3].cursor = format_vendor(160 * s);
   EXPECT_EQ(complete_until(parts).at({"alerts-v1", "inbound"}), 160 * s);
 }
+
+TEST(Plan, AHolderOfDenseDataKeepsAShortFirstPieceAndTheRestIsShared) {
+  const Micros s = kMicrosPerSecond, from = 1000 * s, end = from + 36000 * s;
+  // The holder's share ends at the first cut; the rest is cut in equal time among the other pieces.
+  auto cuts = split_points(from, end, 3, 60 * s, from + 600 * s + 123);
+  ASSERT_EQ(cuts.size(), 2u);
+  EXPECT_EQ(cuts[0], from + 600 * s);  // on a whole second
+  EXPECT_NEAR(static_cast<double>(cuts[1] - cuts[0]), static_cast<double>(end - cuts[1]), 1e6);
+  // A first cut beyond an equal share, or too close to either end, is not used: equal time.
+  EXPECT_EQ(split_points(from, end, 2, 60 * s, from + 30000 * s), split_points(from, end, 2, 60 * s));
+  EXPECT_EQ(split_points(from, end, 2, 60 * s, from + 10 * s), split_points(from, end, 2, 60 * s));
+}
