@@ -991,6 +991,18 @@ TEST(EndToEnd, MetricsAgreeWithWhatTheStandInsSaw) {
   for (const char* what : {"what=\"poll\"", "what=\"commit\"", "what=\"delivery\""})
     EXPECT_NEAR(metric_sum(after, "etp2s_last_success_timestamp_seconds", what), now_s, 600) << what;
   EXPECT_EQ(metric_sum(after, "etp2s_redis_up"), 1);
+  // Progress, lag, partitions, budget wait and errors by kind.
+  EXPECT_EQ(metric_sum(after, "etp2s_backfill_progress_ratio", "stream=\"alerts-v1\""), 1);
+  EXPECT_EQ(metric_sum(after, "etp2s_backfill_eta_seconds", "stream=\"alerts-v1\""), 0);
+  EXPECT_LT(metric_sum(after, "etp2s_cursor_lag_seconds", "traffic_type=\"inbound\""), 60)
+      << "caught up on a tenant with nothing new: seconds since the last poll";
+  EXPECT_GE(metric_sum(after, "etp2s_partitions", "state=\"done\""), 2);
+  EXPECT_EQ(metric_sum(after, "etp2s_partitions", "state=\"pending\""), 0);
+  EXPECT_GT(metric_sum(after, "etp2s_budget_wait_seconds_total", "route=\"alerts\""), 0)
+      << "two fetchers at 600 requests a minute wait for the spacing between permits";
+  for (const char* kind : {"vendor", "vendor_token", "azure", "azure_token", "rejected_record"})
+    EXPECT_NE(after.find(std::string("etp2s_errors_total{kind=\"") + kind + "\"}"), std::string::npos)
+        << kind;
   EXPECT_GT(metric_sum(after, "etp2s_redis_ping_seconds"), 0);
   EXPECT_NE(after.find("etp2s_etp_requests_total{route=\"alerts\",status=\"401\"} 0"), std::string::npos);
   EXPECT_NE(after.find("etp2s_leases_total{event=\"expired\"} 0"), std::string::npos);
@@ -1806,4 +1818,35 @@ TEST(Prometheus, EveryDashboardPanelReturnsDataFromARunningConnector) {
     EXPECT_EQ(rule["health"], "ok") << rule.dump();
     EXPECT_NE(rule["state"], "firing") << rule["name"];
   }
+}
+
+// A backfill killed (SIGKILL) right after its first split resumes with the pieces the split left in Redis:
+// every version arrives once and the second run exits 0.
+TEST(AdaptivePartitionsKilled, ABackfillKilledAfterASplitResumesThePiecesAndLosesNothing) {
+  auto o = sim_options(8000, 600);
+  o.days = 2;
+  o.campaign_percent = 80;
+  o.campaign_hours = 3;
+  o.modified_percent = 0;
+  o.latency_ms = 200;
+  Stack s(o);
+  auto env = s.env({{"FETCHERS", "4"},
+                    {"ETP_BACKFILL_DAYS", "2"},
+                    {"ETP_DETAILS", "off"},
+                    {"ETP_RATE_LIMIT_PER_MIN", "600"},
+                    {"ETP_RATE_LIMIT_OVERRIDE", "1"}});
+  {
+    auto first = s.start({"backfill"}, env, "killed.log");
+    ASSERT_TRUE(wait_until([&] { return s.log("killed.log").find("coordinator.split") != std::string::npos; },
+                           std::chrono::seconds(120)))
+        << s.log("killed.log").substr(0, 3000);
+    first.kill(SIGKILL);
+    first.wait_for(std::chrono::seconds(10));
+  }
+  auto second = s.start({"backfill"}, env, "resumed.log");
+  auto rc = second.wait_for(std::chrono::seconds(300));
+  ASSERT_TRUE(rc.has_value()) << "backfill did not finish";
+  EXPECT_EQ(*rc, 0) << s.log("resumed.log").substr(0, 3000);
+  expect_exactly_once(s);
+  expect_route_within(s, "/alerts", 600);
 }
