@@ -1850,3 +1850,32 @@ TEST(AdaptivePartitionsKilled, ABackfillKilledAfterASplitResumesThePiecesAndLose
   expect_exactly_once(s);
   expect_route_within(s, "/alerts", 600);
 }
+
+// Steady state is quiet: once the backfill is complete, half a minute of one-second polling writes a handful
+// of lines (the summary), not a progress line per partition every 5 s.
+TEST(EndToEnd, SteadyStateLogsASummaryNotAProgressLinePerPartition) {
+  Stack s(sim_options(300, 600));
+  auto p =
+      s.start({"run"},
+              s.env({{"ETP_RATE_LIMIT_PER_MIN", "600"}, {"ETP_RATE_LIMIT_OVERRIDE", "1"}, {"FETCHERS", "2"}}),
+              "quiet.log");
+  ASSERT_TRUE(wait_until([&] { return s.backfill_complete(); }, std::chrono::seconds(120)))
+      << s.log("quiet.log").substr(0, 3000);
+  ASSERT_TRUE(wait_until(
+      [&] { return s.log("quiet.log").find("coordinator.backfill_complete") != std::string::npos; },
+      std::chrono::seconds(30)));
+  // Let the lookups of the backfill drain (they log while they work), then count.
+  std::this_thread::sleep_for(std::chrono::seconds(15));
+  const std::size_t before = s.log("quiet.log").size();
+  std::this_thread::sleep_for(std::chrono::seconds(30));
+  const std::string tail = s.log("quiet.log").substr(before);
+  std::size_t lines = 0, progress = 0;
+  std::istringstream in(tail);
+  for (std::string l; std::getline(in, l);) {
+    ++lines;
+    progress += l.find("\"event\":\"progress\"") != std::string::npos ? 1 : 0;
+  }
+  EXPECT_EQ(progress, 0u) << tail.substr(0, 2000);
+  EXPECT_LE(lines, 6u) << tail.substr(0, 2000);
+  EXPECT_GT(s.etp->stats()["routes"]["/alerts"]["requests"].get<int>(), 0);
+}
