@@ -34,7 +34,8 @@ return 1
 )lua";
 
 // KEYS[1] = the partition split, KEYS[2] = the plan, KEYS[3..] = the new partitions. ARGV: its epoch and
-// committed cursor as the caller saw them, its new end, then id, start, end, start cursor of each new one.
+// committed cursor as the caller saw them, its new end, then id, start, end ('': open-ended, the new head of
+// a split head), start cursor of each new one.
 const char* kSplit = R"lua(
 local p = KEYS[1]
 if tostring(redis.call('HGET', p, 'epoch')) ~= ARGV[1] or redis.call('HGET', p, 'state') ~= 'pending'
@@ -275,7 +276,7 @@ Result<bool, std::string> StateStore::split_partition(const Partition& p,
   for (const auto& q : pieces) {
     keys.push_back(prefix_ + "part:" + q.id);
     args.insert(args.end(),
-                {q.id, std::to_string(q.start_us), std::to_string(q.end_us.value_or(0)), q.cursor});
+                {q.id, std::to_string(q.start_us), q.end_us ? std::to_string(*q.end_us) : "", q.cursor});
   }
   auto r = redis_.eval(kSplit, keys, args);
   if (!r) return err(r.error());

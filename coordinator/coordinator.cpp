@@ -654,13 +654,15 @@ class Scheduler {
     double best_rows = 0;
     for (const auto& q : parts) {
       auto src = sources_.find(q.source);
-      if (q.state != PartitionState::Leased || q.live() || src == sources_.end() || src->second.lookup ||
-          !src->second.source->start_cursor(q.start_us) ||
+      // Bounded partitions, and a head still catching up (its unread remainder is [cursor, now)).
+      if (q.state != PartitionState::Leased || (q.live() && q.caught_up_us > 0) || src == sources_.end() ||
+          src->second.lookup || !src->second.source->start_cursor(q.start_us) ||
           not_yielding_.count(q.id + "#" + std::to_string(q.epoch)))
         continue;
       Micros at = std::max(q.start_us, cursor_time(q.cursor).value_or(q.start_us));
-      if (split_points(at, *q.end_us, 2, kMinSplitSpanUs).empty()) continue;  // too short to cut
-      auto left = static_cast<double>(*q.end_us - at), read = static_cast<double>(at - q.start_us);
+      const Micros end = q.end_us.value_or(now);
+      if (split_points(at, end, 2, kMinSplitSpanUs).empty()) continue;  // too short to cut
+      auto left = static_cast<double>(end - at), read = static_cast<double>(at - q.start_us);
       double est = q.delivered > 0 && read > 0 ? static_cast<double>(q.delivered) * left / read
                    : covered > 0               ? rows * left / covered
                                                : kMinSplitRows * 8.0;
@@ -681,7 +683,10 @@ class Scheduler {
   // The yielded partition is pending again with everything read committed: its remainder after the committed
   // cursor becomes `pieces` partitions (the first stays with it), in one step in Redis.
   void split(const Partition& p, int pieces) {
-    if (p.live() || p.state != PartitionState::Pending) return;
+    if (p.state != PartitionState::Pending || (p.live() && p.caught_up_us > 0)) return;
+    // A head still catching up: its remainder up to now is cut, and its last piece stays open-ended (the
+    // new head); the partition itself ends at the first cut.
+    const Micros end = p.end_us.value_or(now_micros());
     Micros from = std::max(p.start_us, cursor_time(p.cursor).value_or(p.start_us));
     // Alerts come in clusters (a campaign): what follows the cursor is probably as dense as what the holder
     // has read. It keeps about kHolderRows at that density; the rest goes to the idle fetchers, so a dense
@@ -691,7 +696,7 @@ class Scheduler {
       double per_us = static_cast<double>(p.delivered) / static_cast<double>(from - p.start_us);
       first = from + static_cast<Micros>(kHolderRows / per_us);
     }
-    auto cuts = split_points(from, *p.end_us, pieces, kMinSplitSpanUs, first);
+    auto cuts = split_points(from, end, pieces, kMinSplitSpanUs, first);
     auto src = sources_.find(p.source);
     if (cuts.empty() || src == sources_.end()) return;
     std::vector<Partition> added;
@@ -703,7 +708,7 @@ class Scheduler {
       q.traffic_type = p.traffic_type;
       q.domain = p.domain;
       q.start_us = cuts[i];
-      q.end_us = i + 1 < cuts.size() ? cuts[i + 1] : *p.end_us;
+      q.end_us = i + 1 < cuts.size() ? std::optional<Micros>(cuts[i + 1]) : p.end_us;
       auto cursor = src->second.source->start_cursor(q.start_us);
       if (!cursor) return;
       q.cursor = *cursor;

@@ -281,7 +281,7 @@ class Worker {
     bool in_tie = false;  // a tie read in slices is finished before the partition is given back
     for (int pages = 0; pages < max_pages;) {
       if (auto end = wait_for_room(l)) return *end;
-      if (!l.live() && !source.lookup() && !in_tie && yield_asked()) {
+      if ((!l.live() || l.caught_up_us == 0) && !source.lookup() && !in_tie && yield_asked()) {
         // Given back at a page boundary: work() delivers and commits what is in flight first, so the
         // coordinator splits the unread remainder from a committed cursor that covers everything read.
         log::info("fetcher.yielded",

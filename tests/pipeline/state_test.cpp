@@ -125,6 +125,27 @@ TEST(State, ASplitEndsThePartitionAndAddsItsRemainderOnlyWhileNobodyReadsIt) {
   }
 }
 
+TEST(State, AHeadStillCatchingUpIsSplitIntoABoundedPartitionAndANewHead) {
+  etp2s::testing::RedisServer server;
+  Redis redis(parse_redis_url(server.url()).value());
+  StateStore store(redis);
+  ASSERT_TRUE(store.create_plan({part("inbound-03")}, 1));  // open-ended
+  auto head = store.partitions().value()[0];
+  ASSERT_TRUE(head.live());
+  Partition next;
+  next.id = "inbound-03+3000";
+  next.start_us = 3000 * kMicrosPerSecond;
+  next.cursor = format_vendor(next.start_us);  // no end: the new head
+  ASSERT_TRUE(store.split_partition(head, {next}).value());
+  auto after = store.partitions().value();
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_FALSE(after[0].live());
+  EXPECT_EQ(after[0].end_us, 3000 * kMicrosPerSecond);
+  EXPECT_TRUE(after[1].live());
+  EXPECT_EQ(after[1].start_us, 3000 * kMicrosPerSecond);
+  EXPECT_EQ(after[1].cursor, next.cursor);
+}
+
 TEST(State, SurvivesARedisRestartThroughTheAppendOnlyFile) {
   const Micros t = now_micros();
   std::string dir = etp2s::testing::temp_dir("etp2s-aof");
