@@ -1662,20 +1662,30 @@ TEST(AlertApi, TheV2SearchPagesThroughATieWithoutSlicing) {
 // them. Every version arrives once, the backfill exits 0, within the route's budget — for v1 and for v2.
 class AdaptivePartitions : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(AdaptivePartitions, ASkewedDayIsSplitWhileItIsReadAndEveryAlertArrivesOnce) {
+namespace {
+// Two days, 8,000 alerts, 80 % of them in one 3-hour campaign; 4 fetchers at 600 requests a minute.
+sim::EtpSimOptions skewed_day() {
   auto o = sim_options(8000, 600);
   o.days = 2;
   o.campaign_percent = 80;
   o.campaign_hours = 3;
   o.modified_percent = 0;
   o.latency_ms = 200;
-  Stack s(o);
-  auto env = s.env({{"ETP_API", GetParam()},
-                    {"FETCHERS", "4"},
-                    {"ETP_BACKFILL_DAYS", "2"},
-                    {"ETP_DETAILS", "off"},
-                    {"ETP_RATE_LIMIT_PER_MIN", "600"},
-                    {"ETP_RATE_LIMIT_OVERRIDE", "1"}});
+  return o;
+}
+std::map<std::string, std::string> skewed_day_env(const Stack& s, const std::string& api) {
+  return s.env({{"ETP_API", api},
+                {"FETCHERS", "4"},
+                {"ETP_BACKFILL_DAYS", "2"},
+                {"ETP_DETAILS", "off"},
+                {"ETP_RATE_LIMIT_PER_MIN", "600"},
+                {"ETP_RATE_LIMIT_OVERRIDE", "1"}});
+}
+}  // namespace
+
+TEST_P(AdaptivePartitions, ASkewedDayIsSplitWhileItIsReadAndEveryAlertArrivesOnce) {
+  Stack s(skewed_day());
+  auto env = skewed_day_env(s, GetParam());
   const std::string name = "skewed-" + GetParam() + ".log";
   auto p = s.start({"backfill"}, env, name);
   auto rc = p.wait_for(std::chrono::seconds(300));
@@ -1823,18 +1833,8 @@ TEST(Prometheus, EveryDashboardPanelReturnsDataFromARunningConnector) {
 // A backfill killed (SIGKILL) right after its first split resumes with the pieces the split left in Redis:
 // every version arrives once and the second run exits 0.
 TEST(AdaptivePartitionsKilled, ABackfillKilledAfterASplitResumesThePiecesAndLosesNothing) {
-  auto o = sim_options(8000, 600);
-  o.days = 2;
-  o.campaign_percent = 80;
-  o.campaign_hours = 3;
-  o.modified_percent = 0;
-  o.latency_ms = 200;
-  Stack s(o);
-  auto env = s.env({{"FETCHERS", "4"},
-                    {"ETP_BACKFILL_DAYS", "2"},
-                    {"ETP_DETAILS", "off"},
-                    {"ETP_RATE_LIMIT_PER_MIN", "600"},
-                    {"ETP_RATE_LIMIT_OVERRIDE", "1"}});
+  Stack s(skewed_day());
+  auto env = skewed_day_env(s, "auto");
   {
     auto first = s.start({"backfill"}, env, "killed.log");
     ASSERT_TRUE(wait_until([&] { return s.log("killed.log").find("coordinator.split") != std::string::npos; },
