@@ -660,7 +660,7 @@ class Scheduler {
           not_yielding_.count(q.id + "#" + std::to_string(q.epoch)))
         continue;
       Micros at = std::max(q.start_us, cursor_time(q.cursor).value_or(q.start_us));
-      const Micros end = q.end_us.value_or(now);
+      const Micros end = q.end_us.value_or(now - head_margin());
       if (split_points(at, end, 2, kMinSplitSpanUs).empty()) continue;  // too short to cut
       auto left = static_cast<double>(end - at), read = static_cast<double>(at - q.start_us);
       double est = q.delivered > 0 && read > 0 ? static_cast<double>(q.delivered) * left / read
@@ -680,13 +680,19 @@ class Scheduler {
                                           {"estimated_rows_left", static_cast<long long>(best_rows)}});
   }
 
+  // A head still catching up is cut no closer to now than this: the new head's held-back polls re-read
+  // ETP_OVERLAP_S before its cursor, and must not reach into a range that a bounded piece may be reading at
+  // the same moment (both would pass the dedupe check before either committed); and an alert becoming visible
+  // late is then still in the new head's range, not behind a bounded piece that has passed it.
+  Micros head_margin() const { return (static_cast<Micros>(c_.etp_overlap_s) + 120) * kMicrosPerSecond; }
+
   // The yielded partition is pending again with everything read committed: its remainder after the committed
   // cursor becomes `pieces` partitions (the first stays with it), in one step in Redis.
   void split(const Partition& p, int pieces) {
     if (p.state != PartitionState::Pending || (p.live() && p.caught_up_us > 0)) return;
     // A head still catching up: its remainder up to now is cut, and its last piece stays open-ended (the
     // new head); the partition itself ends at the first cut.
-    const Micros end = p.end_us.value_or(now_micros());
+    const Micros end = p.end_us.value_or(now_micros() - head_margin());
     Micros from = std::max(p.start_us, cursor_time(p.cursor).value_or(p.start_us));
     // Alerts come in clusters (a campaign): what follows the cursor is probably as dense as what the holder
     // has read. It keeps about kHolderRows at that density; the rest goes to the idle fetchers, so a dense

@@ -233,7 +233,8 @@ class Worker {
     // visible late — unless the overlap held more than a page lately (then: poll from the head, sweep apart).
     int& dense = dense_polls_[l.partition];
     std::optional<ReadScope> held;
-    if (head_poll && dense == 0) held = source->head_scope(l.traffic_type, l.cursor, c_.etp_overlap_s);
+    if (head_poll && dense == 0)
+      held = source->head_scope(l.traffic_type, l.cursor, overlap_within(l, l.cursor));
     if (held) held->domain = l.domain;
     if (dense > 0) --dense;
     auto reader = source->open(held ? *held : ReadScope{l.traffic_type, l.cursor, l.end_us, {}, l.domain});
@@ -264,8 +265,19 @@ class Worker {
     return end;
   }
 
+  // The steady-state re-read window (ETP_OVERLAP_S) never reaches below the partition's start: a head split
+  // off a catching-up head starts at its cut, and what lies before it is a bounded piece another fetcher may
+  // be reading at the same moment (both would pass the dedupe check before either committed).
+  int overlap_within(const LeaseGrant& l, const std::string& cursor) const {
+    auto at = cursor_time(cursor);
+    if (!at) return c_.etp_overlap_s;
+    return static_cast<int>(
+        std::clamp<Micros>((*at - l.start_us) / kMicrosPerSecond, 0, static_cast<Micros>(c_.etp_overlap_s)));
+  }
+
   LeaseEnd sweep(const LeaseGrant& l, Source& source) {
-    auto scope = source.sweep_scope(l.traffic_type, committed_cursor_, l.sweep_cursor, c_.etp_overlap_s);
+    auto scope = source.sweep_scope(l.traffic_type, committed_cursor_, l.sweep_cursor,
+                                    overlap_within(l, committed_cursor_));
     if (!scope) return LeaseEnd::Done;
     scope->domain = l.domain;
     auto reader = source.open(*scope);

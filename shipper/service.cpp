@@ -223,7 +223,8 @@ class Delivery {
     m.shipper_batches(outcome).Increment();
     m.shipper_bytes(outcome).Increment(static_cast<double>(p.bytes_sent));
     m.upload_seconds().Observe(seconds);
-    if (p.outcome != Outcome::Delivered || p.too_large) m.errors("azure").Increment();
+    // 413 is not an error: the batch is split and sent again (counted as too_large above).
+    if (p.outcome != Outcome::Delivered && !p.too_large) m.errors("azure").Increment();
     if (p.outcome == Outcome::RetryLater) {
       m.shipper_retries().Increment();
       m.shipper_rows("retried").Increment(static_cast<double>(rows));

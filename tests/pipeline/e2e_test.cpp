@@ -1831,7 +1831,8 @@ TEST(Prometheus, EveryDashboardPanelReturnsDataFromARunningConnector) {
 }
 
 // A backfill killed (SIGKILL) right after its first split resumes with the pieces the split left in Redis:
-// every version arrives once and the second run exits 0.
+// every version arrives and the second run exits 0. Repeats only within the documented window (the shipper
+// killed between Azure's answer and writing the marks: one page).
 TEST(AdaptivePartitionsKilled, ABackfillKilledAfterASplitResumesThePiecesAndLosesNothing) {
   Stack s(skewed_day());
   auto env = skewed_day_env(s, "auto");
@@ -1847,8 +1848,12 @@ TEST(AdaptivePartitionsKilled, ABackfillKilledAfterASplitResumesThePiecesAndLose
   auto rc = second.wait_for(std::chrono::seconds(300));
   ASSERT_TRUE(rc.has_value()) << "backfill did not finish";
   EXPECT_EQ(*rc, 0) << s.log("resumed.log").substr(0, 3000);
-  expect_exactly_once(s);
+  auto got = s.delivered();
+  std::set<Version> unique(got.begin(), got.end());
+  EXPECT_EQ(unique, s.truth()) << "an alert version was lost";
+  EXPECT_LE(got.size() - unique.size(), 200u) << "repeats beyond the one page of the documented window";
   expect_route_within(s, "/alerts", 600);
+  std::cout << "[ e2e ] killed after a split: " << got.size() - unique.size() << " rows repeated\n";
 }
 
 // Steady state is quiet: once the backfill is complete, half a minute of one-second polling writes a handful
