@@ -68,6 +68,7 @@ events_logger = "file"
 EOF
   mv "$CONTAINERS_CONF.new" "$CONTAINERS_CONF"
 fi
+[ -f "$CONTAINERS_CONF" ] || fail "CONTAINERS_CONF names $CONTAINERS_CONF, which does not exist"
 
 sock=$state/podman.sock
 svc_pid=""
@@ -130,8 +131,10 @@ EOF
     --customize-hook="cp '$state/docker-clean' \"\$1/etc/apt/apt.conf.d/docker-clean\"; rm -f \"\$1\"/var/cache/apt/*.bin" \
     bookworm "$state/bookworm.tar" http://deb.debian.org/debian >"$state/mmdebstrap.log" 2>&1 ||
     fail "mmdebstrap failed ($state/mmdebstrap.log)"
-  podman import --quiet --change 'CMD ["bash"]' "$state/bookworm.tar" docker.io/library/debian:bookworm-slim >/dev/null
-  podman tag docker.io/library/debian:bookworm-slim docker.io/library/debian:bookworm
+  {
+    podman import --quiet --change 'CMD ["bash"]' "$state/bookworm.tar" docker.io/library/debian:bookworm-slim >/dev/null &&
+      podman tag docker.io/library/debian:bookworm-slim docker.io/library/debian:bookworm
+  } || fail "podman could not import the base image"
   rm -f "$state/bookworm.tar"
   base_s=$(($(now) - s))
   say "base images made in ${base_s}s"
