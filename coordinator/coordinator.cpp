@@ -763,6 +763,7 @@ class Scheduler {
       next_gauges_ = now + kMicrosPerSecond;
       publish_gauges(parts, plan_created_, now, budget_, routes_, c_.etp_rate_limit_per_min,
                      store_.fatal().has_value());
+      release_held_back_heads(parts, now);
       known_.clear();
       auto off = store_.disabled_sources();
       for (const auto& [key, at] : complete_until(parts)) {
@@ -823,6 +824,28 @@ class Scheduler {
     summarized_ = delivered;
   }
 
+  // A head released while its route's backfill still read was made due ETP_BACKFILL_POLL_S later; once that
+  // backfill is done it is due at once, not up to that long after the backfill ends.
+  void release_held_back_heads(const std::vector<Partition>& parts, Micros now) {
+    for (const auto& route : routes_) {
+      const bool reading = backfilling(route, parts);
+      if (backfilling_routes_.count(route) && !reading) {
+        for (Partition p : parts) {
+          auto src = sources_.find(p.source);
+          if (p.state != PartitionState::Live || src == sources_.end() || src->second.route != route ||
+              p.next_due_us <= now)
+            continue;
+          p.next_due_us = now;
+          (void)store_.save_lease(p);
+        }
+      }
+      if (reading)
+        backfilling_routes_.insert(route);
+      else
+        backfilling_routes_.erase(route);
+    }
+  }
+
   void publish_lag(Micros now) {
     for (const auto& [key, at] : known_)
       Metrics::get().cursor_lag(key.first, key.second).Set(static_cast<double>(now - at) / kMicrosPerSecond);
@@ -844,6 +867,7 @@ class Scheduler {
     int pieces = 0;
   };
   std::map<std::string, Micros> idle_;
+  std::set<std::string> backfilling_routes_;  // routes whose backfill was still reading at the last report
   std::map<std::string, YieldWanted> yielding_;
   std::set<std::string> not_yielding_;
   std::string holder_ = coordinator_holder_id();
