@@ -396,12 +396,27 @@ int cmd_function_host(const Config& c) {
 
 // `status` for a person: the same numbers as the JSON document, as a table.
 void print_status_table(const nlohmann::json& st) {
+  auto eta = [](const nlohmann::json& j) {
+    if (!j.contains("eta_s")) return std::string("-");
+    auto s = j["eta_s"].get<double>();
+    return s < 0 ? std::string("unknown") : std::to_string(static_cast<long long>(s)) + "s";
+  };
+  std::printf("%-16s %7s %10s %10s  %s\n", "STREAM", "DONE", "DELIVERED", "ROWS/S", "ETA / LAG");
+  for (const auto& [name, s] : st["streams"].items()) {
+    std::string when = s.value("backfilling", false) && s.value("share", 1.0) < 1.0 ? eta(s)
+                       : s.value("lag_s", -1.0) >= 0
+                           ? "lag " + std::to_string(static_cast<long long>(s["lag_s"].get<double>())) + "s"
+                           : "";
+    std::printf("%-16s %6.1f%% %10lld %10.1f  %s\n", name.c_str(), 100.0 * s.value("share", 0.0),
+                s.value("delivered", 0LL), s.value("rows_per_s", 0.0), when.c_str());
+  }
+  std::printf("rates: %s\n\n", st["rates"].get<std::string>().c_str());
   std::printf("%-16s %-8s %7s %10s  %-24s %s\n", "PARTITION", "STATE", "DONE", "DELIVERED", "CURSOR",
               "ETA / LAG");
   for (const auto& p : st["partitions"]) {
-    std::string when = p.contains("lag_s")   ? "lag " + std::to_string(p["lag_s"].get<long long>()) + "s"
-                       : p.contains("eta_s") ? std::to_string(p["eta_s"].get<long long>()) + "s"
-                                             : "";
+    std::string when = p.contains("lag_s")    ? "lag " + std::to_string(p["lag_s"].get<long long>()) + "s"
+                       : p["state"] == "done" ? ""
+                                              : eta(p);
     std::printf("%-16s %-8s %6.1f%% %10lld  %-24s %s\n", p["partition"].get<std::string>().c_str(),
                 p["state"].get<std::string>().c_str(), 100.0 * p["done_ratio"].get<double>(),
                 p["delivered"].get<long long>(), p["cursor"].get<std::string>().c_str(), when.c_str());
@@ -447,10 +462,22 @@ int cmd_status(const Config& c, bool json) {
     std::cerr << "status: " << parts.error() << "\n";
     return 1;
   }
-  auto lines = describe_progress(parts.value(), store.plan_created().value_or(now_micros()), now_micros());
+  // Rates and ETAs are the serving coordinator's measurement over its last minute (published every second,
+  // kept 10 s): without a running coordinator there is nothing current to show, and none is made up.
+  const auto measured = store.progress();
+  std::map<std::string, ProgressView::Rate> rates;
+  if (measured && measured->contains("partitions") && (*measured)["partitions"].is_object()) {
+    for (const auto& [id, r] : (*measured)["partitions"].items())
+      rates[id] = {r.value("rows_per_s", 0.0), r.value("eta_s", -1.0)};
+  }
+  auto lines = describe_progress(parts.value(), now_micros(), rates);
   auto fatal = store.fatal();
   nlohmann::json out{
       {"partitions", lines},
+      {"streams",
+       measured && measured->contains("streams") ? (*measured)["streams"] : nlohmann::json::object()},
+      {"rates", measured ? "measured by the running coordinator over its last minute"
+                         : "not measured: no coordinator is running"},
       {"lookups", describe_lookups(state->redis, store.prefix(), c)},
       {"fatal", fatal ? nlohmann::json{{"code", fatal->code}, {"detail", log::redact(fatal->detail)}}
                       : nlohmann::json()},

@@ -474,6 +474,22 @@ void StateStore::set_fatal(std::string_view code, const std::string& detail) {
   if (!r) log::error("state.fatal_not_recorded", {{"error", r.error()}});
 }
 
+void StateStore::put_progress(const nlohmann::json& progress, int ttl_s) {
+  (void)redis_.command({"SET", prefix_ + "progress", progress.dump(), "EX", std::to_string(ttl_s)});
+}
+
+std::optional<nlohmann::json> StateStore::progress() {
+  auto r = redis_.command({"GET", prefix_ + "progress"});
+  if (!r || r->nil()) return std::nullopt;
+  auto v = nlohmann::json::parse(r->str, nullptr, false);
+  if (!v.is_object()) return std::nullopt;
+  return v;
+}
+
+void StateStore::clear_progress() {
+  (void)redis_.command({"DEL", prefix_ + "progress"});
+}
+
 std::optional<FatalError> StateStore::fatal() {
   auto r = redis_.command({"GET", prefix_ + "fatal"});
   if (!r || r->nil()) return std::nullopt;

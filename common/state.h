@@ -179,6 +179,12 @@ class StateStore {
   Result<std::map<std::string, std::string>, std::string> disabled_sources();
   void clear_disabled_sources();
 
+  // The serving coordinator's measured progress (rates and ETAs over its last minute, a JSON object), kept
+  // for `ttl_s` so that `status` shows a measurement, never one of a coordinator that has stopped.
+  void put_progress(const nlohmann::json& progress, int ttl_s);
+  std::optional<nlohmann::json> progress();
+  void clear_progress();
+
   // Shipper liveness
   void shipper_alive(const std::string& id, int ttl_s);
   bool shipper_is_alive(const std::string& id);

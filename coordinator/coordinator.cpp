@@ -59,29 +59,32 @@ std::map<std::pair<std::string, std::string>, Micros> complete_until(const std::
   return out;
 }
 
-nlohmann::json describe_progress(const std::vector<Partition>& parts, Micros plan_created_us, Micros now_us) {
+double done_ratio(const Partition& p, Micros now_us) {
+  if (p.state == PartitionState::Done) return 1.0;
+  Micros end = p.end_us ? *p.end_us : std::max(now_us, p.start_us + 1);
+  auto cursor = cursor_time(p.cursor).value_or(p.start_us);
+  return std::clamp(
+      static_cast<double>(cursor - p.start_us) / static_cast<double>(std::max<Micros>(1, end - p.start_us)),
+      0.0, 1.0);
+}
+
+nlohmann::json describe_progress(const std::vector<Partition>& parts, Micros now_us,
+                                 const std::map<std::string, ProgressView::Rate>& rates) {
   nlohmann::json out = nlohmann::json::array();
-  double elapsed_s = std::max(1.0, static_cast<double>(now_us - plan_created_us) / kMicrosPerSecond);
   for (const auto& p : parts) {
     if (!lookup_queue_of(p.source).empty()) continue;  // lookups are reported by describe_lookups
-    Micros end = p.end_us ? *p.end_us : std::max(now_us, p.start_us + 1);
-    auto cursor = cursor_time(p.cursor).value_or(p.start_us);
-    double ratio = p.state == PartitionState::Done
-                       ? 1.0
-                       : std::clamp(static_cast<double>(cursor - p.start_us) /
-                                        static_cast<double>(std::max<Micros>(1, end - p.start_us)),
-                                    0.0, 1.0);
-    double rate = static_cast<double>(p.delivered) / elapsed_s;
     nlohmann::json j = {{"partition", p.id},
                         {"traffic_type", p.traffic_type},
                         {"state", state_name(p.state)},
-                        {"done_ratio", ratio},
+                        {"done_ratio", done_ratio(p, now_us)},
                         {"cursor", p.cursor},
                         {"delivered", p.delivered},
-                        {"alerts_per_s", rate},
                         {"epoch", p.epoch},
                         {"owner", p.owner}};
-    if (ratio > 0 && ratio < 1) j["eta_s"] = elapsed_s * (1 - ratio) / ratio;
+    if (auto r = rates.find(p.id); r != rates.end()) {
+      j["alerts_per_s"] = r->second.rows_per_s;
+      j["eta_s"] = r->second.eta_s;
+    }
     if (p.live()) {
       j["lag_s"] = static_cast<double>(now_us - known_until(p)) / kMicrosPerSecond;
       j["caught_up"] = p.caught_up_us > 0;
@@ -144,39 +147,63 @@ nlohmann::json describe_lookups(Redis& redis, const std::string& prefix, const C
 // delivered, the rate and ETA over the last minute; in steady state the lag.
 void ProgressView::update(const std::vector<Partition>& parts, Micros now) {
   streams_.clear();
+  Sample stream_now, part_now;
   for (const auto& p : parts) {
     if (!lookup_queue_of(p.source).empty()) continue;
+    const double ratio = done_ratio(p, now);
+    part_now[p.id] = {ratio, p.delivered};
     Stream& s = streams_[p.source];
     s.delivered += p.delivered;
     if (p.live()) {
       s.lag_s = std::max(s.lag_s, static_cast<double>(now - known_until(p)) / kMicrosPerSecond);
       s.caught_up = s.caught_up && p.caught_up_us > 0;
-      if (p.caught_up_us > 0) continue;
+      if (p.caught_up_us > 0) {
+        part_now[p.id].first = 1.0;  // caught up: nothing of the backfill left
+        continue;
+      }
     }
     // A head still catching up is part of the backfill: its window up to now.
     auto span = static_cast<double>(p.end_us.value_or(std::max(now, p.start_us + 1)) - p.start_us);
-    auto at = cursor_time(p.cursor).value_or(p.start_us);
-    double ratio = p.state == PartitionState::Done
-                       ? 1.0
-                       : std::clamp(static_cast<double>(at - p.start_us) / std::max(1.0, span), 0.0, 1.0);
     s.span += span;
     s.done += ratio * span;
     s.bounded = true;
   }
-  history_.push_back({now, {}});
   for (auto& [name, s] : streams_) {
     s.share = s.span > 0 ? s.done / s.span : 1.0;
-    history_.back().second[name] = {s.share, s.delivered};
+    stream_now[name] = {s.share, s.delivered};
   }
-  while (history_.size() > 1 && history_.front().first < now - 60 * kMicrosPerSecond) history_.pop_front();
-  const auto& [then_us, then] = history_.front();
-  double window_s = std::max(1.0, static_cast<double>(now - then_us) / kMicrosPerSecond);
+  history_.emplace_back(now, stream_now, part_now);
+  while (history_.size() > 1 && std::get<0>(history_.front()) < now - 60 * kMicrosPerSecond)
+    history_.pop_front();
+  const auto& [then_us, streams_then, parts_then] = history_.front();
+  const double window_s = std::max(1.0, static_cast<double>(now - then_us) / kMicrosPerSecond);
+  // Rows a second and the ETA at the rate the share grew since `then` (not seen then: no rate yet).
+  auto rate = [window_s](const Sample& then, const std::string& name, std::pair<double, long long> at) {
+    auto before = then.count(name) ? then.at(name) : at;
+    double share_rate = (at.first - before.first) / window_s;
+    return Rate{static_cast<double>(at.second - before.second) / window_s, at.first >= 1.0 ? 0.0
+                                                                           : share_rate > 0
+                                                                               ? (1.0 - at.first) / share_rate
+                                                                               : -1.0};
+  };
   for (auto& [name, s] : streams_) {
-    auto before = then.count(name) ? then.at(name) : std::pair<double, long long>{s.share, s.delivered};
-    s.rows_per_s = static_cast<double>(s.delivered - before.second) / window_s;
-    double share_rate = (s.share - before.first) / window_s;
-    s.eta_s = s.share >= 1.0 ? 0.0 : share_rate > 0 ? (1.0 - s.share) / share_rate : -1.0;
+    auto r = rate(streams_then, name, stream_now[name]);
+    s.rows_per_s = r.rows_per_s;
+    s.eta_s = r.eta_s;
   }
+  partitions_.clear();
+  for (const auto& [id, at] : part_now) partitions_[id] = rate(parts_then, id, at);
+}
+
+nlohmann::json ProgressView::to_json(Micros now) const {
+  nlohmann::json streams = nlohmann::json::object(), parts = nlohmann::json::object();
+  for (const auto& [name, s] : streams_) {
+    streams[name] = {{"share", s.share}, {"delivered", s.delivered}, {"rows_per_s", s.rows_per_s},
+                     {"eta_s", s.eta_s}, {"caught_up", s.caught_up}, {"backfilling", s.bounded},
+                     {"lag_s", s.lag_s}};
+  }
+  for (const auto& [id, r] : partitions_) parts[id] = {{"rows_per_s", r.rows_per_s}, {"eta_s", r.eta_s}};
+  return {{"measured_at_us", now}, {"streams", streams}, {"partitions", parts}};
 }
 
 std::vector<std::string> ProgressView::lines(const nlohmann::json& lookups,
@@ -222,13 +249,13 @@ std::vector<std::string> ProgressView::lines(const nlohmann::json& lookups,
 }
 
 namespace {
-void publish_gauges(const std::vector<Partition>& parts, Micros plan_created, Micros now, Budget& budget,
+void publish_gauges(const std::vector<Partition>& parts, const ProgressView& view, Micros now, Budget& budget,
                     const std::vector<std::string>& routes, int limit, bool fatal) {
   auto& m = Metrics::get();
-  for (const auto& line : describe_progress(parts, plan_created, now)) {
+  for (const auto& line : describe_progress(parts, now, view.partitions())) {
     const std::string id = line["partition"];
     m.partition_progress(id).Set(line["done_ratio"].get<double>());
-    m.partition_eta(id).Set(line.value("eta_s", 0.0));
+    m.partition_eta(id).Set(line.value("eta_s", -1.0));
   }
   for (const auto& route : routes) {
     long long used = budget.used(route);
@@ -255,6 +282,7 @@ constexpr Micros kIdleForgetUs = 3 * kMicrosPerSecond;
 constexpr Micros kYieldWaitUs = 60 * kMicrosPerSecond;  // longer than a tie read or a retry backoff
 constexpr Micros kLookupRetryUs = 100'000;  // a drain lease released with work waiting: due again soon
 constexpr Micros kSummaryEveryUs = 300 * kMicrosPerSecond;  // steady state: one progress line per 5 minutes
+constexpr int kProgressTtlS = 10;  // `status` shows a coordinator's measurement only while it is this fresh
 // The coordinator lock: held while serving, renewed every second; a standby takes over within this long of a
 // holder that died without releasing it.
 constexpr Micros kLockTtlUs = 10 * kMicrosPerSecond;
@@ -368,6 +396,7 @@ class Scheduler {
     return false;
   }
   int release_lead() {
+    store_.clear_progress();  // a stopped coordinator measures nothing: `status` says so at once
     store_.release_coordinator_lock(holder_);
     return 0;
   }
@@ -395,7 +424,6 @@ class Scheduler {
         refused_rc_ = 2;
         return false;
       }
-      plan_created_ = store_.plan_created().value_or(now_micros());
       add_missing_sources();
       return true;
     }
@@ -761,8 +789,10 @@ class Scheduler {
   void report(const std::vector<Partition>& parts, Micros now) {
     if (now >= next_gauges_) {
       next_gauges_ = now + kMicrosPerSecond;
-      publish_gauges(parts, plan_created_, now, budget_, routes_, c_.etp_rate_limit_per_min,
+      view_.update(parts, now);
+      publish_gauges(parts, view_, now, budget_, routes_, c_.etp_rate_limit_per_min,
                      store_.fatal().has_value());
+      store_.put_progress(view_.to_json(now), kProgressTtlS);
       release_held_back_heads(parts, now);
       known_.clear();
       auto off = store_.disabled_sources();
@@ -780,14 +810,10 @@ class Scheduler {
         m.lookup_eta(name).Set(q["eta_s"].get<double>());
         m.source_disabled(q["source"].get<std::string>()).Set(q.contains("switched_off") ? 1 : 0);
       }
-    }
-    if (now >= next_view_) {
-      next_view_ = now + kMicrosPerSecond;
-      view_.update(parts, now);
       for (const auto& [name, st] : view_.streams()) {
         if (!sources_.count(name)) continue;
-        Metrics::get().backfill_progress(name).Set(st.share);
-        Metrics::get().backfill_eta(name).Set(st.eta_s);
+        m.backfill_progress(name).Set(st.share);
+        m.backfill_eta(name).Set(st.eta_s);
       }
       if (log::format() == log::Format::Text) {
         std::map<std::string, std::string> routes;
@@ -799,7 +825,7 @@ class Scheduler {
     next_progress_ = now + o_.progress_every_s * kMicrosPerSecond;
     if (log::format() == log::Format::Text) return;  // the live view says it
     if (was_complete_) return summarize(now);
-    for (const auto& line : describe_progress(parts, plan_created_, now)) log::info("progress", line);
+    for (const auto& line : describe_progress(parts, now, view_.partitions())) log::info("progress", line);
     for (const auto& q : lookups_) {
       if (q["waiting"].get<long long>() > 0 || q.contains("switched_off")) log::info("progress.lookups", q);
     }
@@ -885,7 +911,7 @@ class Scheduler {
   Redis& redis_;
   nlohmann::json lookups_ = nlohmann::json::array();
   std::map<std::string, long long> waiting_lookups_;
-  Micros plan_created_ = 0, next_progress_ = 0, next_gauges_ = 0, next_view_ = 0, next_summary_ = 0;
+  Micros next_progress_ = 0, next_gauges_ = 0, next_summary_ = 0;
   long long summarized_ = -1;
   ProgressView view_;
   int refused_rc_ = 0;

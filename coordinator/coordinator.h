@@ -7,6 +7,7 @@
 #include <deque>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "common/budget.h"
@@ -46,16 +47,29 @@ class ProgressView {
     double share = 1, rows_per_s = 0;
     double eta_s = -1;  // -1: not known yet (no progress over the last minute); 0: done
   };
+  // One partition over the last minute: rows delivered a second, seconds until done at the rate its share
+  // grew (-1: not known — not started, or no progress measured yet; 0: done). A view made after a restart
+  // knows nothing for its first second rather than dividing by the time since the plan.
+  struct Rate {
+    double rows_per_s = 0;
+    double eta_s = -1;
+  };
   void update(const std::vector<Partition>& parts, Micros now);
   const std::map<std::string, Stream>& streams() const { return streams_; }
+  const std::map<std::string, Rate>& partitions() const { return partitions_; }
+  // What `status` shows of a running coordinator's measurement (published to Redis as "progress").
+  nlohmann::json to_json(Micros now) const;
   // `routes`: source → the vendor route whose budget it spends.
   std::vector<std::string> lines(const nlohmann::json& lookups,
                                  const std::map<std::string, std::string>& routes, Budget& budget,
                                  int limit) const;
 
  private:
+  using Sample = std::map<std::string, std::pair<double, long long>>;  // name → (share done, delivered)
   std::map<std::string, Stream> streams_;
-  std::deque<std::pair<Micros, std::map<std::string, std::pair<double, long long>>>> history_;
+  std::map<std::string, Rate> partitions_;
+  // (when, streams, partitions) over the last minute
+  std::deque<std::tuple<Micros, Sample, Sample>> history_;
 };
 
 class Coordinator {
@@ -91,7 +105,13 @@ nlohmann::json describe_lookups(Redis& redis, const std::string& prefix, const C
 // too.
 std::map<std::pair<std::string, std::string>, Micros> complete_until(const std::vector<Partition>& parts);
 
-// The numbers `status` prints and the progress log shows (paged partitions; lookups: describe_lookups).
-nlohmann::json describe_progress(const std::vector<Partition>& parts, Micros plan_created_us, Micros now_us);
+// The share of a paged partition's window that is done (a head still catching up: its window up to now).
+double done_ratio(const Partition& p, Micros now_us);
+
+// The numbers `status` prints and the progress log shows (paged partitions; lookups: describe_lookups). The
+// rate and ETA of a partition come from `rates` (a coordinator's last minute); without them they are left
+// out.
+nlohmann::json describe_progress(const std::vector<Partition>& parts, Micros now_us,
+                                 const std::map<std::string, ProgressView::Rate>& rates = {});
 
 }  // namespace etp2s

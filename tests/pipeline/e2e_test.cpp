@@ -621,6 +621,7 @@ TEST(EndToEnd, BackfillShowsALiveViewOnATerminalAndJsonLinesOnAPipe) {
   EXPECT_EQ(src, 0);
   EXPECT_NE(table.find("PARTITION"), std::string::npos) << table;
   EXPECT_NE(table.find("100.0%"), std::string::npos) << table;
+  EXPECT_NE(table.find("rates: not measured"), std::string::npos) << "the backfill's coordinator has stopped";
   auto [jrc, doc] =
       run_on_a_terminal({binary("app/etp2sentinel"), "status", "--json"}, env, std::chrono::seconds(30));
   EXPECT_EQ(jrc, 0);
@@ -1883,4 +1884,37 @@ TEST(EndToEnd, SteadyStateLogsASummaryNotAProgressLinePerPartition) {
   EXPECT_EQ(progress, 0u) << tail.substr(0, 2000);
   EXPECT_LE(lines, 6u) << tail.substr(0, 2000);
   EXPECT_GT(s.etp->stats()["routes"]["/alerts"]["requests"].get<int>(), 0);
+}
+
+// `status` shows the serving coordinator's measurement — per stream the share, the rate and the ETA over its
+// last minute, per partition its rate — while a backfill runs; once no coordinator runs it says the rates are
+// not measured and shows none (a rate divided by the time since the plan would be made up).
+TEST(EndToEnd, StatusShowsTheRunningCoordinatorsRecentRateAndNoneOnceItStops) {
+  Stack s(sim_options(6000, 60));
+  auto env = s.env({{"FETCHERS", "2"}});
+  auto backfill = s.start({"backfill"}, env, "backfill.log");
+  nlohmann::json st;
+  bool seen = wait_until(
+      [&] {
+        st = status_of(s, env);
+        if (!st.is_object() || !st["streams"].contains("alerts-v1")) return false;
+        const auto& a = st["streams"]["alerts-v1"];
+        return a["rows_per_s"].get<double>() > 0 && a["eta_s"].get<double>() > 0;
+      },
+      std::chrono::seconds(90));
+  EXPECT_TRUE(seen) << st.dump();
+  EXPECT_EQ(st["rates"], "measured by the running coordinator over its last minute") << st.dump();
+  bool partition_rate = false;
+  for (const auto& p : st["partitions"])
+    partition_rate = partition_rate || (p.contains("alerts_per_s") && p["alerts_per_s"].get<double>() > 0);
+  EXPECT_TRUE(partition_rate) << st.dump();
+  auto rc = backfill.wait_for(std::chrono::seconds(180));
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, 0) << s.log("backfill.log").substr(0, 3000);
+  st = status_of(s, env);
+  ASSERT_TRUE(st.is_object());
+  EXPECT_EQ(st["rates"], "not measured: no coordinator is running");
+  EXPECT_TRUE(st["streams"].empty()) << st.dump();
+  for (const auto& p : st["partitions"]) EXPECT_FALSE(p.contains("eta_s")) << p.dump();
+  expect_exactly_once(s);
 }

@@ -28,17 +28,41 @@ TEST(Plan, SplitsTheWindowPerTrafficTypeWithAnOpenEndedLastPartition) {
   EXPECT_EQ(one.size(), 2u);
 }
 
-TEST(Plan, ProgressReportsRatioLagAndEta) {
+// Rates and ETAs are measured over the last minute, never divided by the time since the plan was made: a view
+// made after a restart knows nothing until it has measured (not a rate 49× off), a pending partition's ETA is
+// unknown (not 0), a done one's is 0.
+TEST(Plan, ProgressReportsRatioLagAndTheRecentRate) {
   Micros now = 1795355100LL * kMicrosPerSecond;
   auto parts =
       plan_partitions({"alerts-v1"}, {now - 100 * kMicrosPerSecond, 2, 1, {"inbound"}, {}}, Config{});
-  parts[0].cursor = format_vendor(parts[0].start_us + (*parts[0].end_us - parts[0].start_us) / 2);
-  parts[0].delivered = 500;
-  auto d = describe_progress(parts, now - 100 * kMicrosPerSecond, now);
-  EXPECT_NEAR(d[0]["done_ratio"].get<double>(), 0.5, 0.001);
+  ASSERT_EQ(parts.size(), 2u);
+  const Micros span = *parts[0].end_us - parts[0].start_us;
+  parts[0].cursor = format_vendor(parts[0].start_us + span / 4);
+  parts[0].delivered = 500;  // read before a restart
+  ProgressView view;
+  view.update(parts, now);
+  auto d = describe_progress(parts, now, view.partitions());
+  EXPECT_NEAR(d[0]["done_ratio"].get<double>(), 0.25, 0.001);
+  EXPECT_EQ(d[0]["eta_s"].get<double>(), -1.0) << "nothing measured yet";
+  EXPECT_EQ(d[0]["alerts_per_s"].get<double>(), 0.0);
+  EXPECT_EQ(d[1]["eta_s"].get<double>(), -1.0) << "a pending partition: not known, not 0";
+  EXPECT_TRUE(d[1].contains("lag_s"));
+  // 50 s later another quarter is done and 250 more rows delivered: 5 rows/s, the last half in 100 s.
+  parts[0].cursor = format_vendor(parts[0].start_us + span / 2);
+  parts[0].delivered = 750;
+  view.update(parts, now + 50 * kMicrosPerSecond);
+  d = describe_progress(parts, now + 50 * kMicrosPerSecond, view.partitions());
   EXPECT_NEAR(d[0]["alerts_per_s"].get<double>(), 5.0, 0.01);
   EXPECT_NEAR(d[0]["eta_s"].get<double>(), 100.0, 0.5);
-  EXPECT_TRUE(d[1].contains("lag_s"));
+  EXPECT_EQ(d[1]["eta_s"].get<double>(), -1.0);
+  auto j = view.to_json(now + 50 * kMicrosPerSecond);
+  EXPECT_NEAR(j["partitions"][parts[0].id]["rows_per_s"].get<double>(), 5.0, 0.01);
+  EXPECT_GT(j["streams"]["alerts-v1"]["eta_s"].get<double>(), 0) << j.dump();
+  // Without a measurement (`status` with no coordinator running) no rate is shown at all.
+  EXPECT_FALSE(describe_progress(parts, now, {})[0].contains("eta_s"));
+  parts[0].state = PartitionState::Done;
+  view.update(parts, now + 60 * kMicrosPerSecond);
+  EXPECT_EQ(view.partitions().at(parts[0].id).eta_s, 0.0);
 }
 
 TEST(Plan, WithV2AndDomainsEveryTimeSliceIsPlannedOncePerDomain) {
