@@ -465,23 +465,44 @@ int cmd_status(const Config& c, bool json) {
   // Rates and ETAs are the serving coordinator's measurement over its last minute (published every second,
   // kept 10 s): without a running coordinator there is nothing current to show, and none is made up.
   const auto measured = store.progress();
+  auto number = [](const nlohmann::json& j, const char* key, double otherwise) {
+    return j.is_object() && j.contains(key) && j[key].is_number() ? j[key].get<double>() : otherwise;
+  };
+  auto flag = [](const nlohmann::json& j, const char* key) {
+    return j.contains(key) && j[key].is_boolean() && j[key].get<bool>();
+  };
   std::map<std::string, ProgressView::Rate> rates;
-  if (measured && measured->contains("partitions") && (*measured)["partitions"].is_object()) {
-    for (const auto& [id, r] : (*measured)["partitions"].items())
-      rates[id] = {r.value("rows_per_s", 0.0), r.value("eta_s", -1.0)};
+  nlohmann::json streams = nlohmann::json::object();
+  if (measured) {
+    if (auto it = measured->find("partitions"); it != measured->end() && it->is_object()) {
+      for (const auto& [id, r] : it->items())
+        rates[id] = {number(r, "rows_per_s", 0), number(r, "eta_s", -1)};
+    }
+    if (auto it = measured->find("streams"); it != measured->end() && it->is_object()) {
+      for (const auto& [name, st] : it->items()) {
+        if (!st.is_object()) continue;
+        streams[name] = {{"share", number(st, "share", 0)},
+                         {"delivered", static_cast<long long>(number(st, "delivered", 0))},
+                         {"rows_per_s", number(st, "rows_per_s", 0)},
+                         {"eta_s", number(st, "eta_s", -1)},
+                         {"lag_s", number(st, "lag_s", -1)},
+                         {"caught_up", flag(st, "caught_up")},
+                         {"backfilling", flag(st, "backfilling")}};
+      }
+    }
   }
   auto lines = describe_progress(parts.value(), now_micros(), rates);
   auto fatal = store.fatal();
+  const std::string serving = store.coordinator_lock_holder().value_or("");
   nlohmann::json out{
       {"partitions", lines},
-      {"streams",
-       measured && measured->contains("streams") ? (*measured)["streams"] : nlohmann::json::object()},
-      {"rates", measured ? "measured by the running coordinator over its last minute"
-                         : "not measured: no coordinator is running"},
-      {"lookups", describe_lookups(state->redis, store.prefix(), c)},
+      {"streams", streams},
+      {"rates", measured          ? "measured by the running coordinator over its last minute"
+                : serving.empty() ? "not measured: no coordinator is running"
+                                  : "not measured: the serving coordinator published none in the last 10 s"},
       {"fatal", fatal ? nlohmann::json{{"code", fatal->code}, {"detail", log::redact(fatal->detail)}}
                       : nlohmann::json()},
-      {"coordinator", store.coordinator_lock_holder().value_or("")}};  // the one serving
+      {"coordinator", serving}};  // the one serving
   // Which vendor alert API the alerts are read with (ETP_API=auto moves to v2 when v1 answers as retired).
   auto retired = store.v1_retired();
   bool on_v2 = c.etp_api == "v2" || (c.etp_api == "auto" && retired && retired.value());

@@ -151,14 +151,14 @@ void ProgressView::update(const std::vector<Partition>& parts, Micros now) {
   for (const auto& p : parts) {
     if (!lookup_queue_of(p.source).empty()) continue;
     const double ratio = done_ratio(p, now);
-    part_now[p.id] = {ratio, p.delivered};
+    part_now[p.id] = {ratio, p.delivered, p.end_us.value_or(0)};
     Stream& s = streams_[p.source];
     s.delivered += p.delivered;
     if (p.live()) {
       s.lag_s = std::max(s.lag_s, static_cast<double>(now - known_until(p)) / kMicrosPerSecond);
       s.caught_up = s.caught_up && p.caught_up_us > 0;
       if (p.caught_up_us > 0) {
-        part_now[p.id].first = 1.0;  // caught up: nothing of the backfill left
+        part_now[p.id].share = 1.0;  // caught up: nothing of the backfill left
         continue;
       }
     }
@@ -170,29 +170,38 @@ void ProgressView::update(const std::vector<Partition>& parts, Micros now) {
   }
   for (auto& [name, s] : streams_) {
     s.share = s.span > 0 ? s.done / s.span : 1.0;
-    stream_now[name] = {s.share, s.delivered};
+    stream_now[name] = {s.share, s.delivered, 0};
   }
   history_.emplace_back(now, stream_now, part_now);
   while (history_.size() > 1 && std::get<0>(history_.front()) < now - 60 * kMicrosPerSecond)
     history_.pop_front();
-  const auto& [then_us, streams_then, parts_then] = history_.front();
-  const double window_s = std::max(1.0, static_cast<double>(now - then_us) / kMicrosPerSecond);
-  // Rows a second and the ETA at the rate the share grew since `then` (not seen then: no rate yet).
-  auto rate = [window_s](const Sample& then, const std::string& name, std::pair<double, long long> at) {
-    auto before = then.count(name) ? then.at(name) : at;
-    double share_rate = (at.first - before.first) / window_s;
-    return Rate{static_cast<double>(at.second - before.second) / window_s, at.first >= 1.0 ? 0.0
-                                                                           : share_rate > 0
-                                                                               ? (1.0 - at.first) / share_rate
-                                                                               : -1.0};
-  };
   for (auto& [name, s] : streams_) {
-    auto r = rate(streams_then, name, stream_now[name]);
+    auto r = rate(false, name, stream_now[name], now);
     s.rows_per_s = r.rows_per_s;
     s.eta_s = r.eta_s;
   }
   partitions_.clear();
-  for (const auto& [id, at] : part_now) partitions_[id] = rate(parts_then, id, at);
+  for (const auto& [id, at] : part_now) partitions_[id] = rate(true, id, at, now);
+}
+
+ProgressView::Rate ProgressView::rate(bool partition, const std::string& name, const Point& at,
+                                      Micros now) const {
+  const bool done = at.share >= 1.0;
+  // A partition that appeared within the minute (a split piece, a new head) is measured from its first
+  // sample.
+  for (const auto& sample : history_) {
+    const auto& points = partition ? std::get<2>(sample) : std::get<1>(sample);
+    auto then = points.find(name);
+    if (then == points.end() || then->second.end != at.end) continue;
+    const double window_s = static_cast<double>(now - std::get<0>(sample)) / kMicrosPerSecond;
+    if (window_s < 1.0) break;  // nothing measured yet
+    const double share_rate = (at.share - then->second.share) / window_s;
+    return {static_cast<double>(at.delivered - then->second.delivered) / window_s,
+            done             ? 0.0
+            : share_rate > 0 ? (1.0 - at.share) / share_rate
+                             : -1.0};
+  }
+  return {0, done ? 0.0 : -1.0};
 }
 
 nlohmann::json ProgressView::to_json(Micros now) const {
@@ -280,7 +289,8 @@ constexpr double kMaxPieces = 8;
 constexpr double kHolderRows = 2000;  // ten pages: what a split leaves its holder, at the density it has read
 constexpr Micros kIdleForgetUs = 3 * kMicrosPerSecond;
 constexpr Micros kYieldWaitUs = 60 * kMicrosPerSecond;  // longer than a tie read or a retry backoff
-constexpr Micros kLookupRetryUs = 100'000;  // a drain lease released with work waiting: due again soon
+constexpr long long kSaturationWindowMs = 10'000;  // how far back a route's use of its budget is looked at
+constexpr Micros kLookupRetryUs = 100'000;         // a drain lease released with work waiting: due again soon
 constexpr Micros kSummaryEveryUs = 300 * kMicrosPerSecond;  // steady state: one progress line per 5 minutes
 constexpr int kProgressTtlS = 10;  // `status` shows a coordinator's measurement only while it is this fresh
 // The coordinator lock: held while serving, renewed every second; a standby takes over within this long of a
@@ -396,7 +406,8 @@ class Scheduler {
     return false;
   }
   int release_lead() {
-    store_.clear_progress();  // a stopped coordinator measures nothing: `status` says so at once
+    // A stopped coordinator measures nothing: `status` says so at once (unless another serves by now).
+    if (store_.coordinator_lock_holder() == holder_) store_.clear_progress();
     store_.release_coordinator_lock(holder_);
     return 0;
   }
@@ -680,6 +691,7 @@ class Scheduler {
     }
     const Partition* best = nullptr;
     double best_rows = 0;
+    std::map<std::string, bool> saturated;  // per route, asked once
     for (const auto& q : parts) {
       auto src = sources_.find(q.source);
       // Bounded partitions, and a head still catching up (its unread remainder is [cursor, now)).
@@ -687,6 +699,9 @@ class Scheduler {
           src->second.lookup || !src->second.source->start_cursor(q.start_us) ||
           not_yielding_.count(q.id + "#" + std::to_string(q.epoch)))
         continue;
+      const std::string& route = src->second.route;
+      if (!saturated.count(route)) saturated[route] = budget_saturated(route);
+      if (saturated[route]) continue;
       Micros at = std::max(q.start_us, cursor_time(q.cursor).value_or(q.start_us));
       const Micros end = q.end_us.value_or(now - head_margin());
       if (split_points(at, end, 2, kMinSplitSpanUs).empty()) continue;  // too short to cut
@@ -706,6 +721,15 @@ class Scheduler {
                                           {"owner", best->owner},
                                           {"pieces", pieces},
                                           {"estimated_rows_left", static_cast<long long>(best_rows)}});
+  }
+
+  // A route whose budget is spent as fast as it is granted gains nothing from another reader: a split there
+  // would only add a half-empty page at its boundary (a fast vendor, where a few fetchers already ask for
+  // more than the budget gives). Saturated: all but one of the permits the last kSaturationWindowMs could
+  // give were granted. Unknown (Redis did not answer): not saturated, as before this check.
+  bool budget_saturated(const std::string& route) {
+    long long n = budget_.granted_within(route, kSaturationWindowMs);
+    return n >= 0 && (n + 1) * budget_.spacing_ms() >= kSaturationWindowMs;
   }
 
   // A head still catching up is cut no closer to now than this: the new head's held-back polls re-read

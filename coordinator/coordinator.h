@@ -7,7 +7,6 @@
 #include <deque>
 #include <map>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "common/budget.h"
@@ -65,7 +64,14 @@ class ProgressView {
                                  int limit) const;
 
  private:
-  using Sample = std::map<std::string, std::pair<double, long long>>;  // name → (share done, delivered)
+  struct Point {
+    double share = 0;
+    long long delivered = 0;
+    Micros end = 0;  // a partition's end when sampled: a split moves it, and the share with it
+  };
+  using Sample = std::map<std::string, Point>;
+  // The rate of `name` since the oldest sample of the last minute that has it with the same end.
+  Rate rate(bool partition, const std::string& name, const Point& at, Micros now) const;
   std::map<std::string, Stream> streams_;
   std::map<std::string, Rate> partitions_;
   // (when, streams, partitions) over the last minute

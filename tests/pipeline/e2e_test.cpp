@@ -1722,6 +1722,28 @@ TEST_P(AdaptivePartitions, ASkewedDayIsSplitWhileItIsReadAndEveryAlertArrivesOnc
 
 INSTANTIATE_TEST_SUITE_P(E2E, AdaptivePartitions, ::testing::Values("v1", "v2"));
 
+// Where the budget, not the fetchers, is the limit — a vendor fast enough that one fetcher asks for more than
+// the budget gives — a split gains nothing and costs a half-empty page at its boundary: the same skewed day
+// with the vendor answering at once and 30 requests a minute is read without a split, every version once.
+// (The test above, where one fetcher cannot use the budget alone, splits.)
+TEST(BudgetBoundSplits, ARouteWhoseBudgetIsTheLimitIsNotSplitFor) {
+  auto o = skewed_day();
+  o.alerts = 4000;
+  o.latency_ms = 0;
+  Stack s(o);
+  auto env = skewed_day_env(s, "v1");
+  env["ETP_RATE_LIMIT_PER_MIN"] = "30";
+  auto p = s.start({"backfill"}, env, "saturated.log");
+  auto rc = p.wait_for(std::chrono::seconds(300));
+  ASSERT_TRUE(rc.has_value()) << "backfill did not finish";
+  std::string log = s.log("saturated.log");
+  EXPECT_EQ(*rc, 0) << log.substr(0, 3000);
+  EXPECT_EQ(log.find("coordinator.split"), std::string::npos) << "split though the budget was the limit";
+  EXPECT_EQ(log.find("coordinator.yield_asked"), std::string::npos);
+  expect_exactly_once(s);
+  expect_route_within(s, "/alerts", 30);
+}
+
 // ---- the dashboard and the rules against a real Prometheus ----
 namespace {
 std::string url_encoded(const std::string& s) {

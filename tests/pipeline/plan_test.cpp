@@ -60,8 +60,30 @@ TEST(Plan, ProgressReportsRatioLagAndTheRecentRate) {
   EXPECT_GT(j["streams"]["alerts-v1"]["eta_s"].get<double>(), 0) << j.dump();
   // Without a measurement (`status` with no coordinator running) no rate is shown at all.
   EXPECT_FALSE(describe_progress(parts, now, {})[0].contains("eta_s"));
+  // A split ends the partition at its first cut (its share jumps without a page read: measured again from
+  // then, not an ETA of seconds) and adds a piece (measured from its own first sample, not a minute later).
+  parts[0].end_us = parts[0].start_us + 3 * span / 4;
+  Partition piece = parts[0];
+  piece.id = parts[0].id + "+piece";
+  piece.start_us = *parts[0].end_us;
+  piece.end_us = parts[0].start_us + span;
+  piece.cursor = format_vendor(piece.start_us);
+  piece.delivered = 0;
+  parts.push_back(piece);
+  view.update(parts, now + 51 * kMicrosPerSecond);
+  EXPECT_EQ(view.partitions().at(parts[0].id).eta_s, -1.0) << "its end moved: nothing measured since";
+  EXPECT_EQ(view.partitions().at(piece.id).eta_s, -1.0);
+  parts[0].cursor = format_vendor(parts[0].start_us + 5 * span / 8);  // 2/3 → 5/6 of [start, 3/4) in 10 s
+  parts[0].delivered = 850;
+  parts[2].cursor = format_vendor(piece.start_us + span / 16);  // a quarter of the piece in 10 s
+  parts[2].delivered = 100;
+  view.update(parts, now + 61 * kMicrosPerSecond);
+  EXPECT_NEAR(view.partitions().at(parts[0].id).eta_s, 10.0, 0.1);
+  EXPECT_NEAR(view.partitions().at(parts[0].id).rows_per_s, 10.0, 0.01);
+  EXPECT_NEAR(view.partitions().at(piece.id).eta_s, 30.0, 0.1);
+  EXPECT_NEAR(view.partitions().at(piece.id).rows_per_s, 10.0, 0.01);
   parts[0].state = PartitionState::Done;
-  view.update(parts, now + 60 * kMicrosPerSecond);
+  view.update(parts, now + 70 * kMicrosPerSecond);
   EXPECT_EQ(view.partitions().at(parts[0].id).eta_s, 0.0);
 }
 
