@@ -110,8 +110,14 @@ void Budget::pause(const std::string& route, double seconds) {
   if (!r) log::warn("budget.redis_error", {{"error", r.error()}});
 }
 
-long long Budget::granted_within(const std::string& route, long long ms) {
-  auto r = redis_.eval(kUsed, {opt_.prefix + route}, {std::to_string(ms)});
+long long Budget::used(const std::string& route) {
+  auto r = redis_.eval(kUsed, {opt_.prefix + route}, {std::to_string(opt_.window_ms)});
+  return r ? r->integer : -1;
+}
+
+long long Budget::waiting(const std::string& route, long long ms) {
+  // A waiter is registered (with the time) each time it is told to wait, and removed when granted.
+  auto r = redis_.eval(kUsed, {opt_.prefix + route + ":waiting"}, {std::to_string(ms)});
   return r ? r->integer : -1;
 }
 

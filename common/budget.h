@@ -29,10 +29,11 @@ class Budget {
   // The vendor said 429: no grant on this route for `seconds` (at most kMaxPauseS).
   void pause(const std::string& route, double seconds);
   long long spacing_ms() const { return spacing_ms_; }
-  // Permits granted in the current window (for metrics and status); -1: Redis did not answer.
-  long long used(const std::string& route) { return granted_within(route, opt_.window_ms); }
-  // Permits granted on `route` in the last `ms` milliseconds; -1: Redis did not answer.
-  long long granted_within(const std::string& route, long long ms);
+  // Permits granted in the current window (for metrics and status).
+  long long used(const std::string& route);
+  // Paging requesters (fetchers) that had to wait for a permit on `route` within the last `ms` milliseconds
+  // and have not been granted one since; -1: Redis did not answer.
+  long long waiting(const std::string& route, long long ms);
 
  private:
   Redis& redis_;

@@ -289,8 +289,9 @@ constexpr double kMaxPieces = 8;
 constexpr double kHolderRows = 2000;  // ten pages: what a split leaves its holder, at the density it has read
 constexpr Micros kIdleForgetUs = 3 * kMicrosPerSecond;
 constexpr Micros kYieldWaitUs = 60 * kMicrosPerSecond;  // longer than a tie read or a retry backoff
-constexpr long long kSaturationWindowMs = 10'000;  // how far back a route's use of its budget is looked at
-constexpr Micros kLookupRetryUs = 100'000;         // a drain lease released with work waiting: due again soon
+constexpr long long kWaitingWithinMs = 1'500;  // a fetcher told to wait asks again at least every second
+constexpr Micros kSaturatedForUs = 3 * kMicrosPerSecond;
+constexpr Micros kLookupRetryUs = 100'000;  // a drain lease released with work waiting: due again soon
 constexpr Micros kSummaryEveryUs = 300 * kMicrosPerSecond;  // steady state: one progress line per 5 minutes
 constexpr int kProgressTtlS = 10;  // `status` shows a coordinator's measurement only while it is this fresh
 // The coordinator lock: held while serving, renewed every second; a standby takes over within this long of a
@@ -691,6 +692,14 @@ class Scheduler {
     }
     const Partition* best = nullptr;
     double best_rows = 0;
+    // Per route: the partitions being read (the candidates below, counted before one is picked).
+    std::map<std::string, int> readers;
+    for (const auto& q : parts) {
+      auto src = sources_.find(q.source);
+      if (q.state == PartitionState::Leased && !(q.live() && q.caught_up_us > 0) && src != sources_.end() &&
+          !src->second.lookup)
+        ++readers[src->second.route];
+    }
     std::map<std::string, bool> saturated;  // per route, asked once
     for (const auto& q : parts) {
       auto src = sources_.find(q.source);
@@ -700,7 +709,7 @@ class Scheduler {
           not_yielding_.count(q.id + "#" + std::to_string(q.epoch)))
         continue;
       const std::string& route = src->second.route;
-      if (!saturated.count(route)) saturated[route] = budget_saturated(route);
+      if (!saturated.count(route)) saturated[route] = budget_saturated(route, readers[route], now);
       if (saturated[route]) continue;
       Micros at = std::max(q.start_us, cursor_time(q.cursor).value_or(q.start_us));
       const Micros end = q.end_us.value_or(now - head_margin());
@@ -723,13 +732,17 @@ class Scheduler {
                                           {"estimated_rows_left", static_cast<long long>(best_rows)}});
   }
 
-  // A route whose budget is spent as fast as it is granted gains nothing from another reader: a split there
-  // would only add a half-empty page at its boundary (a fast vendor, where a few fetchers already ask for
-  // more than the budget gives). Saturated: all but one of the permits the last kSaturationWindowMs could
-  // give were granted. Unknown (Redis did not answer): not saturated, as before this check.
-  bool budget_saturated(const std::string& route) {
-    long long n = budget_.granted_within(route, kSaturationWindowMs);
-    return n >= 0 && (n + 1) * budget_.spacing_ms() >= kSaturationWindowMs;
+  // A route whose budget the fetchers at work already over-ask gains nothing from another reader, and a split
+  // costs a half-empty page at its boundary: a vendor fast enough that two of them (or the only one) wait for
+  // a permit right now. Where nobody waits (a slow vendor) the split goes ahead, also before a reader runs
+  // out — so the budget stays used when it does. Unknown (Redis did not answer): not saturated.
+  // A waiter leaves the list when granted, so one look can fall between its grant and its next wait: what was
+  // seen within the last kSaturatedForUs counts.
+  bool budget_saturated(const std::string& route, int readers, Micros now) {
+    long long waiting = budget_.waiting(route, kWaitingWithinMs);
+    if (waiting >= 2 || (waiting >= 1 && readers <= 1)) saturated_at_[route] = now;
+    auto seen = saturated_at_.find(route);
+    return seen != saturated_at_.end() && now - seen->second <= kSaturatedForUs;
   }
 
   // A head still catching up is cut no closer to now than this: the new head's held-back polls re-read
@@ -917,7 +930,8 @@ class Scheduler {
     int pieces = 0;
   };
   std::map<std::string, Micros> idle_;
-  std::set<std::string> backfilling_routes_;  // routes whose backfill was still reading at the last report
+  std::map<std::string, Micros> saturated_at_;  // route → when its budget was last seen over-asked
+  std::set<std::string> backfilling_routes_;    // routes whose backfill was still reading at the last report
   std::map<std::string, YieldWanted> yielding_;
   std::set<std::string> not_yielding_;
   std::string holder_ = coordinator_holder_id();
