@@ -496,6 +496,7 @@ int cmd_status(const Config& c, bool json) {
   const std::string serving = store.coordinator_lock_holder().value_or("");
   nlohmann::json out{
       {"partitions", lines},
+      {"lookups", describe_lookups(state->redis, store.prefix(), c)},
       {"streams", streams},
       {"rates", measured          ? "measured by the running coordinator over its last minute"
                 : serving.empty() ? "not measured: no coordinator is running"
